@@ -1,0 +1,42 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings every target of ours shares: Swift 6 language mode, strict concurrency, no warnings.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "Vertebra",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "VertebraXML", targets: ["VertebraXML"]),
+        .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
+        .executable(name: "vertebra", targets: ["vertebra"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CExpat", pkgConfig: "expat",
+            providers: [.apt(["libexpat1-dev"]), .brew(["expat"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .target(name: "VertebraXML", dependencies: ["CExpat"], swiftSettings: strict),
+        .target(name: "VertebraJournal", dependencies: ["CSQLite"], swiftSettings: strict),
+        .executableTarget(
+            name: "vertebra",
+            dependencies: [
+                "VertebraXML", "VertebraJournal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VertebraXMLTests", dependencies: ["VertebraXML"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra"],
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
