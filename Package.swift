@@ -9,7 +9,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "VertebraXML", targets: ["VertebraXML"]),
-        .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
@@ -19,24 +18,16 @@ let package = Package(
         .systemLibrary(
             name: "CExpat", pkgConfig: "expat",
             providers: [.apt(["libexpat1-dev"]), .brew(["expat"])]),
-        .systemLibrary(
-            name: "CSQLite", pkgConfig: "sqlite3",
-            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .target(name: "VertebraXML", dependencies: ["CExpat"], swiftSettings: strict),
-        .target(name: "VertebraJournal", dependencies: ["CSQLite"], swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal",
+                "VertebraXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "VertebraXMLTests", dependencies: ["VertebraXML"],
-            resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(
-            name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra"],
-            swiftSettings: strict),
+            name: "VertebraXMLTests", dependencies: ["VertebraXML"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
