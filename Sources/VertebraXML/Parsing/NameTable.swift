@@ -1,9 +1,26 @@
 import Foundation
 
+/// A cheap hash of a C string for the direct-mapped caches below: its length and its first and
+/// last eight bytes (names differ at the end, `urn:x op` vs `urn:x ack`; URIs at the start).
+/// Collisions only cost a cache miss; equality is always checked byte for byte.
+private func quickHash(_ bytes: UnsafePointer<CChar>, length: Int) -> UInt64 {
+    let raw = UnsafeRawPointer(bytes)
+    var hash = UInt64(length) &* 0x9E37_79B9_7F4A_7C15
+    if length >= 8 {
+        hash ^= raw.loadUnaligned(as: UInt64.self)
+        hash = (hash ^ (hash >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        hash ^= raw.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+    } else {
+        for index in 0..<length { hash = (hash << 8) | UInt64(UInt8(bitPattern: bytes[index])) }
+    }
+    hash = (hash ^ (hash >> 32)) &* 0x94D0_49BB_1331_11EB
+    return hash ^ (hash >> 29)
+}
+
 /// Turns expat's `"namespace local"` name strings into interned `(namespace, local)` pairs.
 ///
 /// Streams repeat a handful of names, so a small direct-mapped cache keyed by the raw bytes
-/// saves a String allocation (and UTF-8 validation) for almost every element and attribute.
+/// saves String allocations (and UTF-8 validation) for almost every element and attribute.
 struct NameTable {
     struct Name {
         let namespace: String
@@ -21,15 +38,10 @@ struct NameTable {
     /// Resolves the NUL-terminated expat name at `cName` (namespace and local name separated by
     /// a space when the name has a namespace).
     mutating func resolve(_ cName: UnsafePointer<CChar>) -> Name {
-        var hash: UInt32 = 2_166_136_261
-        var length = 0
-        while cName[length] != 0 {
-            hash = (hash ^ UInt32(UInt8(bitPattern: cName[length]))) &* 16_777_619
-            length += 1
-        }
-        let slot = Int(hash % UInt32(NameTable.slotCount))
+        let length = strlen(cName)
+        let slot = Int(quickHash(cName, length: length) % UInt64(NameTable.slotCount))
         if let entry = slots[slot], entry.key.count == length,
-            entry.key.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(start: cName, count: length)) })
+            entry.key.withUnsafeBytes({ memcmp($0.baseAddress ?? UnsafeRawPointer(cName), cName, length) == 0 })
         {
             return entry.name
         }
@@ -47,5 +59,34 @@ struct NameTable {
             namespace: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<space]), as: UTF8.self),
             local: String(
                 decoding: UnsafeRawBufferPointer(rebasing: bytes[(space + 1)...]), as: UTF8.self))
+    }
+}
+
+/// Interns short attribute values (`type='set'`, `from='coordinator@host/main'`, typed-value
+/// names), which repeat from stanza to stanza. The cached String is its own key, so a miss costs
+/// nothing beyond the String that would have been made anyway.
+struct ValueTable {
+    private static let slotCount = 1024
+    /// Longer values (tokens, ids, payload text) rarely repeat; they are not cached.
+    private static let maxCachedBytes = 48
+    private var slots = [String?](repeating: nil, count: ValueTable.slotCount)
+
+    mutating func resolve(_ cValue: UnsafePointer<CChar>) -> String {
+        let length = strlen(cValue)
+        let bytes = UnsafeRawBufferPointer(start: cValue, count: length)
+        guard length <= ValueTable.maxCachedBytes else { return String(decoding: bytes, as: UTF8.self) }
+        let slot = Int(quickHash(cValue, length: length) % UInt64(ValueTable.slotCount))
+        if let cached = slots[slot], ValueTable.matches(cached, cValue, length) { return cached }
+        let value = String(decoding: bytes, as: UTF8.self)
+        slots[slot] = value
+        return value
+    }
+
+    private static func matches(_ cached: String, _ cValue: UnsafePointer<CChar>, _ length: Int) -> Bool {
+        let equal = cached.utf8.withContiguousStorageIfAvailable { (stored: UnsafeBufferPointer<UInt8>) -> Bool in
+            guard stored.count == length, let base = stored.baseAddress else { return stored.count == length }
+            return memcmp(base, cValue, length) == 0
+        }
+        return equal ?? false
     }
 }
