@@ -9,16 +9,34 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "VertebraXML", targets: ["VertebraXML"]),
+        .library(name: "Natter", targets: ["Natter"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
             name: "CExpat", pkgConfig: "expat",
             providers: [.apt(["libexpat1-dev"]), .brew(["expat"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         .target(name: "VertebraXML", dependencies: ["CExpat"], swiftSettings: strict),
+        .target(
+            name: "Natter",
+            dependencies: [
+                "VertebraXML", "CCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
@@ -28,6 +46,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VertebraXMLTests", dependencies: ["VertebraXML"], swiftSettings: strict),
+        .testTarget(
+            name: "NatterTests",
+            dependencies: [
+                "Natter",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

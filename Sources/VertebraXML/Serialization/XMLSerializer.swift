@@ -18,10 +18,11 @@ public enum XMLSerializer {
 
     /// Appends only the start tag of `element` (used for a stream header, whose end comes later).
     /// `extraDeclarations` are written as given, e.g. `("stream", XMLNamespace.stream)`.
+    /// `defaultNamespace` declares the default namespace of the content (e.g. `jabber:client`).
     public static func writeStartTag(
         of element: XElement, inheritedNamespace: String = "",
         prefix: String? = nil, declaring extraDeclarations: [(prefix: String, namespace: String)] = [],
-        into output: inout [UInt8]
+        defaultNamespace: String? = nil, into output: inout [UInt8]
     ) {
         var scope = PrefixScope()
         output.append(UInt8(ascii: "<"))
@@ -30,6 +31,7 @@ public enum XMLSerializer {
             output.append(UInt8(ascii: ":"))
         }
         output.append(contentsOf: element.name.utf8)
+        if let defaultNamespace { appendAttribute("xmlns", defaultNamespace, into: &output) }
         for declaration in extraDeclarations {
             appendAttribute("xmlns:" + declaration.prefix, declaration.namespace, into: &output)
             scope.bindings.append((declaration.namespace, declaration.prefix))

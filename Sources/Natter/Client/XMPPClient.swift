@@ -1,0 +1,548 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import VertebraXML
+
+/// An XMPP client: logs in, keeps the connection alive (reconnecting with backoff), routes
+/// incoming stanzas to handlers and exchanges, and matches IQ answers to requests by
+/// `(peer, id)`.
+///
+/// ```swift
+/// let client = XMPPClient(configuration: config, logger: logger)
+/// await client.handleIQ(namespace: "urn:example", name: "job") { request in
+///     XElement("done", namespace: "urn:example")            // the result's payload
+/// }
+/// try await client.start()
+/// let answer = try await client.sendAndWait(IQ(type: .get, id: "", to: peer, payload: query))
+/// ```
+///
+/// Incoming IQ `get`/`set` requests go to the handler registered for their payload, else to an
+/// exchange for (iq, sender), else to the default exchange; with none of those the client answers
+/// `service-unavailable`, so a request is never left unanswered.
+public actor XMPPClient {
+    /// Answers an IQ request: return the result's payload (or `nil` for an empty result), or
+    /// throw a ``StanzaError`` to answer with that error. Other errors answer
+    /// `internal-server-error`.
+    public typealias IQHandler = @Sendable (IQ) async throws -> XElement?
+
+    /// Connection state changes, for callers that want to watch.
+    public enum ConnectionEvent: Sendable, Hashable {
+        /// Logged in (or resumed) as this JID.
+        case connected(JID, resumed: Bool)
+        /// The connection was lost or could not be made; reconnection follows if enabled.
+        case disconnected(reason: String)
+        /// Stopped for good.
+        case stopped
+    }
+
+    /// The configuration the client was made with.
+    public nonisolated let configuration: ClientConfiguration
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let inspector: (any StanzaInspector)?
+
+    private var link: LinkInfo?
+    private var connectionTask: Task<Void, Never>?
+    private var keepaliveTask: Task<Void, Never>?
+    private var stopped = false
+    private var firstConnection: CheckedContinuation<Void, any Error>?
+    private var connectionWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+    private var pending: [PendingKey: PendingRequest] = [:]
+    private var iqHandlers: [PayloadKey: IQHandler] = [:]
+    private var exchanges: [ExchangeKey: AsyncStream<XElement>.Continuation] = [:]
+    private var defaultExchangeContinuation: AsyncStream<XElement>.Continuation?
+    private var eventContinuations: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
+    private var counter = 0
+    private var lastInbound = ContinuousClock.now
+    private var management = StreamManagementState()
+    private var lastBoundJID: JID?
+
+    /// Makes a client; nothing happens until ``start()``.
+    public init(
+        configuration: ClientConfiguration, logger: Logger = Logger(label: "natter"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        inspector: (any StanzaInspector)? = nil
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = eventLoopGroup
+        self.inspector = inspector
+    }
+
+    // MARK: - Lifecycle
+
+    /// Connects and logs in. Returns once the first login succeeded; after that the client
+    /// keeps the connection up in the background. Throws if the configuration is invalid or the
+    /// first login fails (wrong password, TLS failure, unreachable server).
+    public func start() async throws {
+        try configuration.validate()
+        guard connectionTask == nil, !stopped else {
+            throw NatterError(.configuration, "start() was already called on this client")
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            firstConnection = continuation
+            connectionTask = Task { await self.maintainConnection() }
+        }
+    }
+
+    /// Closes the stream and stops reconnecting. Pending requests fail with `shutDown`.
+    public func stop() async {
+        guard !stopped else { return }
+        stopped = true
+        if let channel = link?.channel {
+            try? await channel.writeAndFlush(ByteBuffer(string: "</stream:stream>")).get()
+            try? await channel.close().get()
+        }
+        connectionTask?.cancel()
+        keepaliveTask?.cancel()
+        await connectionTask?.value
+        failAll(NatterError(.shutDown, "the client was stopped"))
+        emit(.stopped)
+        for continuation in eventContinuations.values { continuation.finish() }
+        for continuation in exchanges.values { continuation.finish() }
+        defaultExchangeContinuation?.finish()
+    }
+
+    /// The full JID the server bound, while connected.
+    public var boundJID: JID? { link?.boundJID }
+
+    /// Whether the stream is up.
+    public var isConnected: Bool { link != nil }
+
+    /// A stream of connection state changes.
+    public func connectionEvents() -> AsyncStream<ConnectionEvent> {
+        let (stream, continuation) = AsyncStream<ConnectionEvent>.makeStream()
+        let key = nextCounter()
+        eventContinuations[key] = continuation
+        continuation.onTermination = { _ in Task { await self.removeEventContinuation(key) } }
+        if let jid = link?.boundJID { continuation.yield(.connected(jid, resumed: false)) }
+        return stream
+    }
+
+    private func removeEventContinuation(_ key: Int) { eventContinuations[key] = nil }
+
+    private func emit(_ event: ConnectionEvent) {
+        for continuation in eventContinuations.values { continuation.yield(event) }
+    }
+
+    // MARK: - Handlers and exchanges
+
+    /// Answers IQ requests whose payload is `<name xmlns='namespace'>` with `handler`.
+    /// Registrations survive reconnections.
+    public func handleIQ(namespace: String, name: String, _ handler: @escaping IQHandler) {
+        iqHandlers[PayloadKey(namespace: namespace, name: name)] = handler
+    }
+
+    /// Stanzas of `kind` from `sender` (a full JID, or a bare JID for all its resources; `nil`
+    /// for anyone), not claimed by an IQ handler. One stream per key; asking again replaces it.
+    public func exchange(_ kind: StanzaKind, from sender: JID? = nil) -> AsyncStream<XElement> {
+        let key = ExchangeKey(kind: kind, sender: sender)
+        let (stream, continuation) = AsyncStream<XElement>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        exchanges[key]?.finish()
+        exchanges[key] = continuation
+        return stream
+    }
+
+    /// Every stanza no handler or exchange claimed.
+    public func defaultExchange() -> AsyncStream<XElement> {
+        let (stream, continuation) = AsyncStream<XElement>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        defaultExchangeContinuation?.finish()
+        defaultExchangeContinuation = continuation
+        return stream
+    }
+
+    // MARK: - Sending
+
+    /// Sends a stanza without waiting for anything (fire and forget). Throws `disconnected`
+    /// when there is no connection.
+    public func send(_ stanza: XElement) throws {
+        guard link != nil else {
+            throw NatterError(.disconnected, "not connected to \(configuration.host):\(configuration.port)")
+        }
+        transmit(stanza)
+    }
+
+    /// Sends an IQ request and returns its `result`, matched by `(peer, id)`. An empty `id` is
+    /// replaced by a unique one. Throws `stanzaError` for an `error` answer, `timeout` when no
+    /// answer comes in time, `disconnected` when the connection is lost (or is down and the
+    /// outage policy is `.fail`), and `CancellationError` when the calling task is cancelled.
+    public func sendAndWait(_ request: IQ, timeout: Duration? = nil) async throws -> IQ {
+        var request = request
+        if request.id.isEmpty { request.id = makeID() }
+        let limit = timeout ?? configuration.requestTimeout
+        let deadline = ContinuousClock.now.advanced(by: limit)
+        try await waitForConnection(until: deadline)
+        let key = PendingKey(peer: request.to?.description ?? "", id: request.id)
+        guard pending[key] == nil else {
+            throw NatterError(.configuration, "IQ id \(request.id) to \(key.peer) is already waiting for an answer")
+        }
+        let answer: IQ = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let timer = Task { [weak self] in
+                    try? await Task.sleep(until: deadline)
+                    await self?.expire(key, after: limit)
+                }
+                pending[key] = PendingRequest(continuation: continuation, timer: timer)
+                transmit(request.element)
+            }
+        } onCancel: {
+            Task { await self.cancelPending(key) }
+        }
+        if answer.type == .error {
+            let error = answer.error ?? StanzaError(type: .cancel, condition: "undefined-condition")
+            throw NatterError(.stanzaError, "\(key.peer.isEmpty ? "the server" : key.peer) answered \(error)", stanzaError: error)
+        }
+        return answer
+    }
+
+    /// Sends presence: broadcast available (no `to`), or directed at `to`.
+    public func sendPresence(to: JID? = nil) throws {
+        try send(Presence.available(to: to))
+    }
+
+    private func makeID() -> String {
+        "n\(nextCounter())"
+    }
+
+    private func nextCounter() -> Int {
+        counter += 1
+        return counter
+    }
+
+    private func expire(_ key: PendingKey, after limit: Duration) {
+        guard let request = pending.removeValue(forKey: key) else { return }
+        request.continuation.resume(throwing: NatterError(.timeout, "no answer from \(key.peer.isEmpty ? "the server" : key.peer) to IQ \(key.id) within \(limit)"))
+    }
+
+    private func cancelPending(_ key: PendingKey) {
+        guard let request = pending.removeValue(forKey: key) else { return }
+        request.timer.cancel()
+        request.continuation.resume(throwing: CancellationError())
+    }
+
+    private func failAll(_ error: NatterError) {
+        let requests = pending
+        pending.removeAll()
+        for request in requests.values {
+            request.timer.cancel()
+            request.continuation.resume(throwing: error)
+        }
+        let waiters = connectionWaiters
+        connectionWaiters.removeAll()
+        for waiter in waiters.values { waiter.resume(throwing: error) }
+    }
+
+    /// Returns when connected; waits (within `deadline`) or fails by the outage policy.
+    private func waitForConnection(until deadline: ContinuousClock.Instant) async throws {
+        if link != nil { return }
+        if stopped { throw NatterError(.shutDown, "the client was stopped") }
+        guard configuration.whileDisconnected == .wait, connectionTask != nil else {
+            throw NatterError(.disconnected, "not connected to \(configuration.host):\(configuration.port)")
+        }
+        let key = nextCounter()
+        let timer = Task { [weak self] in
+            try? await Task.sleep(until: deadline)
+            await self?.expireWaiter(key)
+        }
+        defer { timer.cancel() }
+        try await withCheckedThrowingContinuation { connectionWaiters[key] = $0 }
+    }
+
+    private func expireWaiter(_ key: Int) {
+        connectionWaiters.removeValue(forKey: key)?.resume(
+            throwing: NatterError(.disconnected, "still not connected to \(configuration.host):\(configuration.port) when the request timed out"))
+    }
+
+    // MARK: - Writing
+
+    /// Passes an outbound stanza through the inspector and writes it.
+    private func transmit(_ stanza: XElement) {
+        let verdict = inspector?.inspect(stanza, direction: .outbound, peer: stanza.toJID) ?? .route
+        switch verdict {
+        case .route: write(stanza)
+        case .drop: logger.debug("inspector dropped outbound stanza", metadata: ["id": "\(stanza[attribute: "id"] ?? "")"])
+        case .replace(let other): write(other)
+        case .repeat(let times): for _ in 0...max(0, times) { write(stanza) }
+        case .delay(let pause):
+            Task { [weak self] in
+                try? await Task.sleep(for: pause)
+                await self?.write(stanza)
+            }
+        }
+    }
+
+    private func write(_ stanza: XElement) {
+        guard let channel = link?.channel else { return }
+        if management.enabled, StanzaKind(stanza) != nil {
+            management.recordOutbound(stanza)
+            if management.unacknowledged.count % 32 == 0 { writeRaw(StreamManagementState.request, on: channel) }
+        }
+        writeRaw(stanza, on: channel)
+    }
+
+    private func writeRaw(_ element: XElement, on channel: any Channel) {
+        let bytes = element.serializedBytes(inheritedNamespace: XMLNamespace.client)
+        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+    }
+
+    // MARK: - Connection loop
+
+    private func maintainConnection() async {
+        var attempt = 0
+        var random = SystemRandomNumberGenerator()
+        while !stopped && !Task.isCancelled {
+            do {
+                let ticket = management.ticket(for: lastBoundJID)
+                let (info, reader) = try await Negotiator(configuration: configuration, group: group, logger: logger)
+                    .connect(resuming: ticket)
+                attempt = 0
+                didConnect(info)
+                try await receive(from: reader)
+                didDisconnect(reason: "the server closed the connection")
+            } catch {
+                let reason = Negotiator.describe(error)
+                if let first = firstConnection {
+                    firstConnection = nil
+                    stopped = true
+                    first.resume(throwing: reason)
+                    failAll(reason)
+                    return
+                }
+                didDisconnect(reason: reason.description)
+            }
+            guard configuration.reconnect.enabled, !stopped else { break }
+            let delay = configuration.reconnect.delay(forAttempt: attempt, using: &random)
+            attempt += 1
+            logger.info("reconnecting", metadata: ["in": "\(delay)", "attempt": "\(attempt)"])
+            try? await Task.sleep(for: delay)
+        }
+        if !stopped { failAll(NatterError(.disconnected, "the connection was lost and reconnection is disabled")) }
+    }
+
+    private func didConnect(_ info: LinkInfo) {
+        let resumed = info.resumedServerCount != nil
+        let jid = resumed ? (lastBoundJID ?? info.boundJID) : info.boundJID
+        link = LinkInfo(
+            channel: info.channel, boundJID: jid, encrypted: info.encrypted, mechanism: info.mechanism,
+            streamManagementID: info.streamManagementID, streamManagementEnabled: info.streamManagementEnabled,
+            resumedServerCount: info.resumedServerCount)
+        lastBoundJID = jid
+        lastInbound = .now
+        logger.info(
+            "connected",
+            metadata: ["jid": "\(jid)", "tls": "\(info.encrypted)", "sasl": "\(info.mechanism)", "sm": "\(info.streamManagementEnabled)", "resumed": "\(resumed)"])
+        if let count = info.resumedServerCount {
+            for stanza in management.resumed(serverCount: count) { writeRaw(stanza, on: info.channel) }
+        } else {
+            management = StreamManagementState(enabled: info.streamManagementEnabled, id: info.streamManagementID)
+            failAll(NatterError(.disconnected, "the connection was lost before the answer arrived"))
+        }
+        startKeepalive()
+        emit(.connected(jid, resumed: resumed))
+        if let first = firstConnection {
+            firstConnection = nil
+            first.resume()
+        }
+        let waiters = connectionWaiters
+        connectionWaiters.removeAll()
+        for waiter in waiters.values { waiter.resume() }
+    }
+
+    private func didDisconnect(reason: String) {
+        keepaliveTask?.cancel()
+        guard link != nil || !stopped else { return }
+        link = nil
+        logger.warning("disconnected", metadata: ["reason": "\(reason)"])
+        emit(.disconnected(reason: reason))
+        if management.id == nil {
+            let requests = pending
+            pending.removeAll()
+            for request in requests.values {
+                request.timer.cancel()
+                request.continuation.resume(throwing: NatterError(.disconnected, "the connection was lost before the answer arrived (\(reason))"))
+            }
+        }
+    }
+
+    private func receive(from reader: StreamReader) async throws {
+        while let event = try await reader.next() {
+            switch event {
+            case .stanza(let element): try handleInbound(element)
+            case .streamClosed: return
+            case .streamOpened: throw NatterError(.protocolViolation, "the server opened a second stream")
+            }
+        }
+    }
+
+    // MARK: - Inbound
+
+    private func handleInbound(_ element: XElement) throws {
+        lastInbound = .now
+        if element.namespace == XMPPNamespace.streamManagement {
+            handleStreamManagement(element)
+            return
+        }
+        if element.name == "error", element.namespace == XMLNamespace.stream {
+            throw StreamErrorReport(element).error
+        }
+        if management.enabled, StanzaKind(element) != nil { management.handledInbound += 1 }
+        let verdict = inspector?.inspect(element, direction: .inbound, peer: element.fromJID) ?? .route
+        switch verdict {
+        case .route: route(element)
+        case .drop: logger.debug("inspector dropped inbound stanza", metadata: ["id": "\(element[attribute: "id"] ?? "")"])
+        case .replace(let other): route(other)
+        case .repeat(let times): for _ in 0...max(0, times) { route(element) }
+        case .delay(let pause):
+            Task { [weak self] in
+                try? await Task.sleep(for: pause)
+                await self?.route(element)
+            }
+        }
+    }
+
+    private func handleStreamManagement(_ element: XElement) {
+        guard let channel = link?.channel else { return }
+        switch element.name {
+        case "r": writeRaw(management.answer, on: channel)
+        case "a": management.acknowledge(element[attribute: "h"].flatMap(Int.init))
+        default: logger.debug("unexpected stream management element", metadata: ["name": "\(element.name)"])
+        }
+    }
+
+    private func route(_ element: XElement) {
+        switch StanzaKind(element) {
+        case .iq?: routeIQ(element)
+        case let kind?: deliver(element, kind: kind)
+        case nil: logger.debug("ignoring unknown top-level element", metadata: ["name": "\(element.name)"])
+        }
+    }
+
+    private func routeIQ(_ element: XElement) {
+        guard let iq = IQ(element) else {
+            answerMalformed(element)
+            return
+        }
+        guard iq.isRequest else {
+            resolve(iq)
+            return
+        }
+        if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
+            transmit(iq.result().element)
+        } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
+            Task { await self.answer(iq, with: handler) }
+        } else if !deliverToExchange(element, kind: .iq) {
+            transmit(iq.error(.serviceUnavailable()).element)
+        }
+    }
+
+    private func answer(_ request: IQ, with handler: IQHandler) async {
+        let reply: IQ
+        do {
+            reply = request.result(payload: try await handler(request))
+        } catch let error as StanzaError {
+            reply = request.error(error)
+        } catch {
+            reply = request.error(StanzaError(type: .cancel, condition: "internal-server-error", text: "\(error)"))
+        }
+        if link != nil { transmit(reply.element) }
+    }
+
+    /// An IQ without id or with a bad type: answered `bad-request` when it can be answered.
+    private func answerMalformed(_ element: XElement) {
+        guard let id = element[attribute: "id"], let type = element[attribute: "type"], type == "get" || type == "set" else {
+            logger.debug("dropping malformed IQ")
+            return
+        }
+        var attributes = [XAttribute("type", "error"), XAttribute("id", id)]
+        if let from = element[attribute: "from"] { attributes.append(XAttribute("to", from)) }
+        transmit(XElement("iq", namespace: XMLNamespace.client, attributes: attributes, children: [.element(StanzaError.badRequest("malformed IQ").element)]))
+    }
+
+    private func resolve(_ answer: IQ) {
+        let peer = answer.from?.description ?? ""
+        var key = PendingKey(peer: peer, id: answer.id)
+        if pending[key] == nil, isServerOrSelf(answer.from) {
+            key = PendingKey(peer: "", id: answer.id)
+        }
+        guard let request = pending.removeValue(forKey: key) else {
+            logger.debug("answer matches no request (late or unknown)", metadata: ["id": "\(answer.id)", "from": "\(peer)"])
+            return
+        }
+        request.timer.cancel()
+        request.continuation.resume(returning: answer)
+    }
+
+    /// Answers to requests sent without `to` come from the server or our own bare JID.
+    private func isServerOrSelf(_ from: JID?) -> Bool {
+        guard let from else { return true }
+        return from.description == configuration.jid.domain || from == link?.boundJID.bare
+    }
+
+    private func deliver(_ element: XElement, kind: StanzaKind) {
+        if !deliverToExchange(element, kind: kind) {
+            logger.trace("unclaimed stanza", metadata: ["kind": "\(kind.rawValue)"])
+        }
+    }
+
+    /// Offers `element` to the exchanges, most specific first; `true` when one took it.
+    private func deliverToExchange(_ element: XElement, kind: StanzaKind) -> Bool {
+        let sender = element.fromJID
+        let candidates = [sender, sender?.bare, nil].map { ExchangeKey(kind: kind, sender: $0) }
+        for key in candidates {
+            if let continuation = exchanges[key], case .enqueued = continuation.yield(element) { return true }
+        }
+        if let continuation = defaultExchangeContinuation, case .enqueued = continuation.yield(element) { return true }
+        return false
+    }
+
+    // MARK: - Keepalive
+
+    private func startKeepalive() {
+        keepaliveTask?.cancel()
+        guard let interval = configuration.pingInterval else { return }
+        keepaliveTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval / 2)
+                guard !Task.isCancelled, let self else { return }
+                await self.pingIfIdle(interval)
+            }
+        }
+    }
+
+    private func pingIfIdle(_ interval: Duration) async {
+        guard let channel = link?.channel, ContinuousClock.now - lastInbound >= interval else { return }
+        if management.enabled { writeRaw(StreamManagementState.request, on: channel) }
+        let ping = IQ(type: .get, id: makeID(), to: JID(configuration.jid.domain), payload: XElement("ping", namespace: XMPPNamespace.ping))
+        do {
+            _ = try await sendAndWait(ping, timeout: configuration.pingTimeout)
+        } catch let error as NatterError where error.code == .timeout {
+            logger.warning("keepalive ping unanswered; closing the link to reconnect")
+            channel.close(promise: nil)
+        } catch {
+            logger.debug("keepalive ping failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+// MARK: - Bookkeeping types
+
+struct PendingKey: Hashable, Sendable {
+    let peer: String
+    let id: String
+}
+
+struct PendingRequest {
+    let continuation: CheckedContinuation<IQ, any Error>
+    let timer: Task<Void, Never>
+}
+
+struct PayloadKey: Hashable, Sendable {
+    let namespace: String
+    let name: String
+}
+
+struct ExchangeKey: Hashable, Sendable {
+    let kind: StanzaKind
+    let sender: JID?
+}
