@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "Natter",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
     ],

@@ -39,8 +39,8 @@ public actor XMPPClient {
     /// The configuration the client was made with.
     public nonisolated let configuration: ClientConfiguration
     private let logger: Logger
-    private let group: any EventLoopGroup
     private let inspector: (any StanzaInspector)?
+    private let linkFactory: any LinkFactory
 
     private var link: LinkInfo?
     private var connectionTask: Task<Void, Never>?
@@ -66,8 +66,16 @@ public actor XMPPClient {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.group = eventLoopGroup
         self.inspector = inspector
+        self.linkFactory = Negotiator(configuration: configuration, group: eventLoopGroup, logger: logger)
+    }
+
+    /// Makes a client whose links come from `linkFactory` (tests drive it without sockets).
+    init(configuration: ClientConfiguration, logger: Logger, linkFactory: any LinkFactory, inspector: (any StanzaInspector)? = nil) {
+        self.configuration = configuration
+        self.logger = logger
+        self.inspector = inspector
+        self.linkFactory = linkFactory
     }
 
     // MARK: - Lifecycle
@@ -294,8 +302,7 @@ public actor XMPPClient {
         while !stopped && !Task.isCancelled {
             do {
                 let ticket = management.ticket(for: lastBoundJID)
-                let (info, reader) = try await Negotiator(configuration: configuration, group: group, logger: logger)
-                    .connect(resuming: ticket)
+                let (info, reader) = try await linkFactory.connect(resuming: ticket)
                 attempt = 0
                 didConnect(info)
                 try await receive(from: reader)

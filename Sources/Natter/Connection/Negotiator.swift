@@ -40,16 +40,21 @@ struct ResumptionTicket: Sendable {
     let handledInbound: Int
 }
 
+/// Makes logged-in links for a client: the real one is ``Negotiator``; tests supply others.
+protocol LinkFactory: Sendable {
+    func connect(resuming ticket: ResumptionTicket?) async throws -> sending (LinkInfo, StreamReader)
+}
+
 /// Opens a TCP connection and negotiates an XMPP client stream (RFC 6120): STARTTLS, SASL
 /// (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN only over TLS or loopback), resource binding, the legacy
 /// session step when required, and XEP-0198 enable or resume.
-struct Negotiator {
+struct Negotiator: LinkFactory {
     let configuration: ClientConfiguration
     let group: any EventLoopGroup
     let logger: Logger
 
     /// Connects and logs in; the reader continues with the first stanza after login.
-    func connect(resuming ticket: ResumptionTicket?) async throws -> (LinkInfo, StreamReader) {
+    func connect(resuming ticket: ResumptionTicket?) async throws -> sending (LinkInfo, StreamReader) {
         let password = try configuration.readPassword()
         let (channel, reader) = try await openChannel()
         let timedOut = NIOLockedValueBox(false)

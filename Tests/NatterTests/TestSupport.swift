@@ -1,0 +1,7 @@
+import NIOConcurrencyHelpers
+
+/// A thread-safe counter for test doubles.
+final class NIOLockedCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
+    func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
+}
