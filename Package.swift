@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "VertebraXML", targets: ["VertebraXML"]),
         .library(name: "Natter", targets: ["Natter"]),
+        .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
@@ -23,9 +24,13 @@ let package = Package(
             name: "CExpat", pkgConfig: "expat",
             providers: [.apt(["libexpat1-dev"]), .brew(["expat"])]),
         .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .systemLibrary(
             name: "CCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         .target(name: "VertebraXML", dependencies: ["CExpat"], swiftSettings: strict),
+        .target(name: "VertebraJournal", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(
             name: "Natter",
             dependencies: [
@@ -40,12 +45,15 @@ let package = Package(
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML",
+                "VertebraXML", "VertebraJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "VertebraXMLTests", dependencies: ["VertebraXML"], swiftSettings: strict),
+        .testTarget(
+            name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra", "CSQLite"],
+            swiftSettings: strict),
         .testTarget(
             name: "NatterTests",
             dependencies: [

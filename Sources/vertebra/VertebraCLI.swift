@@ -10,7 +10,7 @@ struct VertebraCLI: AsyncParsableCommand {
             Roles (router, coordinator, worker, dispatch, jobs, demo) arrive as they are built; \
             see README.md for what works today.
             """,
-        subcommands: [BenchCommand.self])
+        subcommands: [JobsCommand.self, BenchCommand.self])
 }
 
 /// `vertebra bench`: measurements printed beside a baseline run in the same invocation.
@@ -18,5 +18,5 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print it beside its baseline (build with -c release).",
-        subcommands: [BenchXML.self])
+        subcommands: [BenchXML.self, BenchJournal.self])
 }

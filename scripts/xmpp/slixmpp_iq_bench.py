@@ -50,7 +50,7 @@ try:
     from slixmpp.stanza import Iq
     from slixmpp.xmlstream import ElementBase, register_stanza_plugin
     from slixmpp.xmlstream.handler import Callback
-    from slixmpp.xmlstream.matcher import StanzaPath
+    from slixmpp.xmlstream.matcher import MatchXPath, StanzaPath
 except ImportError:
     sys.exit("slixmpp_iq_bench: slixmpp is not installed for this python3 (scripts/install-deps.sh)")
 
@@ -188,7 +188,19 @@ async def login(c, args, timeout):
     c.add_event_handler("ssl_invalid_chain", lambda e: fail(
         f"TLS certificate not valid for '{args.domain}' against --cafile {args.cafile}: {e}"))
     c.add_event_handler("stream_error", lambda e: fail(f"stream error: {e['condition']} {e['text']}".strip()))
-    c.add_event_handler("disconnected", lambda _: fail(f"server closed the stream during login ({hint}?)"))
+    # A failed TLS handshake shows up as "disconnected" before "ssl_invalid_chain": let the more
+    # precise reason win.
+    c.add_event_handler("disconnected", lambda _: loop.call_later(
+        0.2, fail, f"server closed the stream during login ({hint}?)"))
+    if args.tls == "none":
+        # A server with XMPP_TLS=required offers only <starttls><required/></starttls>, and
+        # slixmpp would just wait; say so at once.
+        def on_features(features):
+            xml = features.xml
+            if (xml.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls/{urn:ietf:params:xml:ns:xmpp-tls}required") is not None
+                    and xml.find("{urn:ietf:params:xml:ns:xmpp-sasl}mechanisms") is None):
+                fail("the server requires STARTTLS (XMPP_TLS=required); use --tls starttls")
+        c.register_handler(Callback("bench tls check", MatchXPath(f"{{{c.stream_ns}}}features"), on_features))
     c.connect(host=args.host, port=args.port)
     try:
         await asyncio.wait_for(done, timeout)
@@ -305,18 +317,24 @@ async def requester(args, conn, proc):
     loop.add_reader(conn.fileno(), on_message)
     c = make_client(f"{args.requester}@{args.domain}/bench-requester", args)
     t_login = time.perf_counter()
-    try:
-        login_task = asyncio.ensure_future(login(c, args, min(args.login_timeout, remaining())))
-        kind, detail = await asyncio.wait_for(asyncio.shield(ready), min(args.login_timeout + 5, remaining()))
+    async def responder_ready():
+        try:
+            kind, detail = await asyncio.wait_for(ready, min(args.login_timeout + 5, remaining()))
+        except asyncio.TimeoutError:
+            raise LoginError(f"{args.responder}@{args.domain}: responder not logged in after {args.login_timeout:.0f} s")
         if kind != "ready":
-            login_task.cancel()
             raise LoginError(detail)
-        await login_task
-    except asyncio.TimeoutError:
-        raise LoginError(f"responder {args.responder}@{args.domain}: no login after {args.login_timeout:.0f} s")
+        return detail
+
+    try:  # both logins run in parallel; report the first failure
+        outcome = await asyncio.gather(login(c, args, min(args.login_timeout, remaining())),
+                                       responder_ready(), return_exceptions=True)
     finally:
         loop.remove_reader(conn.fileno())
-    responder_jid = detail
+    for o in outcome:
+        if isinstance(o, BaseException):
+            raise o
+    responder_jid = outcome[1]
     mech = c.plugin["feature_mechanisms"].mech
     log(f"logged in {c.boundjid} -> {responder_jid} in {(time.perf_counter() - t_login) * 1000:.0f} ms "
         f"(server {args.server} {args.host}:{args.port}, tls {args.tls}"

@@ -1,0 +1,242 @@
+import Foundation
+
+/// Applying ``JournalRecord``s inside an open transaction.
+extension Connection {
+    /// Applies one write's records; the caller owns the transaction or savepoint around it.
+    func apply(_ records: [JournalRecord], now: Date) throws -> [RecordOutcome] {
+        var opened: Int64?
+        var outcomes: [RecordOutcome] = []
+        outcomes.reserveCapacity(records.count)
+        for record in records {
+            outcomes.append(try apply(record, now: now, opened: &opened))
+        }
+        return outcomes
+    }
+
+    private func apply(_ record: JournalRecord, now: Date, opened: inout Int64?) throws -> RecordOutcome {
+        switch record {
+        case .createJob(let job):
+            try createJob(job, now: now)
+            return .none
+        case .transition(let token, let state, let result, let error, let at):
+            try transition(token, to: state, result: result, error: error, at: at ?? now)
+            return .none
+        case .openConversation(let conversation):
+            let id = try openConversation(conversation, now: now)
+            opened = id
+            return .conversation(id)
+        case .nameConversation(let reference, let token):
+            let id = try resolve(reference, opened: opened).id
+            try constraint(.duplicateConversation, "A conversation named \(token) already exists") {
+                try run("UPDATE conversations SET token = ?, updated = ? WHERE id = ?",
+                        [.text(token), .time(now), .integer(id)])
+            }
+            return .none
+        case .setConversationState(let reference, let state):
+            let id = try resolve(reference, opened: opened).id
+            try run("UPDATE conversations SET state = ?, updated = ? WHERE id = ?",
+                    [.text(state.rawValue), .time(now), .integer(id)])
+            return .none
+        case .supersede(let token, let except):
+            try requireJob(token)
+            let kept = try except.map { try resolve($0, opened: opened).id } ?? -1
+            try run(
+                "UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND id <> ?",
+                [.time(now), .text(token), .integer(kept)])
+            return .none
+        case .recordStanza(let stanza):
+            return try recordStanza(stanza, now: now, opened: opened)
+        case .acknowledge(let reference, let answer, let at):
+            try acknowledge(reference, answer: answer, at: at ?? now)
+            return .none
+        }
+    }
+
+    private func createJob(_ job: NewJob, now: Date) throws {
+        guard !job.state.isTerminal else {
+            throw JournalError(
+                .invalidArgument, "A new job cannot start in the terminal state \(job.state)", path: path)
+        }
+        let created = job.created ?? now
+        let attempts = job.state == .pending ? 0 : 1
+        try constraint(.duplicateJob, "A job with token \(job.token) already exists") {
+            try run(
+                """
+                INSERT INTO jobs (token, operation, arguments, scope, submitter, state, attempts, deadline,
+                                  created, updated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(job.token), .text(job.operation), .text(job.arguments), .text(job.scope.rawValue),
+                 .optional(job.submitter), .text(job.state.rawValue), .int(attempts), .time(job.deadline),
+                 .time(created), .time(created)])
+        }
+    }
+
+    private func transition(_ token: String, to next: JobState, result: String?, error: String?, at: Date) throws {
+        guard let current = try first("SELECT state FROM jobs WHERE token = ?", [.text(token)], {
+            try $0.value(0, as: JobState.self, path: path)
+        }) else {
+            throw unknownJob(token)
+        }
+        guard current.canTransition(to: next) else {
+            let allowed = current.allowedNextStates.map(\.rawValue).sorted()
+            throw JournalError(
+                .illegalTransition, "Job \(token) cannot move from \(current) to \(next)", path: path,
+                remedy: allowed.isEmpty
+                    ? "\(current) is terminal; nothing can follow it"
+                    : "From \(current) it may move to: \(allowed.joined(separator: ", "))")
+        }
+        let countsAttempt = next == .dispatched || (current == .pending && next == .running)
+        try run(
+            """
+            UPDATE jobs SET state = ?, attempts = attempts + ?, result = coalesce(?, result),
+                error = coalesce(?, error), updated = ?, finished = ?
+            WHERE token = ?
+            """,
+            [.text(next.rawValue), .int(countsAttempt ? 1 : 0), .optional(result), .optional(error), .time(at),
+             next.isTerminal ? .time(at) : .null, .text(token)])
+    }
+
+    private func openConversation(_ conversation: NewConversation, now: Date) throws -> Int64 {
+        try requireJob(conversation.job)
+        let created = conversation.created ?? now
+        if conversation.supersedesOthers {
+            try run("UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1",
+                    [.time(created), .text(conversation.job)])
+        }
+        try constraint(.duplicateConversation, "A conversation named \(conversation.token ?? "") already exists") {
+            try run(
+                """
+                INSERT INTO conversations (token, job, peer, role, state, current, created, updated)
+                VALUES (?, ?, ?, ?, 'open', 1, ?, ?)
+                """,
+                [.optional(conversation.token), .text(conversation.job), .text(conversation.peer),
+                 .text(conversation.role.rawValue), .time(created), .time(created)])
+        }
+        let id = lastInsertRowID
+        if conversation.role == .requester {
+            try run("UPDATE jobs SET worker = ?, updated = max(updated, ?) WHERE token = ?",
+                    [.text(conversation.peer), .time(created), .text(conversation.job)])
+        }
+        return id
+    }
+
+    private func recordStanza(_ stanza: NewStanza, now: Date, opened: Int64?) throws -> RecordOutcome {
+        let conversation = try resolve(stanza.conversation, opened: opened)
+        guard conversation.current else {
+            throw JournalError(
+                .supersededAttempt,
+                "Conversation \(conversation.token ?? "#\(conversation.id)") of job \(conversation.job) was superseded by a newer attempt",
+                path: path, remedy: "Refuse the stanza: this attempt is fenced off")
+        }
+        let sequence = Int(try scalarInt(
+            "SELECT coalesce(max(sequence), 0) + 1 FROM stanzas WHERE conversation = ?",
+            [.integer(conversation.id)]))
+        let sent = stanza.sent ?? now
+        try constraint(
+            .duplicateStanza, "Stanza \(stanza.iqID) from \(conversation.peer) was already recorded"
+        ) {
+            try run(
+                """
+                INSERT INTO stanzas (conversation, sequence, direction, peer, iq_id, kind, body, answer, sent, acked)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.integer(conversation.id), .int(sequence), .text(stanza.direction.rawValue),
+                 .text(conversation.peer), .text(stanza.iqID), .text(stanza.kind.rawValue), .text(stanza.body),
+                 .optional(stanza.answer), .time(sent), stanza.answer == nil ? .null : .time(sent)])
+        }
+        return .stanza(id: lastInsertRowID, sequence: sequence)
+    }
+
+    private func acknowledge(_ reference: StanzaRef, answer: String?, at: Date) throws {
+        switch reference {
+        case .id(let id):
+            try run("UPDATE stanzas SET answer = coalesce(?, answer), acked = ? WHERE id = ?",
+                    [.optional(answer), .time(at), .integer(id)])
+        case .iq(let peer, let iqID, let direction):
+            try run(
+                """
+                UPDATE stanzas SET answer = coalesce(?, answer), acked = ?
+                WHERE id = (SELECT max(id) FROM stanzas WHERE peer = ? AND iq_id = ? AND direction = ?)
+                """,
+                [.optional(answer), .time(at), .text(peer), .text(iqID), .text(direction.rawValue)])
+        }
+        guard changes > 0 else {
+            throw JournalError(.unknownStanza, "No stanza \(reference) to acknowledge", path: path)
+        }
+    }
+
+    // MARK: Helpers
+
+    private struct ResolvedConversation {
+        var id: Int64
+        var token: String?
+        var job: String
+        var peer: String
+        var current: Bool
+    }
+
+    private func resolve(_ reference: ConversationRef, opened: Int64?) throws -> ResolvedConversation {
+        let select = "SELECT id, token, job, peer, current FROM conversations WHERE "
+        let found: ResolvedConversation?
+        let map: (Row) -> ResolvedConversation = {
+            ResolvedConversation(
+                id: $0.int64(0), token: $0.optionalText(1), job: $0.text(2), peer: $0.text(3),
+                current: $0.int64(4) != 0)
+        }
+        switch reference {
+        case .id(let id): found = try first(select + "id = ?", [.integer(id)], map)
+        case .token(let token): found = try first(select + "token = ?", [.text(token)], map)
+        case .opened:
+            guard let opened else {
+                throw JournalError(
+                    .invalidArgument, "ConversationRef.opened used before openConversation in the same write",
+                    path: path)
+            }
+            found = try first(select + "id = ?", [.integer(opened)], map)
+        }
+        guard let found else {
+            throw JournalError(.unknownConversation, "No conversation \(reference)", path: path)
+        }
+        return found
+    }
+
+    private func requireJob(_ token: String) throws {
+        guard try first("SELECT 1 FROM jobs WHERE token = ?", [.text(token)], { _ in true }) != nil else {
+            throw unknownJob(token)
+        }
+    }
+
+    private func unknownJob(_ token: String) -> JournalError {
+        JournalError(.unknownJob, "No job with token \(token)", path: path)
+    }
+
+    /// Turns a UNIQUE/PRIMARY KEY violation raised by `body` into `code`.
+    private func constraint(
+        _ code: JournalError.Code, _ message: @autoclosure () -> String, _ body: () throws -> Void
+    ) throws {
+        do {
+            try body()
+        } catch let error as JournalError where error.sqliteCode.map({ $0 & 0xff == 19 }) == true {
+            throw JournalError(
+                code, message(), path: path, sqliteCode: error.sqliteCode, sqliteMessage: error.sqliteMessage)
+        }
+    }
+}
+
+extension JournalRecord {
+    /// True when applying the record may change rows and then still fail a rule check, so that
+    /// it needs a savepoint even alone.
+    var modifiesBeforeItsLastCheck: Bool {
+        if case .openConversation = self { return true }
+        return false
+    }
+}
+
+extension JournalError.Code {
+    /// Errors that concern one write only: the rest of its batch still commits.
+    var isConfinedToWrite: Bool {
+        [.unknownJob, .unknownConversation, .unknownStanza, .duplicateJob, .duplicateStanza,
+         .duplicateConversation, .illegalTransition, .supersededAttempt, .invalidArgument].contains(self)
+    }
+}

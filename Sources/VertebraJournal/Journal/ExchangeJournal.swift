@@ -1,0 +1,327 @@
+import Foundation
+
+/// The exchange journal: the one writer of a journal file (DESIGN §5).
+///
+/// ## Group commit
+/// Any number of tasks call ``write(_:)-swift.method`` concurrently. Their records are queued and
+/// committed together in one SQLite transaction: a batch is flushed as soon as the writer is free
+/// (everything that arrived during the previous commit goes into the next one), after
+/// ``GroupCommit/maxDelay`` if that is set, or at once when ``GroupCommit/maxRecords`` writes are
+/// waiting. Each caller resumes only after the transaction holding its records committed with the
+/// configured ``Durability``. Each write runs inside its own savepoint, so a write that breaks a
+/// journal rule (an illegal transition, a duplicate stanza) fails alone; if the commit itself
+/// fails (disk full, I/O error, lock timeout) every write of the batch throws that error and none
+/// of them is in the journal.
+///
+/// ## Why the raw SQLite C API and not GRDB
+/// The journal needs exactly one writer connection with its own batching and commit policy; GRDB's
+/// `DatabasePool` would put a second serial queue and transaction layer between the batches and
+/// SQLite. The C API keeps the dependency graph lean (libsqlite3 only), and every value is still a
+/// bound parameter, so nothing is ever escaped by hand.
+///
+/// ## Threads
+/// The actor runs on its own serial dispatch queue (SQLite blocks on `fsync`); the `sqlite3*`
+/// handle is owned by a non-`Sendable` object only this actor touches.
+public actor ExchangeJournal {
+    /// How writes are committed.
+    public enum CommitMode: Sendable, Equatable {
+        /// Batch writes of concurrent callers into one transaction.
+        case group(GroupCommit)
+        /// One transaction per write (the benchmark's baseline).
+        case perRecord
+    }
+
+    /// Group-commit limits.
+    public struct GroupCommit: Sendable, Equatable {
+        /// Flush at once when this many writes are waiting.
+        public var maxRecords: Int
+        /// Wait this long after the first queued write for more to arrive. Zero flushes as soon as
+        /// the writer is free, which already batches everything that arrived during the last commit.
+        public var maxDelay: Duration
+
+        public init(maxRecords: Int = 1024, maxDelay: Duration = .zero) {
+            self.maxRecords = max(1, maxRecords)
+            self.maxDelay = maxDelay
+        }
+    }
+
+    /// How to open the journal.
+    public struct Options: Sendable {
+        /// `full` or `normal`; nil keeps what the journal's metadata says (`full` for a new journal).
+        public var durability: Durability?
+        public var commit: CommitMode
+        /// How long to wait for another process's lock before failing with ``JournalError/Code/locked``.
+        public var busyTimeout: Duration
+        /// Caps the file at this many pages (4 KiB each); writes past it fail with
+        /// ``JournalError/Code/diskFull``. Nil means no cap.
+        public var maxPageCount: Int?
+        /// The clock used for times the records leave unset.
+        public var now: @Sendable () -> Date
+        /// Create the file when it does not exist (otherwise throw ``JournalError/Code/fileNotFound``).
+        public var createIfMissing: Bool
+
+        public init(
+            durability: Durability? = nil, commit: CommitMode = .group(GroupCommit()),
+            busyTimeout: Duration = .seconds(5), maxPageCount: Int? = nil,
+            now: @escaping @Sendable () -> Date = { Date() }, createIfMissing: Bool = true
+        ) {
+            self.createIfMissing = createIfMissing
+            self.durability = durability
+            self.commit = commit
+            self.busyTimeout = busyTimeout
+            self.maxPageCount = maxPageCount
+            self.now = now
+        }
+    }
+
+    /// The journal file.
+    public nonisolated let path: String
+    /// The durability this writer commits with.
+    public nonisolated let durability: Durability
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { Schema.currentVersion }
+
+    private let executor: JournalExecutor
+    private let connection: Connection
+    private let options: Options
+    private var pending: [PendingWrite] = []
+    private var flushScheduled = false
+    /// Transactions committed by writes so far: with group commit, far fewer than writes.
+    public private(set) var committedBatches = 0
+
+    private struct PendingWrite {
+        var records: [JournalRecord]
+        var continuation: CheckedContinuation<[RecordOutcome], any Error>
+    }
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Opens (creating if needed) and migrates the journal at `path`.
+    ///
+    /// - Throws: ``JournalError`` — `.corrupt`, `.newerSchema`, `.readOnly`, `.locked`, `.cannotOpen`, ...
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        self.options = options
+        self.executor = JournalExecutor(label: "vertebra.journal")
+        let connection = try Connection(
+            path: path, mode: options.createIfMissing ? .readWrite : .readWriteExisting,
+            busyTimeout: options.busyTimeout)
+        _ = try Schema.check(connection)
+        let mode = try connection.first("PRAGMA journal_mode = WAL") { $0.text(0) }
+        guard mode?.lowercased() == "wal" else {
+            throw JournalError(
+                .locked, "Cannot switch the journal to WAL mode (it stays '\(mode ?? "?")')", path: path,
+                remedy: "Another process may hold the file in another journal mode; stop it and retry")
+        }
+        try connection.execute("PRAGMA foreign_keys = ON")
+        // 16 MiB of page cache keeps the hot index pages of a busy journal in memory.
+        try connection.execute("PRAGMA cache_size = -16384")
+        // Checkpoint every 16 MiB of WAL instead of 4 MiB: a busy journal re-dirties the same
+        // index pages, and each checkpoint (an fsync even under `normal`) then copies them once.
+        try connection.execute("PRAGMA wal_autocheckpoint = 4096")
+        try Schema.migrate(connection)
+        let recorded = try connection.first("SELECT value FROM meta WHERE key = 'durability'") {
+            Durability(rawValue: $0.text(0))
+        } ?? nil
+        let durability = options.durability ?? recorded ?? .full
+        try connection.execute("PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        if let pages = options.maxPageCount {
+            _ = try connection.first("PRAGMA max_page_count = \(max(1, pages))") { $0.int(0) }
+        }
+        if recorded != durability {
+            try connection.run(
+                "INSERT INTO meta (key, value) VALUES ('durability', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [.text(durability.rawValue)])
+        }
+        self.durability = durability
+        self.connection = connection
+    }
+
+    // MARK: Writing
+
+    /// Journals `records` atomically and returns once they are committed.
+    ///
+    /// - Throws: ``JournalError``. Rule violations (`.illegalTransition`, `.duplicateStanza`,
+    ///   `.supersededAttempt`, `.unknownJob`, ...) concern this write only; commit failures
+    ///   (`.diskFull`, `.ioError`, `.locked`, ...) mean nothing of the batch was journalled.
+    @discardableResult
+    public func write(_ records: [JournalRecord]) async throws -> [RecordOutcome] {
+        guard connection.isOpen else { throw JournalError(.closed, "The journal is closed", path: path) }
+        switch options.commit {
+        case .perRecord:
+            return try commitAlone(records)
+        case .group(let policy):
+            return try await withCheckedThrowingContinuation { continuation in
+                pending.append(PendingWrite(records: records, continuation: continuation))
+                if pending.count >= policy.maxRecords {
+                    flush()
+                } else if !flushScheduled {
+                    flushScheduled = true
+                    Task { await self.scheduledFlush(after: policy.maxDelay) }
+                }
+            }
+        }
+    }
+
+    /// Journals one record; see ``write(_:)-swift.method``.
+    @discardableResult
+    public func write(_ record: JournalRecord) async throws -> RecordOutcome {
+        try await write([record]).first ?? .none
+    }
+
+    private func scheduledFlush(after delay: Duration) async {
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        flushScheduled = false
+        flush()
+    }
+
+    /// Commits every queued write in one transaction and resumes their callers.
+    private func flush() {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        let now = options.now()
+        var results: [Result<[RecordOutcome], any Error>] = []
+        results.reserveCapacity(batch.count)
+        do {
+            try connection.run("BEGIN IMMEDIATE")
+            for write in batch {
+                results.append(try applyInSavepoint(write.records, now: now))
+            }
+            try connection.run("COMMIT")
+            committedBatches += 1
+        } catch {
+            rollback()
+            for write in batch { write.continuation.resume(throwing: error) }
+            return
+        }
+        for (write, result) in zip(batch, results) { write.continuation.resume(with: result) }
+    }
+
+    /// Applies one write inside a savepoint. A rule violation rolls back that write only and is
+    /// returned; anything else (the batch can no longer commit) is thrown.
+    private func applyInSavepoint(_ records: [JournalRecord], now: Date) throws -> Result<[RecordOutcome], any Error> {
+        // A lone record other than openConversation checks every rule before its one modifying
+        // statement, and SQLite undoes a failed statement by itself: no savepoint needed.
+        if records.count == 1, let record = records.first, !record.modifiesBeforeItsLastCheck {
+            do {
+                return .success(try connection.apply(records, now: now))
+            } catch let error as JournalError where error.code.isConfinedToWrite && !connection.isAutocommit {
+                return .failure(error)
+            }
+        }
+        try connection.run("SAVEPOINT write")
+        do {
+            let outcomes = try connection.apply(records, now: now)
+            try connection.run("RELEASE write")
+            return .success(outcomes)
+        } catch let error as JournalError where error.code.isConfinedToWrite && !connection.isAutocommit {
+            try connection.run("ROLLBACK TO write")
+            try connection.run("RELEASE write")
+            return .failure(error)
+        }
+    }
+
+    private func commitAlone(_ records: [JournalRecord]) throws -> [RecordOutcome] {
+        do {
+            try connection.run("BEGIN IMMEDIATE")
+            let outcomes = try connection.apply(records, now: options.now())
+            try connection.run("COMMIT")
+            committedBatches += 1
+            return outcomes
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    private func rollback() {
+        if !connection.isAutocommit { try? connection.run("ROLLBACK") }
+    }
+
+    // MARK: Retention
+
+    /// Deletes terminal jobs that finished before `cutoff`, with their conversations and stanzas.
+    ///
+    /// Works in transactions of at most `batchSize` jobs and lets queued writes commit between
+    /// them, so the writer is never blocked for long.
+    /// - Returns: how many jobs were deleted.
+    public func prune(finishedBefore cutoff: Date, batchSize: Int = 200) async throws -> Int {
+        var total = 0
+        while true {
+            guard connection.isOpen else { throw JournalError(.closed, "The journal is closed", path: path) }
+            let deleted: Int
+            do {
+                try connection.run("BEGIN IMMEDIATE")
+                try connection.run(
+                    """
+                    DELETE FROM jobs WHERE token IN (
+                        SELECT token FROM jobs
+                        WHERE finished IS NOT NULL AND finished < ? AND state IN ('done', 'failed', 'cancelled')
+                        LIMIT ?)
+                    """, [.time(cutoff), .int(max(1, batchSize))])
+                deleted = connection.changes
+                try connection.run("COMMIT")
+            } catch {
+                rollback()
+                throw error
+            }
+            total += deleted
+            if deleted < batchSize { return total }
+            await Task.yield()
+        }
+    }
+
+    // MARK: Reading (committed data only)
+
+    /// The job with this token, if any.
+    public func job(_ token: String) throws -> Job? { try connection.job(token: token) }
+
+    /// Jobs matching `filter`, newest first.
+    public func jobs(matching filter: JobFilter) throws -> [Job] { try connection.jobs(matching: filter) }
+
+    /// A job (by token or unique prefix) with its conversations and stanzas.
+    public func timeline(ofJob id: String) throws -> JobTimeline { try connection.timeline(ofJob: id) }
+
+    /// The conversations of a job, oldest first.
+    public func conversations(ofJob token: String) throws -> [Conversation] {
+        try connection.conversations(ofJob: token)
+    }
+
+    /// Stanzas of a conversation in sequence order.
+    public func stanzas(ofConversation id: Int64) throws -> [Stanza] { try connection.stanzas(ofConversation: id) }
+
+    /// Duplicate suppression: the inbound stanza already recorded for `(peer, iqID)`, whose
+    /// ``Stanza/answer`` is what to send again.
+    public func inboundStanza(peer: String, iqID: String) throws -> Stanza? {
+        try connection.inboundStanza(peer: peer, iqID: iqID)
+    }
+
+    /// Duplicate suppression for a repeated `op` token: the performer conversation `peer` already
+    /// started for job `token`, and the recorded answer.
+    public func opReplay(job token: String, peer: String) throws -> OpReplay? {
+        try connection.opReplay(job: token, peer: peer)
+    }
+
+    /// Fencing: the conversation `token` (`A:B`) if it is the current attempt of its job.
+    /// - Throws: `.supersededAttempt` or `.unknownConversation`.
+    @discardableResult
+    public func currentAttempt(_ token: String) throws -> Conversation { try connection.currentAttempt(token: token) }
+
+    /// Crash recovery: every open, current conversation of a non-terminal job, with its
+    /// unacknowledged stanzas.
+    public func recoverableConversations() throws -> [RecoveryItem] { try connection.recoverableConversations() }
+
+    /// Counts per state and operation, and duration percentiles.
+    public func statistics() throws -> JournalStatistics { try connection.statistics() }
+
+    /// Path, schema version, durability and size.
+    public func info() throws -> JournalInfo { try connection.info() }
+
+    /// Commits anything queued, checkpoints the WAL and closes the file. Later writes throw `.closed`.
+    public func close() {
+        flush()
+        if connection.isOpen { try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+        connection.close()
+    }
+}

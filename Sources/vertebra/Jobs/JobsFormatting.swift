@@ -1,0 +1,151 @@
+import Foundation
+import VertebraJournal
+
+/// Parsing and printing of ages, durations and times for `vertebra jobs`.
+enum TimeText {
+    /// Parses `90s`, `30m`, `1h`, `7d`, `2w` (or combinations such as `1h30m`) into seconds.
+    static func duration(_ text: String) -> TimeInterval? {
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+        var total: TimeInterval = 0
+        var number = ""
+        var sawUnit = false
+        for character in text.lowercased() {
+            if character.isASCII, character.isNumber || character == "." {
+                number.append(character)
+            } else if let unit = units[character], let value = Double(number), value >= 0 {
+                total += value * unit
+                number = ""
+                sawUnit = true
+            } else {
+                return nil
+            }
+        }
+        return sawUnit && number.isEmpty && total.isFinite ? total : nil
+    }
+
+    /// Parses `--since`: a duration before `now`, or an ISO 8601 date (`2025-01-31`, local
+    /// midnight) or date-time (`2025-01-31T12:00:00Z`).
+    static func since(_ text: String, now: Date) -> Date? {
+        if let seconds = duration(text) { return now.addingTimeInterval(-seconds) }
+        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle()) { return date }
+        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
+            return date
+        }
+        let day = Date.ISO8601FormatStyle(timeZone: .current).year().month().day()
+        return try? Date(text, strategy: day)
+    }
+
+    static let durationHelp = "a duration such as 90s, 30m, 1h, 7d, 2w"
+
+    /// `2025-01-31T12:00:00.123Z`: the form used in `--json` output.
+    static func iso(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    /// A compact age or duration: `850ms`, `12.3s`, `4m05s`, `3h12m`, `5d04h`.
+    static func compact(_ seconds: TimeInterval) -> String {
+        let value = max(0, seconds)
+        if value < 1 { return "\(Int((value * 1000).rounded()))ms" }
+        if value < 60 { return String(format: "%.1fs", value) }
+        let whole = Int(value)
+        if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
+        if whole < 86_400 { return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60) }
+        return String(format: "%dd%02dh", whole / 86_400, (whole % 86_400) / 3600)
+    }
+}
+
+/// A plain text table whose columns are as wide as their widest cell (up to a cap).
+struct TextTable {
+    var headers: [String]
+    var rows: [[String]] = []
+    /// Columns longer than their cap are cut with `…`.
+    var caps: [Int]
+
+    func render() -> String {
+        let widths = headers.indices.map { column in
+            min(caps[column], ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0)
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { column, cell in
+                let cut = cell.count > widths[column] ? String(cell.prefix(widths[column] - 1)) + "…" : cell
+                return column == cells.count - 1 ? cut : cut.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+/// One job in `vertebra jobs --json`. Field names and meanings are stable:
+///
+/// - `id` (string): the job token `A`, 32 hex digits
+/// - `op` (string): the operation path, e.g. `/image/resize`
+/// - `state` (string): `pending`, `dispatched`, `running`, `done`, `failed` or `cancelled`
+/// - `worker` (string or null): JID of the worker of the current attempt
+/// - `attempts` (number): how many times the job was dispatched
+/// - `created`, `updated` (string): ISO 8601 UTC times with milliseconds
+/// - `finished` (string or null): when the job reached a terminal state
+/// - `duration` (number or null): `finished - created` in seconds
+/// - `scope` (string): `direct`, `single` or `all`
+/// - `submitter` (string or null): JID that submitted the job; null when dispatched in-process
+/// - `deadline` (string or null): ISO 8601 deadline
+/// - `error` (string or null): the failure reason of a failed or cancelled job
+struct JobJSON: Encodable {
+    var id: String
+    var op: String
+    var state: String
+    var worker: String?
+    var attempts: Int
+    var created: String
+    var updated: String
+    var finished: String?
+    var duration: Double?
+    var scope: String
+    var submitter: String?
+    var deadline: String?
+    var error: String?
+
+    init(_ job: Job) {
+        id = job.token
+        op = job.operation
+        state = job.state.rawValue
+        worker = job.worker
+        attempts = job.attempts
+        created = TimeText.iso(job.created)
+        updated = TimeText.iso(job.updated)
+        finished = job.finished.map(TimeText.iso)
+        duration = job.duration.map { ($0 * 1000).rounded() / 1000 }
+        scope = job.scope.rawValue
+        submitter = job.submitter
+        deadline = job.deadline.map(TimeText.iso)
+        error = job.error
+    }
+
+    /// Nulls are written out (not omitted) so every object has every key.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(op, forKey: .op)
+        try container.encode(state, forKey: .state)
+        try container.encode(worker, forKey: .worker)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(created, forKey: .created)
+        try container.encode(updated, forKey: .updated)
+        try container.encode(finished, forKey: .finished)
+        try container.encode(duration, forKey: .duration)
+        try container.encode(scope, forKey: .scope)
+        try container.encode(submitter, forKey: .submitter)
+        try container.encode(deadline, forKey: .deadline)
+        try container.encode(error, forKey: .error)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, op, state, worker, attempts, created, updated, finished, duration, scope, submitter, deadline, error
+    }
+}
+
+/// Encodes `value` as pretty, key-sorted JSON text.
+func jsonText(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import VertebraJournal
+
+/// `vertebra jobs [list]`: a table or JSON array of jobs, newest first.
+struct JobsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List jobs, newest first (the default subcommand).",
+        discussion: """
+            Columns: id (first 12 hex digits; `jobs show` takes any unique prefix), operation, \
+            worker, state, attempts, age (since created), duration (created to finished).
+            --json prints one JSON array; each job has id, op, state, worker, attempts, created, \
+            updated, finished, duration (seconds), scope, submitter, deadline, error (null when unset).
+            """)
+
+    @OptionGroup var location: JournalLocation
+
+    @Option(name: .long, help: "Only jobs in these states (repeat or comma-separate): pending, dispatched, running, done, failed, cancelled.")
+    var state: [String] = []
+
+    @Option(name: .long, help: "Only this operation; a trailing * matches a prefix (/image/*).")
+    var op: String?
+
+    @Option(name: .long, help: "Only jobs run by this worker JID (a bare JID matches all its resources).")
+    var worker: String?
+
+    @Option(name: .long, help: "Only jobs created since: a duration ago (30m, 1h, 7d) or a date (2025-01-31, 2025-01-31T12:00:00Z).")
+    var since: String?
+
+    @Option(name: .long, help: "Show at most this many jobs.")
+    var limit: Int = 50
+
+    @Flag(name: .long, help: "Print a JSON array instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit)).") }
+        for name in stateNames {
+            guard JobState(rawValue: name.lowercased()) != nil else {
+                throw ValidationError(
+                    "--state: unknown state '\(name)'. Use one of: \(JobState.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+        }
+        if let since, TimeText.since(since, now: Date()) == nil {
+            throw ValidationError(
+                "--since: '\(since)' is neither \(TimeText.durationHelp) nor a date like 2025-01-31 or 2025-01-31T12:00:00Z.")
+        }
+        if let worker, worker.isEmpty { throw ValidationError("--worker must not be empty.") }
+        if let op, op.isEmpty { throw ValidationError("--op must not be empty.") }
+    }
+
+    private var stateNames: [String] {
+        state.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            .filter { !$0.isEmpty }
+    }
+
+    func run() async throws {
+        let now = Date()
+        var filter = JobFilter(
+            states: Set(stateNames.compactMap { JobState(rawValue: $0.lowercased()) }), operation: op,
+            worker: worker, since: since.flatMap { TimeText.since($0, now: now) }, limit: limit + 1)
+        let jobs = try await reportingJournalErrors {
+            try await JournalReader(path: location.path).jobs(matching: filter)
+        }
+        filter.limit = limit
+        let shown = Array(jobs.prefix(limit))
+        if json {
+            print(try jsonText(shown.map(JobJSON.init)))
+            return
+        }
+        guard !shown.isEmpty else {
+            print("No jobs match.")
+            return
+        }
+        var table = TextTable(
+            headers: ["ID", "OPERATION", "WORKER", "STATE", "ATTEMPTS", "AGE", "DURATION"],
+            caps: [12, 32, 32, 10, 8, 8, 8])
+        for job in shown {
+            table.rows.append([
+                String(job.token.prefix(12)), job.operation, job.worker ?? "-", job.state.rawValue,
+                String(job.attempts), TimeText.compact(now.timeIntervalSince(job.created)),
+                job.duration.map(TimeText.compact) ?? "-",
+            ])
+        }
+        print(table.render())
+        if jobs.count > limit {
+            print("(newest \(limit) shown; more match: raise --limit or narrow the filters)")
+        }
+    }
+}

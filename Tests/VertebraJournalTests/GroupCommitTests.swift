@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+@testable import VertebraJournal
+
+@Suite struct GroupCommitTests {
+    @Test func everyConcurrentSubmitterResumesOnlyAfterItsRecordIsVisibleToAnotherConnection() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(
+            path: path, options: .init(durability: .normal, commit: .group(.init(maxDelay: .milliseconds(20)))))
+        let reader = try JournalReader(path: path)
+        let submitters = 200
+        let missing = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<submitters {
+                group.addTask {
+                    let token = try await journal.makeJob()
+                    // A separate connection sees it the moment write returns: it was committed.
+                    return try await reader.contains(job: token) ? nil : token
+                }
+            }
+            return try await group.reduce(into: [String]()) { if let token = $1 { $0.append(token) } }
+        }
+        #expect(missing.isEmpty)
+        #expect(try await reader.info().jobCount == submitters)
+        // Group commit really grouped: far fewer transactions than writes.
+        #expect(await journal.committedBatches < submitters)
+        await journal.close()
+    }
+
+    @Test func aRuleViolationFailsOnlyItsOwnWriteAndTheRestOfTheBatchCommits() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(
+            path: path, options: .init(commit: .group(.init(maxDelay: .milliseconds(50)))))
+        let done = try await journal.makeJob(state: .running)
+        try await journal.write(.transition(job: done, to: .done))
+        let results = await withTaskGroup(of: (Bool, JournalError.Code?).self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    do {
+                        if index == 7 {
+                            try await journal.write(.transition(job: done, to: .running))
+                        } else {
+                            try await journal.makeJob()
+                        }
+                        return (true, nil)
+                    } catch let error as JournalError {
+                        return (false, error.code)
+                    } catch {
+                        return (false, nil)
+                    }
+                }
+            }
+            return await group.reduce(into: [(Bool, JournalError.Code?)]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0.0 }.count == 19)
+        #expect(results.filter { !$0.0 }.map(\.1) == [.illegalTransition])
+        #expect(try await journal.info().jobCount == 20)
+        #expect(try await journal.job(done)?.state == .done)
+        await journal.close()
+    }
+
+    @Test func aCommitThatCannotBeMadeFailsEverySubmitterOfTheBatchAndKeepsEarlierRecords() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let setup = try ExchangeJournal(path: path, options: .init(commit: .perRecord, maxPageCount: 40))
+        let early = try await setup.makeJob()
+        await setup.close()
+        // Exactly 12 writes per batch: the batch is flushed when the twelfth arrives.
+        let journal = try ExchangeJournal(
+            path: path,
+            options: .init(commit: .group(.init(maxRecords: 12, maxDelay: .seconds(600))), maxPageCount: 40))
+        let bulky = String(repeating: "<string>payload</string>", count: 800)  // ~19 KB per job
+        let outcomes = await withTaskGroup(of: JournalError.Code?.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    do {
+                        try await journal.write(.createJob(NewJob(token: newToken(), operation: "/bulk", arguments: bulky)))
+                        return nil
+                    } catch let error as JournalError {
+                        return error.code
+                    } catch {
+                        return .sqlite
+                    }
+                }
+            }
+            return await group.reduce(into: [JournalError.Code?]()) { $0.append($1) }
+        }
+        // ~230 KB cannot fit in 40 pages: the whole batch fails, loudly, for every submitter.
+        #expect(outcomes.count == 12)
+        #expect(outcomes.allSatisfy { $0 == .diskFull })
+        #expect(try await journal.info().jobCount == 1)
+        #expect(try await journal.job(early) != nil)
+        await journal.close()
+        // The journal is intact and takes writes that fit.
+        let reopened = try ExchangeJournal(path: path, options: .init(maxPageCount: 40))
+        try await reopened.makeJob()
+        #expect(try await reopened.info().jobCount == 2)
+        await reopened.close()
+    }
+
+    @Test func perRecordModeCommitsEachWriteInItsOwnTransaction() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path, options: .init(commit: .perRecord))
+        let reader = try JournalReader(path: path)
+        for _ in 0..<5 {
+            let token = try await journal.makeJob()
+            #expect(try await reader.contains(job: token))
+        }
+        #expect(await journal.committedBatches == 5)
+        await journal.close()
+    }
+
+    @Test func writesAfterCloseAreRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let journal = try ExchangeJournal(path: directory.path("journal.sqlite"))
+        await journal.close()
+        let error = await journalError { try await journal.makeJob() }
+        #expect(error?.code == .closed)
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import Testing
+import VertebraJournal
+
+/// `vertebra jobs` as a user runs it: the real binary, its stdout, stderr and exit status.
+@Suite struct JobsCommandTests {
+    let directory: TemporaryDirectory
+    let path: String
+    let now = Date()
+    // Fixed ids so prefixes and ordering are known.
+    let doneID = "d0000000000000000000000000000001"
+    let failedID = "f0000000000000000000000000000002"
+    let runningID = "a0000000000000000000000000000003"
+    let oldID = "c0000000000000000000000000000004"
+
+    init() async throws {
+        directory = try TemporaryDirectory()
+        path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path, options: .init(durability: .normal))
+        try await Self.job(journal, doneID, "/image/resize", worker: "w1@example.org/a", created: now.addingTimeInterval(-600),
+                           end: .done, took: 2, result: "<string name='response'>resized</string>")
+        try await Self.job(journal, failedID, "/image/crop", worker: "w2@example.org/b", created: now.addingTimeInterval(-300),
+                           end: .failed, took: 1, error: "out of memory")
+        try await Self.job(journal, runningID, "/mail/send", worker: "w1@example.org/c", created: now.addingTimeInterval(-60),
+                           end: nil, took: 0)
+        try await Self.job(journal, oldID, "/image/resize", worker: "w3@example.org/a",
+                           created: now.addingTimeInterval(-40 * 86_400), end: .done, took: 4, result: "<nil/>")
+        await journal.close()
+    }
+
+    /// A requester-side job: dispatched to `worker`, acknowledged, then finished as `end` after `took` s.
+    static func job(
+        _ journal: ExchangeJournal, _ token: String, _ operation: String, worker: String, created: Date,
+        end: JobState?, took: TimeInterval, result: String? = nil, error: String? = nil
+    ) async throws {
+        let conversation = "\(token):perf"
+        try await journal.write([
+            .createJob(NewJob(token: token, operation: operation, arguments: "<i4 name='width'>640</i4>", created: created)),
+            .transition(job: token, to: .dispatched, at: created),
+            .openConversation(NewConversation(job: token, token: conversation, peer: worker, role: .requester, created: created)),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "\(token)-op", kind: .op,
+                                    body: "<op type='\(operation)' token='\(token)'/>",
+                                    answer: "<op token='\(conversation)'/>", sent: created)),
+            .recordStanza(NewStanza(conversation: .opened, direction: .inbound, iqID: "\(token)-ack", kind: .ack,
+                                    body: "<ack token='\(conversation)'/>", answer: "<iq type='result'/>", sent: created)),
+            .transition(job: token, to: .running, at: created),
+        ])
+        guard let end else { return }
+        let finished = created.addingTimeInterval(took)
+        try await journal.write([
+            .recordStanza(NewStanza(conversation: .token(conversation), direction: .inbound, iqID: "\(token)-end",
+                                    kind: end == .done ? .final : .error, body: "<\(end == .done ? "final" : "error") token='\(conversation)'/>",
+                                    answer: "<iq type='result'/>", sent: finished)),
+            .setConversationState(.token(conversation), end == .done ? .finished : .failed),
+            .transition(job: token, to: end, result: result, error: error, at: finished),
+        ])
+    }
+
+    func jobs(_ arguments: String...) async throws -> Vertebra.Output {
+        try await Vertebra.run(["jobs"] + arguments + ["--journal", path])
+    }
+
+    func jsonArray(_ text: String) throws -> [[String: Any]] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+    }
+
+    @Test func listPrintsATableOfJobsNewestFirstWithTheDocumentedColumns() async throws {
+        let output = try await jobs()
+        #expect(output.status == 0, "\(output.stderr)")
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first).split(separator: " ", omittingEmptySubsequences: true)
+        #expect(header == ["ID", "OPERATION", "WORKER", "STATE", "ATTEMPTS", "AGE", "DURATION"])
+        #expect(lines.dropFirst().map { String($0.prefix(12)) } == [runningID, failedID, doneID, oldID].map { String($0.prefix(12)) })
+        let done = try #require(lines.first { $0.hasPrefix(String(doneID.prefix(12))) })
+        let cells = done.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        #expect(cells == [String(doneID.prefix(12)), "/image/resize", "w1@example.org/a", "done", "1", "10m00s", "2.0s"])
+        #expect(lines.first { $0.hasPrefix(String(runningID.prefix(12))) }?.hasSuffix("-") == true)
+    }
+
+    @Test func listJSONIsOneArrayWithTheDocumentedFields() async throws {
+        let output = try await jobs("--json")
+        #expect(output.status == 0, "\(output.stderr)")
+        let array = try jsonArray(output.stdout)
+        #expect(array.count == 4)
+        let keys: Set<String> = ["id", "op", "state", "worker", "attempts", "created", "updated", "finished",
+                                 "duration", "scope", "submitter", "deadline", "error"]
+        for job in array { #expect(Set(job.keys) == keys) }
+        let failed = try #require(array.first { $0["id"] as? String == failedID })
+        #expect(failed["op"] as? String == "/image/crop")
+        #expect(failed["state"] as? String == "failed")
+        #expect(failed["worker"] as? String == "w2@example.org/b")
+        #expect(failed["attempts"] as? Int == 1)
+        #expect(failed["error"] as? String == "out of memory")
+        #expect(failed["duration"] as? Double == 1)
+        let created = try #require(failed["created"] as? String)
+        #expect(try Date(created, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) > now.addingTimeInterval(-301))
+        let running = try #require(array.first { $0["id"] as? String == runningID })
+        #expect(running["finished"] is NSNull && running["duration"] is NSNull)
+    }
+
+    @Test func filtersSelectByStateOperationWorkerAndSince() async throws {
+        func ids(_ arguments: String...) async throws -> Set<String> {
+            let output = try await Vertebra.run(["jobs", "--json", "--journal", path] + arguments)
+            #expect(output.status == 0, "\(output.stderr)")
+            return Set(try jsonArray(output.stdout).compactMap { $0["id"] as? String })
+        }
+        #expect(try await ids("--state", "done") == [doneID, oldID])
+        #expect(try await ids("--state", "failed,running") == [failedID, runningID])
+        #expect(try await ids("--op", "/image/resize") == [doneID, oldID])
+        #expect(try await ids("--op", "/image/*") == [doneID, oldID, failedID])
+        #expect(try await ids("--worker", "w1@example.org") == [doneID, runningID])
+        #expect(try await ids("--worker", "w1@example.org/c") == [runningID])
+        #expect(try await ids("--since", "7d") == [doneID, failedID, runningID])
+        #expect(try await ids("--since", "2m") == [runningID])
+        #expect(try await ids("--state", "done", "--since", "1h", "--op", "/image/resize") == [doneID])
+        let date = TimeTextForTests.iso(now.addingTimeInterval(-400))
+        #expect(try await ids("--since", date) == [failedID, runningID])
+    }
+
+    @Test func theLimitCapsTheListAndSaysMoreMatch() async throws {
+        let output = try await jobs("--limit", "2")
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines.last?.contains("more match") == true)
+        let json = try await jobs("--limit", "2", "--json")
+        #expect(try jsonArray(json.stdout).count == 2)
+    }
+
+    @Test(arguments: [
+        (["--state", "finished"], "pending, dispatched, running, done, failed, cancelled"),
+        (["--since", "3x"], "30m"),
+        (["--since", "yesterday"], "2025-01-31"),
+        (["--limit", "0"], "at least 1"),
+        (["--limit", "many"], "limit"),
+    ])
+    func badFilterValuesExitNonZeroSayingWhatToDo(arguments: [String], hint: String) async throws {
+        let output = try await Vertebra.run(["jobs"] + arguments + ["--journal", path])
+        #expect(output.status != 0)
+        #expect(output.stderr.contains(hint), "\(output.stderr)")
+        #expect(output.stdout.isEmpty)
+    }
+
+    @Test func aMissingJournalIsAnErrorNamingTheFileAndNothingIsCreated() async throws {
+        let missing = directory.path("nowhere/journal.sqlite")
+        let output = try await Vertebra.run(["jobs", "--journal", missing])
+        #expect(output.status == 1)
+        #expect(output.stderr.hasPrefix("error: "))
+        #expect(output.stderr.contains(missing))
+        #expect(!FileManager.default.fileExists(atPath: missing))
+    }
+
+    @Test func aFileThatIsNotAJournalIsAnErrorNotACrash() async throws {
+        let bogus = directory.path("bogus.sqlite")
+        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: bogus))
+        for command in [["jobs"], ["jobs", "stats"], ["jobs", "show", "abc"], ["jobs", "prune", "--older-than", "1d"]] {
+            let output = try await Vertebra.run(command + ["--journal", bogus])
+            #expect(output.status == 1, "\(command)")
+            #expect(output.stderr.contains("not a usable SQLite journal"), "\(command): \(output.stderr)")
+        }
+    }
+
+    @Test func theJournalDefaultsToVertebraJournalThenXDGStateHome() async throws {
+        let byVariable = try await Vertebra.run(["jobs", "--json"], environment: ["VERTEBRA_JOURNAL": path])
+        #expect(try jsonArray(byVariable.stdout).count == 4)
+        let state = directory.path("state")
+        try FileManager.default.createDirectory(atPath: state + "/vertebra", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: path, toPath: state + "/vertebra/journal.sqlite")
+        let byXDG = try await Vertebra.run(["jobs", "--json"], environment: ["XDG_STATE_HOME": state])
+        #expect(try jsonArray(byXDG.stdout).count == 4, "\(byXDG.stderr)")
+        let nowhere = try await Vertebra.run(["jobs"], environment: ["XDG_STATE_HOME": directory.path("empty")])
+        #expect(nowhere.stderr.contains(directory.path("empty") + "/vertebra/journal.sqlite"))
+    }
+
+    @Test func listWorksWhileAnotherProcessHoldsAWriteTransaction() async throws {
+        let writer = try RawDatabase(path)
+        try writer.execute("""
+            BEGIN IMMEDIATE;
+            INSERT INTO jobs (token, operation, arguments, scope, state, attempts, created, updated)
+            VALUES ('e0000000000000000000000000000005', '/uncommitted', '', 'single', 'pending', 0, 0, 0);
+            """)
+        let output = try await jobs("--json")
+        try writer.execute("ROLLBACK")
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(try jsonArray(output.stdout).count == 4)
+    }
+
+    @Test func showPrintsArgumentsResultAndTheWholeTimelineForAPrefix() async throws {
+        let output = try await jobs("show", "d000")
+        #expect(output.status == 0, "\(output.stderr)")
+        let text = output.stdout
+        #expect(text.contains("Job        \(doneID)"))
+        #expect(text.contains("State      done (1 attempt)"))
+        #expect(text.contains("<i4 name='width'>640</i4>"))
+        #expect(text.contains("<string name='response'>resized</string>"))
+        #expect(text.contains("\(doneID):perf  requester  peer w1@example.org/a  finished"))
+        let kinds = text.split(separator: "\n").filter { $0.contains(" id=") }.compactMap { line in
+            ["op", "ack", "final"].first { line.contains("  \($0)  id=") }
+        }
+        #expect(kinds == ["op", "ack", "final"])
+        #expect(text.contains("answer: <op token='\(doneID):perf'/>"))
+    }
+
+    @Test func showJSONHasTheJobConversationsAndStanzas() async throws {
+        let output = try await jobs("show", failedID, "--json")
+        #expect(output.status == 0, "\(output.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        let job = try #require(object["job"] as? [String: Any])
+        #expect(job["id"] as? String == failedID && job["error"] as? String == "out of memory")
+        let stanzas = try #require(object["stanzas"] as? [[String: Any]])
+        #expect(stanzas.map { $0["kind"] as? String } == ["op", "ack", "error"])
+        #expect((object["conversations"] as? [Any])?.count == 1)
+    }
+
+    @Test func showOfAnUnknownOrAmbiguousIdFailsSayingWhatToDo() async throws {
+        let unknown = try await jobs("show", "9999")
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("No job with id '9999'") && unknown.stderr.contains("vertebra jobs"))
+        let ambiguous = try await jobs("show", "")
+        #expect(ambiguous.status == 1)
+    }
+
+    @Test func statsCountsJobsPerStateAndOperationWithDurationPercentiles() async throws {
+        let table = try await jobs("stats")
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("durability normal"))
+        let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(lines.contains(["done", "2"]))
+        #expect(lines.contains(["failed", "1"]))
+        #expect(lines.contains(["running", "1"]))
+        #expect(lines.contains(["/image/resize", "2", "0", "0", "0", "2", "0", "0"]))
+        let json = try await jobs("stats", "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == 4)
+        #expect((object["states"] as? [String: Int])?["done"] == 2)
+        // Finished durations are 1 s, 2 s and 4 s.
+        #expect(object["p50"] as? Double == 2)
+        #expect(object["p99"] as? Double == 4)
+        #expect(object["durability"] as? String == "normal")
+    }
+
+    @Test func pruneDeletesOnlyFinishedJobsOlderThanTheAge() async throws {
+        let output = try await jobs("prune", "--older-than", "30d")
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.hasPrefix("Pruned 1 job finished before"))
+        let remaining = try jsonArray(try await jobs("--json").stdout).compactMap { $0["id"] as? String }
+        #expect(Set(remaining) == [doneID, failedID, runningID])
+        let bad = try await jobs("prune", "--older-than", "soon")
+        #expect(bad.status != 0 && bad.stderr.contains("30m"))
+    }
+
+    @Test func pruneDoesNotCreateAMissingJournal() async throws {
+        let missing = directory.path("absent.sqlite")
+        let output = try await Vertebra.run(["jobs", "prune", "--older-than", "1d", "--journal", missing])
+        #expect(output.status == 1 && output.stderr.contains(missing))
+        #expect(!FileManager.default.fileExists(atPath: missing))
+    }
+
+    @Test func helpListsTheSubcommandsButHidesTheTestHelper() async throws {
+        let output = try await Vertebra.run(["jobs", "--help"])
+        #expect(output.status == 0)
+        for name in ["list", "show", "stats", "prune", "generate", "--journal"] where name != "--journal" {
+            #expect(output.stdout.contains(name))
+        }
+        #expect(!output.stdout.contains("_crash-writer"))
+        let list = try await Vertebra.run(["jobs", "list", "--help"])
+        for option in ["--state", "--op", "--worker", "--since", "--limit", "--json", "--journal"] {
+            #expect(list.stdout.contains(option), "\(option)")
+        }
+    }
+
+    @Test func generateMakesAJournalTheOtherCommandsRead() async throws {
+        let generated = directory.path("generated.sqlite")
+        let output = try await Vertebra.run(["jobs", "generate", "--count", "300", "--journal", generated])
+        #expect(output.status == 0, "\(output.stderr)")
+        let stats = try await Vertebra.run(["jobs", "stats", "--json", "--journal", generated])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == 300)
+        #expect(try RawDatabase(generated).text("PRAGMA quick_check") == "ok")
+    }
+}
+
+enum TimeTextForTests {
+    static func iso(_ date: Date) -> String { Date.ISO8601FormatStyle().format(date) }
+}
