@@ -138,21 +138,38 @@ xmpp_parse_user() {
   [ -n "$P" ] || xmpp_die "empty password for user '$U'"
 }
 
-# xmpp_write_env DIR SERVER PORT DOMAIN PID CAFILE [NAME=VALUE ...]: writes DIR/env, a file
-# that sh/bash can source (values quoted), atomically.
+# xmpp_env_line NAME VALUE: NAME=VALUE, the value bare when it is plain (so that other languages
+# can read the file by splitting at the first '='), shell-quoted otherwise (e.g. a DIR with spaces).
+xmpp_env_line() {
+  if [[ $2 =~ ^[A-Za-z0-9/._+:@,-]*$ ]]; then printf '%s=%s\n' "$1" "$2"; else printf '%s=%q\n' "$1" "$2"; fi
+}
+
+# xmpp_write_env DIR SERVER PORT DOMAIN PID CAFILE [NAME=VALUE ...]: writes DIR/env atomically:
+# KEY=VALUE lines that bash can source; no comments, no blank lines.
 xmpp_write_env() {
   local dir=$1 kv
   {
-    printf '# written by scripts/xmpp/%s-up.sh; source it: . %q\n' "$2" "$dir/env"
-    printf 'XMPP_SERVER=%q\n' "$2"
-    printf 'XMPP_HOST=127.0.0.1\n'
-    printf 'XMPP_PORT=%q\n' "$3"
-    printf 'XMPP_DOMAIN=%q\n' "$4"
-    printf 'XMPP_PID=%q\n' "$5"
-    printf 'XMPP_CAFILE=%q\n' "$6"
-    printf 'XMPP_DIR=%q\n' "$dir"
+    xmpp_env_line XMPP_SERVER "$2"
+    xmpp_env_line XMPP_HOST 127.0.0.1
+    xmpp_env_line XMPP_PORT "$3"
+    xmpp_env_line XMPP_DOMAIN "$4"
+    xmpp_env_line XMPP_PID "$5"
+    xmpp_env_line XMPP_CAFILE "$6"
+    xmpp_env_line XMPP_DIR "$dir"
     shift 6
-    for kv in "$@"; do printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"; done
+    for kv in "$@"; do xmpp_env_line "${kv%%=*}" "${kv#*=}"; done
   } >"$dir/env.tmp"
   mv "$dir/env.tmp" "$dir/env"
+}
+
+# xmpp_close_inherited_fds: close every fd above 2 of the current shell. Run it in the subshell
+# that execs a server, so that a long-lived server never holds a socket or pipe of whoever called
+# the up script (a test runner reading the script's output until EOF, for example).
+xmpp_close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
 }

@@ -210,7 +210,7 @@ EOF
 chmod 755 "$DIR/ctl"
 
 : >"$DIR/console.log"
-(cd "$DIR" && exec nohup "$DIR/ctl" foreground >>"$DIR/console.log" 2>&1 </dev/null) &
+(cd "$DIR" && xmpp_close_inherited_fds && exec nohup python3 "$HERE/unblock-signals.py" "$DIR/ctl" foreground >>"$DIR/console.log" 2>&1 </dev/null) &
 WRAPPER=$!                       # the ejabberdctl shell; beam.smp is its child
 echo "$WRAPPER" >"$DIR/wrapper.pid"
 PID=

@@ -131,8 +131,8 @@ for spec in "$@"; do
 done
 
 : >"$DIR/console.log"
-nohup prosody -F --config "$DIR/prosody.cfg.lua" >>"$DIR/console.log" 2>&1 </dev/null &
-PID=$!
+(xmpp_close_inherited_fds && exec nohup python3 "$HERE/unblock-signals.py" prosody -F --config "$DIR/prosody.cfg.lua" >>"$DIR/console.log" 2>&1 </dev/null) &
+PID=$! # the subshell execs nohup, which execs prosody: same PID
 echo "$PID" >"$DIR/server.pid"
 
 fail() {

@@ -118,6 +118,15 @@ public actor XMPPClient {
     /// Whether the stream is up.
     public var isConnected: Bool { link != nil }
 
+    /// What the current connection negotiated, while connected.
+    public var connection: ConnectionInfo? {
+        link.map {
+            ConnectionInfo(
+                jid: $0.boundJID, encrypted: $0.encrypted, saslMechanism: $0.mechanism,
+                streamManagement: $0.streamManagementEnabled)
+        }
+    }
+
     /// A stream of connection state changes.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         let (stream, continuation) = AsyncStream<ConnectionEvent>.makeStream()
@@ -530,6 +539,18 @@ public actor XMPPClient {
             logger.debug("keepalive ping failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// What a connection negotiated.
+public struct ConnectionInfo: Sendable, Hashable {
+    /// The bound full JID.
+    public let jid: JID
+    /// Whether STARTTLS is in force.
+    public let encrypted: Bool
+    /// The SASL mechanism used (`SCRAM-SHA-256`, `SCRAM-SHA-1`, `PLAIN`).
+    public let saslMechanism: String
+    /// Whether XEP-0198 stream management is enabled.
+    public let streamManagement: Bool
 }
 
 // MARK: - Bookkeeping types

@@ -104,6 +104,7 @@ struct Negotiator: LinkFactory {
         switch error {
         case let error as NatterError: return error
         case let error as NIOSSLError: return NatterError(.tlsFailed, "TLS failed: \(error)")
+        case let error as NIOSSLExtraError: return NatterError(.tlsFailed, "TLS failed: \(error)")
         case let error as BoringSSLError: return NatterError(.tlsFailed, "TLS failed: \(error)")
         case let error as XMLParseError: return NatterError(.protocolViolation, "the server sent bad XML: \(error)")
         default: return NatterError(.connectionFailed, "\(error)")
@@ -164,8 +165,22 @@ private struct NegotiationSession {
     // MARK: Streams
 
     private func write(_ element: XElement) async throws {
-        let bytes = element.serializedBytes(inheritedNamespace: XMLNamespace.client)
-        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+        try await send(ByteBuffer(bytes: element.serializedBytes(inheritedNamespace: XMLNamespace.client)))
+    }
+
+    /// Writes bytes; when the write fails because the connection died (a failed TLS handshake,
+    /// for one), throws the error that killed it rather than "I/O on closed channel".
+    private func send(_ bytes: ByteBuffer) async throws {
+        do {
+            try await channel.writeAndFlush(bytes)
+        } catch {
+            do {
+                while try await reader.next() != nil {}
+            } catch let cause {
+                throw cause
+            }
+            throw error
+        }
     }
 
     /// Sends a stream header and returns the server's stream features.
@@ -180,7 +195,7 @@ private struct NegotiationSession {
         XMLSerializer.writeStartTag(
             of: stream, prefix: "stream", declaring: [("stream", XMLNamespace.stream)],
             defaultNamespace: XMLNamespace.client, into: &header)
-        try await channel.writeAndFlush(ByteBuffer(bytes: header))
+        try await send(ByteBuffer(bytes: header))
         guard case .streamOpened(let opened)? = try await reader.next() else {
             throw NatterError(.protocolViolation, "the server did not open an XMPP stream")
         }
