@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 import VertebraXML
 
@@ -153,5 +154,67 @@ import VertebraXML
             }
         }
         throw XMPPServerProcess.ServerError(message: "event stream ended before reconnection")
+    }
+
+    @Test(arguments: XMPPServerProcess.Kind.allCases)
+    func inspectorDropDelayAndRepeatAreObservable(kind: XMPPServerProcess.Kind) async throws {
+        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        defer { server.stop() }
+        let calls = NIOLockedCounter()
+        let responder = try await Self.client(server, user: "bob", resource: "echo")
+        await responder.handleIQ(namespace: InteropTests.testNamespace, name: "echo") { request in
+            _ = calls.next()
+            return XElement("echo", namespace: InteropTests.testNamespace, text: request.payload?.text ?? "")
+        }
+        let inspector = try RuleInspector(
+            document: XElement(xml: """
+                <inspector xmlns='urn:vertebra:inspector:1'>
+                  <rule direction='outbound' payload='echo'><drop probability='0'/><repeat times='1'/></rule>
+                </inspector>
+                """))
+        var configuration = Self.configuration(server, user: "alice", resource: "laptop")
+        configuration.requestTimeout = .seconds(5)
+        let alice = XMPPClient(configuration: configuration, inspector: RoutingOverride(inspector))
+        try await alice.start()
+        let peer = try #require(await responder.boundJID)
+        // repeat: the responder runs twice, the requester gets one answer.
+        #expect(try await alice.sendAndWait(Self.echo("twice", to: peer)).payload?.text == "twice")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(calls.next() == 3)
+        // drop: no answer, a timeout.
+        RoutingOverride.mode.withLockedValue { $0 = .drop }
+        let dropped = await #expect(throws: NatterError.self) {
+            try await alice.sendAndWait(Self.echo("lost", to: peer), timeout: .milliseconds(500))
+        }
+        #expect(dropped?.code == .timeout)
+        // delay: the answer comes, late.
+        RoutingOverride.mode.withLockedValue { $0 = .delay(.milliseconds(400)) }
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(try await alice.sendAndWait(Self.echo("late", to: peer)).payload?.text == "late")
+        #expect(clock.now - started >= .milliseconds(400))
+        await alice.stop()
+        await responder.stop()
+    }
+}
+
+/// Lets a test switch the verdict for outbound echo requests between rule-driven, drop and delay.
+final class RoutingOverride: StanzaInspector {
+    enum Mode: Sendable { case rules, drop, delay(Duration) }
+    static let mode = NIOLockedValueBox(Mode.rules)
+    let rules: RuleInspector
+
+    init(_ rules: RuleInspector) {
+        self.rules = rules
+        Self.mode.withLockedValue { $0 = .rules }
+    }
+
+    func inspect(_ stanza: XElement, direction: StanzaDirection, peer: JID?) -> InspectorVerdict {
+        guard direction == .outbound, stanza.firstElement?.name == "echo" else { return .route }
+        switch Self.mode.withLockedValue({ $0 }) {
+        case .rules: return rules.inspect(stanza, direction: direction, peer: peer)
+        case .drop: return .drop
+        case .delay(let pause): return .delay(pause)
+        }
     }
 }
