@@ -20,11 +20,13 @@ packages=(
   pkg-config       # lets SwiftPM find the system libraries below
   libexpat1-dev    # CExpat: the streaming XML parser
   libsqlite3-dev   # CSQLite: the exchange journal
+  libssl-dev       # CCrypto: the system libcrypto for SCRAM (hashes, HMAC, PBKDF2)
   libxml2-utils    # xmllint: tests validate emitted payloads against Schemas/*.xsd
   prosody          # XMPP server for interop tests (scripts/xmpp/prosody-up.sh)
   ejabberd         # XMPP server for interop tests (scripts/xmpp/ejabberd-up.sh)
   openssl          # self-signed certificates for those servers
   iproute2         # ss: the scripts wait for and check the servers' listening ports
+  util-linux       # setpriv: a permission test runs a command as nobody
 )
 command -v python3 >/dev/null || packages+=(python3) # scripts/test-summary.py, scripts/xmpp/*.py
 # pip only when this python3 has none (a pyenv/venv python3 brings its own)
