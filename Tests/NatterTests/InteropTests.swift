@@ -196,6 +196,37 @@ import VertebraXML
         await alice.stop()
         await responder.stop()
     }
+
+    @Test(arguments: XMPPServerProcess.Kind.allCases)
+    func aLostConnectionIsResumedAndTheAnswerStillArrives(kind: XMPPServerProcess.Kind) async throws {
+        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        defer { server.stop() }
+        let responder = try await Self.client(server, user: "bob", resource: "slow")
+        await responder.handleIQ(namespace: InteropTests.testNamespace, name: "echo") { request in
+            try await Task.sleep(for: .milliseconds(800))
+            return XElement("echo", namespace: InteropTests.testNamespace, text: request.payload?.text ?? "")
+        }
+        let alice = try await Self.client(server, user: "alice", resource: "laptop")
+        #expect(await alice.connection?.streamManagement == true)
+        let peer = try #require(await responder.boundJID)
+        let events = await alice.connectionEvents()
+        async let answer = alice.sendAndWait(Self.echo("kept", to: peer), timeout: .seconds(15))
+        try await Task.sleep(for: .milliseconds(200))
+        await alice.simulateConnectionLoss()
+        var resumed = false
+        var sawDisconnect = false
+        for await event in events {
+            if case .disconnected = event { sawDisconnect = true }
+            if case .connected(_, let wasResumed) = event, sawDisconnect {
+                resumed = wasResumed
+                break
+            }
+        }
+        #expect(resumed)
+        #expect(try await answer.payload?.text == "kept")
+        await alice.stop()
+        await responder.stop()
+    }
 }
 
 /// Lets a test switch the verdict for outbound echo requests between rule-driven, drop and delay.

@@ -127,6 +127,12 @@ public actor XMPPClient {
         }
     }
 
+    /// Closes the TCP connection abruptly, without ending the stream, as a network failure
+    /// would (tests of reconnection and stream resumption).
+    func simulateConnectionLoss() {
+        link?.channel.close(promise: nil)
+    }
+
     /// A stream of connection state changes.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         let (stream, continuation) = AsyncStream<ConnectionEvent>.makeStream()
