@@ -45,7 +45,8 @@ let package = Package(
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal",
+                "VertebraXML", "VertebraJournal", "Natter",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -228,6 +228,35 @@ struct Harness {
         #expect(await harness.client.isConnected == false)
         await harness.client.stop()
     }
+
+    @Test func anIdleLinkIsPingedAndClosedWhenThePingGoesUnanswered() async throws {
+        let harness = try await Harness { configuration in
+            configuration.pingInterval = .milliseconds(200)
+            configuration.pingTimeout = .milliseconds(200)
+        }
+        let ping = try await harness.sent()
+        #expect(ping.firstElement(named: "ping", namespace: XMPPNamespace.ping) != nil)
+        #expect(ping[attribute: "to"] == "localhost")
+        let events = await harness.client.connectionEvents()
+        for await event in events {
+            if case .disconnected = event { break }
+        }
+        #expect(await harness.client.isConnected == false)
+        await harness.client.stop()
+    }
+
+    @Test func anAnsweredPingKeepsTheLinkUp() async throws {
+        let harness = try await Harness { configuration in
+            configuration.pingInterval = .milliseconds(200)
+            configuration.pingTimeout = .seconds(5)
+        }
+        let ping = try await harness.sent()
+        try await harness.receive("<iq type='result' id='\(ping[attribute: "id"] ?? "")' from='localhost'/>")
+        let next = try await harness.sent()
+        #expect(next.firstElement(named: "ping", namespace: XMPPNamespace.ping) != nil)
+        #expect(await harness.client.isConnected)
+        await harness.client.stop()
+    }
 }
 
 /// Drops the first outbound IQ it sees, repeats the second.

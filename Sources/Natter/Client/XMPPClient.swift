@@ -375,7 +375,11 @@ public actor XMPPClient {
         keepaliveTask?.cancel()
         guard link != nil || !stopped else { return }
         link = nil
-        logger.warning("disconnected", metadata: ["reason": "\(reason)"])
+        if stopped {
+            logger.debug("disconnected after stop", metadata: ["reason": "\(reason)"])
+        } else {
+            logger.warning("disconnected", metadata: ["reason": "\(reason)"])
+        }
         emit(.disconnected(reason: reason))
         if management.id == nil {
             let requests = pending

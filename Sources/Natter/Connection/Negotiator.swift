@@ -113,7 +113,7 @@ struct Negotiator: LinkFactory {
 }
 
 /// One login attempt on an open channel.
-private struct NegotiationSession {
+struct NegotiationSession {
     let configuration: ClientConfiguration
     let channel: any Channel
     let reader: StreamReader
