@@ -292,11 +292,19 @@ struct TreeBuilder {
             return
         }
         guard let frame = frames.popLast() else { return }
-        flushText()
+        let children: [XNode]
+        if frame.firstChild == nodes.count {
+            // A leaf (most typed values): its text, if any, is the only child.
+            children = text.map { [.text($0)] } ?? []
+            text = nil
+        } else {
+            flushText()
+            children = Array(nodes[frame.firstChild...])
+            nodes.removeLast(nodes.count - frame.firstChild)
+        }
         let element = XElement(
             frame.name.local, namespace: frame.name.namespace, attributes: frame.attributes,
-            children: frame.firstChild == nodes.count ? [] : Array(nodes[frame.firstChild...]))
-        nodes.removeLast(nodes.count - frame.firstChild)
+            children: children)
         if !frames.isEmpty {
             nodes.append(.element(element))
             return
