@@ -43,6 +43,18 @@ private let version1DDL = """
         #expect(try raw.text("SELECT value FROM meta WHERE key = 'durability'") == "normal")
     }
 
+    @Test func fullAndNormalReallySetTheWriterConnectionsSynchronousPragma() async throws {
+        let directory = try TemporaryDirectory()
+        for (durability, expected) in [(Durability.full, Int64(2)), (.normal, 1)] {
+            let journal = try ExchangeJournal(
+                path: directory.path("\(durability).sqlite"), options: .init(durability: durability))
+            let pragmas = try await journal.writerPragmas()
+            #expect(pragmas.synchronous == expected)
+            #expect(pragmas.walAutocheckpoint == 4096)
+            await journal.close()
+        }
+    }
+
     @Test func aReopenedJournalKeepsItsRecordedDurabilityUnlessToldOtherwise() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("journal.sqlite")

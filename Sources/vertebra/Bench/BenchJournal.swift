@@ -33,6 +33,9 @@ struct BenchJournal: AsyncParsableCommand {
     @Option(name: .customLong("max-batch"), help: "Group commit: flush at this many records.")
     var maxBatch: Int = 1024
 
+    @Option(name: .customLong("checkpoint-pages"), help: "Checkpoint the WAL every this many 4 KiB pages (the journal's default: 4096).")
+    var checkpointPages: Int = 4096
+
     @Option(name: .long, help: "Directory for the temporary journals (default: the system temp dir).")
     var directory: String?
 
@@ -42,6 +45,7 @@ struct BenchJournal: AsyncParsableCommand {
             throw ValidationError("--submitters: give positive counts, e.g. 1,16,256.")
         }
         guard !durabilities.isEmpty else { throw ValidationError("--durability: give full, normal or both.") }
+        guard checkpointPages >= 1 else { throw ValidationError("--checkpoint-pages must be >= 1.") }
         guard maxBatch >= 1, maxDelayMilliseconds >= 0 else {
             throw ValidationError("--max-batch must be >= 1 and --max-delay-ms >= 0.")
         }
@@ -68,7 +72,7 @@ struct BenchJournal: AsyncParsableCommand {
         let group = ExchangeJournal.CommitMode.group(.init(
             maxRecords: maxBatch, maxDelay: .microseconds(Int64(maxDelayMilliseconds * 1000))))
         print("vertebra bench journal: \(seconds)s per cell, one ~200-byte stanza record per write, journals in \(root.path)")
-        print("group commit: max batch \(maxBatch), max delay \(maxDelayMilliseconds) ms")
+        print("group commit: max batch \(maxBatch), max delay \(maxDelayMilliseconds) ms; WAL checkpoint every \(checkpointPages) pages")
         var rows: [[String]] = []
         var ratioAt256: [Durability: Double] = [:]
         var bestNormal = 0.0
@@ -78,7 +82,9 @@ struct BenchJournal: AsyncParsableCommand {
                 for mode in [ExchangeJournal.CommitMode.perRecord, group] {
                     let path = root.appendingPathComponent("\(durability)-\(count)-\(mode == .perRecord ? "single" : "group").sqlite").path
                     let measurement = try await reportingJournalErrors {
-                        try await Self.measure(path: path, durability: durability, mode: mode, submitters: count, seconds: seconds)
+                        try await Self.measure(
+                            path: path, durability: durability, mode: mode, submitters: count, seconds: seconds,
+                            checkpointPages: checkpointPages)
                     }
                     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                     results.append(measurement)
@@ -106,9 +112,11 @@ struct BenchJournal: AsyncParsableCommand {
     }
 
     static func measure(
-        path: String, durability: Durability, mode: ExchangeJournal.CommitMode, submitters: Int, seconds: Double
+        path: String, durability: Durability, mode: ExchangeJournal.CommitMode, submitters: Int, seconds: Double,
+        checkpointPages: Int
     ) async throws -> Measurement {
-        let journal = try ExchangeJournal(path: path, options: .init(durability: durability, commit: mode))
+        let journal = try ExchangeJournal(
+            path: path, options: .init(durability: durability, commit: mode, checkpointPages: checkpointPages))
         var conversations: [Int64] = []
         for submitter in 0..<submitters {
             let token = String(format: "%032x", submitter)
