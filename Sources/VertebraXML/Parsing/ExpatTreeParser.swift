@@ -113,6 +113,7 @@ struct TreeBuilder {
     var bytesConsumed = 0
     private var names = NameTable()
     private var values = ValueTable()
+    private var singleAttributes = SingleAttributeTable()
     /// Open elements, innermost last.
     private var frames: [Frame] = []
     /// Children of all open elements, as one stack (fewer buffers than one array per element).
@@ -273,12 +274,20 @@ struct TreeBuilder {
             abort(.tooManyAttributes, "\(count) attributes on one element; at most \(limits.maxAttributes) allowed")
             return nil
         }
+        if count == 1, let cName = cAttributes[0], let cValue = cAttributes[1],
+            let shared = singleAttributes.cached(cName, cValue)
+        {
+            return shared
+        }
         var attributes: [XAttribute] = []
         attributes.reserveCapacity(count)
         for index in 0..<count {
             guard let cName = cAttributes[index * 2], let cValue = cAttributes[index * 2 + 1] else { break }
             let name = names.resolve(cName)
             attributes.append(XAttribute(name.local, values.resolve(cValue), namespace: name.namespace))
+        }
+        if count == 1, let cName = cAttributes[0], let cValue = cAttributes[1] {
+            singleAttributes.store(attributes, cName, cValue)
         }
         return attributes
     }

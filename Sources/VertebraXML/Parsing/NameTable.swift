@@ -90,3 +90,45 @@ struct ValueTable {
         return equal ?? false
     }
 }
+
+/// Shares the attribute array of elements with one short attribute — typed values such as
+/// `<i4 name='width'>` repeat them in every stanza — so they cost no allocation after the first.
+struct SingleAttributeTable {
+    private struct Entry {
+        let name: [UInt8]
+        let value: [UInt8]
+        let attributes: [XAttribute]
+    }
+
+    private static let slotCount = 512
+    private static let maxValueBytes = 32
+    private var slots = [Entry?](repeating: nil, count: SingleAttributeTable.slotCount)
+
+    private func slot(_ cName: UnsafePointer<CChar>, _ nameLength: Int, _ cValue: UnsafePointer<CChar>, _ valueLength: Int) -> Int {
+        let hash = quickHash(cName, length: nameLength) &* 31 &+ quickHash(cValue, length: valueLength)
+        return Int(hash % UInt64(SingleAttributeTable.slotCount))
+    }
+
+    /// The shared array for this name and value, if cached.
+    func cached(_ cName: UnsafePointer<CChar>, _ cValue: UnsafePointer<CChar>) -> [XAttribute]? {
+        let valueLength = strlen(cValue)
+        guard valueLength <= SingleAttributeTable.maxValueBytes else { return nil }
+        let nameLength = strlen(cName)
+        guard let entry = slots[slot(cName, nameLength, cValue, valueLength)],
+            entry.name.count == nameLength, entry.value.count == valueLength,
+            entry.name.withUnsafeBytes({ memcmp($0.baseAddress ?? UnsafeRawPointer(cName), cName, nameLength) == 0 }),
+            entry.value.withUnsafeBytes({ memcmp($0.baseAddress ?? UnsafeRawPointer(cValue), cValue, valueLength) == 0 })
+        else { return nil }
+        return entry.attributes
+    }
+
+    mutating func store(_ attributes: [XAttribute], _ cName: UnsafePointer<CChar>, _ cValue: UnsafePointer<CChar>) {
+        let valueLength = strlen(cValue)
+        guard valueLength <= SingleAttributeTable.maxValueBytes else { return }
+        let nameLength = strlen(cName)
+        slots[slot(cName, nameLength, cValue, valueLength)] = Entry(
+            name: Array(UnsafeRawBufferPointer(start: cName, count: nameLength)),
+            value: Array(UnsafeRawBufferPointer(start: cValue, count: valueLength)),
+            attributes: attributes)
+    }
+}
