@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "VertebraXML", targets: ["VertebraXML"]),
         .library(name: "Natter", targets: ["Natter"]),
         .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
+        .library(name: "Vertebra", targets: ["Vertebra"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
@@ -42,6 +43,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "Vertebra", dependencies: ["VertebraXML", "Natter", "VertebraJournal"], swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(
             name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra", "CSQLite"],
             swiftSettings: strict),
+        .testTarget(name: "VertebraTests", dependencies: ["Vertebra"], swiftSettings: strict),
         .testTarget(
             name: "NatterTests",
             dependencies: [

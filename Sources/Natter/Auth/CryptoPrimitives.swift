@@ -46,9 +46,16 @@ public enum SCRAMHash: String, Sendable, CaseIterable {
 }
 
 /// Cryptographically secure random bytes from libcrypto.
-enum SecureRandom {
-    static func bytes(_ count: Int) -> [UInt8]? {
+public enum SecureRandom {
+    /// `count` random bytes; `nil` only if libcrypto's generator fails.
+    public static func bytes(_ count: Int) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: count)
         return vertebra_random(&out, Int32(count)) == 1 ? out : nil
+    }
+
+    /// `bytes` random bytes as lowercase hex (twice as many digits).
+    public static func hex(bytes count: Int) -> String? {
+        let digits = Array("0123456789abcdef")
+        return bytes(count).map { String($0.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] }) }
     }
 }
