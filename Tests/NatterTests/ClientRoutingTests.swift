@@ -62,7 +62,7 @@ struct Harness {
     }
 }
 
-@Suite struct ClientRoutingTests {
+@Suite(.timeLimit(.minutes(1))) struct ClientRoutingTests {
     @Test func answersAreMatchedByPeerAndIDEvenOutOfOrder() async throws {
         let harness = try await Harness()
         let client = harness.client
@@ -272,7 +272,7 @@ final class ScriptedInspector: StanzaInspector {
     }
 }
 
-@Suite struct InspectorHookTests {
+@Suite(.timeLimit(.minutes(1))) struct InspectorHookTests {
     @Test func outboundDropAndRepeatAreApplied() async throws {
         let harness = try await Harness(inspector: ScriptedInspector())
         try await harness.client.send(XElement("message", namespace: XMLNamespace.client, attributes: [XAttribute("id", "one")]))

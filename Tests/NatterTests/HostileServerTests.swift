@@ -49,7 +49,7 @@ final class ScriptedServer: Sendable {
     }
 }
 
-@Suite struct HostileServerTests {
+@Suite(.timeLimit(.minutes(1))) struct HostileServerTests {
     static let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='x' version='1.0'>"
 
     func login(against reply: String, thenClose: Bool = false, configure: (inout ClientConfiguration) -> Void = { _ in }) async throws -> NatterError? {

@@ -8,7 +8,7 @@ import VertebraXML
 
 /// The client against real Prosody and ejabberd: each test starts its own private server on
 /// 127.0.0.1 and stops it by PID.
-@Suite(.serialized) struct InteropTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct InteropTests {
     static let testNamespace = "urn:vertebra:test:echo"
 
     static func configuration(_ server: XMPPServerProcess, user: String, resource: String, password: String = XMPPServerProcess.password) -> ClientConfiguration {

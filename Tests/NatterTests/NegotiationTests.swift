@@ -53,7 +53,7 @@ struct NegotiationScript {
     static func decode(_ text: String) -> String { String(decoding: Data(base64Encoded: text) ?? Data(), as: UTF8.self) }
 }
 
-@Suite struct NegotiationTests {
+@Suite(.timeLimit(.minutes(1))) struct NegotiationTests {
     static func configuration() -> ClientConfiguration {
         ClientConfiguration(host: "127.0.0.1", jid: JID("user@localhost/agent")!, password: .value("pencil"), tls: .optional)
     }
