@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "VertebraRouterTests",
             dependencies: [
-                "VertebraRouter", "Natter", "VertebraXML",
+                "VertebraRouter", "Natter", "VertebraXML", "vertebra",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -78,6 +78,11 @@ extension C2SConnection {
     }
 
     private func beginSASL(_ element: XElement) {
+        if case .failing? = sasl {
+            // The answer to the last wrong attempt is still pending (the delay); no new attempt.
+            write(saslFailure("temporary-auth-failure"))
+            return
+        }
         if mustStartTLS {
             write(saslFailure("encryption-required"))
             return

@@ -24,11 +24,11 @@ extension C2SConnection {
             bounce(stamped, .init(type: .modify, condition: "jid-malformed"), from: nil)
             return
         }
-        if kind == .presence { trackDirectedPresence(stamped, to: to) }
         guard to.domain == core.domain else {
             bounce(stamped, .init(type: .cancel, condition: "remote-server-not-found", text: "this server does not federate"), from: to)
             return
         }
+        if kind == .presence { trackDirectedPresence(stamped, to: to) }
         route(stamped, from: jid, to: to)
     }
 

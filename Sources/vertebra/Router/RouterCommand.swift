@@ -79,7 +79,7 @@ struct RouterServe: AsyncParsableCommand {
             let files = RouterConfiguration.TLSFiles(
                 certificatePath: cert ?? "\(directory)/\(domain).crt", privateKeyPath: key ?? "\(directory)/\(domain).key")
             if cert == nil, try RouterTLS.ensureSelfSigned(files, domain: domain) {
-                print("made a self-signed certificate for \(domain)")
+                say("made a self-signed certificate for \(domain)")
             }
             tls = files
         }
@@ -91,17 +91,17 @@ struct RouterServe: AsyncParsableCommand {
                 stanzaBurst: stanzaBurst, authTimeout: .seconds(authTimeout)))
         configuration.domain = domain.lowercased()
         let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
-        print("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
+        say("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
         if let tls {
-            print("certificate: \(tls.certificatePath)")
-            print("key:         \(tls.privateKeyPath)")
+            say("certificate: \(tls.certificatePath)")
+            say("key:         \(tls.privateKeyPath)")
         } else {
-            print("TLS:         off (--no-tls)")
+            say("TLS:         off (--no-tls)")
         }
         if accounts.usernames.isEmpty {
-            print("no accounts yet: add one with `vertebra router adduser NAME` (it takes effect without a restart)")
+            say("no accounts yet: add one with `vertebra router adduser NAME` (it takes effect without a restart)")
         }
-        print("serving \(domain) on \(address):\(port); stop with Ctrl-C or SIGTERM")
+        say("serving \(domain) on \(address):\(port); stop with Ctrl-C or SIGTERM")
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: [router], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -168,7 +168,7 @@ struct RouterAddUser: AsyncParsableCommand {
         let store = try AccountStore(path: state.accountsPath)
         guard store.account(name) == nil else { throw ValidationError("\(name) exists; use `vertebra router passwd \(name)`") }
         try store.put(try Account(username: name, password: try password.read(for: name)))
-        print("added \(name.lowercased()) to \(state.accountsPath)")
+        say("added \(name.lowercased()) to \(state.accountsPath)")
     }
 }
 
@@ -183,7 +183,7 @@ struct RouterPasswd: AsyncParsableCommand {
         let store = try AccountStore(path: state.accountsPath)
         guard store.account(name) != nil else { throw ValidationError("no account \(name) in \(state.accountsPath)") }
         try store.put(try Account(username: name, password: try password.read(for: name)))
-        print("changed the password of \(name.lowercased())")
+        say("changed the password of \(name.lowercased())")
     }
 }
 
@@ -196,7 +196,7 @@ struct RouterDelUser: AsyncParsableCommand {
     func run() async throws {
         let store = try AccountStore(path: state.accountsPath)
         guard try store.remove(name) else { throw ValidationError("no account \(name) in \(state.accountsPath)") }
-        print("removed \(name.lowercased())")
+        say("removed \(name.lowercased())")
     }
 }
 
@@ -206,6 +206,12 @@ struct RouterUsers: AsyncParsableCommand {
     @OptionGroup var state: RouterState
 
     func run() async throws {
-        for name in try AccountStore(path: state.accountsPath).usernames { print(name) }
+        for name in try AccountStore(path: state.accountsPath).usernames { say(name) }
     }
+}
+
+/// Writes a line to standard output at once (not buffered until exit), so that a supervisor or
+/// test reading the output sees it while the router runs.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
