@@ -61,6 +61,30 @@ struct HostileClientTests {
         await router.stop()
     }
 
+    @Test func passwordGuessingIsSlowedAndEndsAfterThreeAttempts() async throws {
+        let router = try await TestRouter(tls: false)
+        let raw = try await RawClient(port: router.port)
+        try await raw.send(RawClient.header)
+        #expect(try await raw.waitFor("<mechanism>PLAIN</mechanism>"), "PLAIN is offered on loopback: \(raw.text)")
+        let guess = Data("\u{0}alice\u{0}wrong".utf8).base64EncodedString()
+        for attempt in 1...3 {
+            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(guess)</auth>")
+            let failures = { raw.text.components(separatedBy: "<not-authorized/>").count - 1 }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while failures() < attempt, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(failures() == attempt)
+        }
+        #expect(try await raw.waitFor("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+        #expect(try await raw.waitClosed())
+        let good = try await RawClient(port: router.port)
+        try await good.send(RawClient.header)
+        let right = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
+        try await good.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(right)</auth>")
+        #expect(try await good.waitFor("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"), "got: \(good.text)")
+        await good.close()
+        await router.stop()
+    }
+
     @Test func wrongDomainGetsHostUnknown() async throws {
         let router = try await TestRouter()
         let raw = try await RawClient(port: router.port)
