@@ -209,7 +209,12 @@ final class C2SConnection: ChannelInboundHandler {
             return
         }
         sendHeader()
-        write(features())
+        // Written with the conventional `stream:` prefix, as every server does, for clients that
+        // look at prefixes rather than namespaces.
+        var bytes = Array("<stream:features>".utf8)
+        for child in features().elements { XMLSerializer.write(child, inheritedNamespace: XMLNamespace.client, into: &bytes) }
+        bytes.append(contentsOf: "</stream:features>".utf8)
+        write(bytes)
     }
 
     private func received(_ element: XElement) {
