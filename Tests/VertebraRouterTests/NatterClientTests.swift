@@ -196,7 +196,41 @@ struct NatterClientTests {
         await router.stop()
     }
 
-    @Test func plainWorksOverTLSAndSCRAMWithoutTLSOnLoopback() async throws {
+    @Test func messageToABareJIDReachesEverySessionOfTheAccount() async throws {
+        let router = try await TestRouter()
+        let first = try await router.client("bob", resource: "one")
+        let second = try await router.client("bob", resource: "two")
+        let firstMessages = await first.exchange(.message)
+        let secondMessages = await second.exchange(.message)
+        let alice = try await router.client("alice", resource: "a")
+        try await alice.send(
+            XElement(
+                "message", namespace: XMLNamespace.client, attributes: ["to": "bob@localhost", "id": "all"],
+                children: [.element(XElement("body", namespace: XMLNamespace.client, text: "to both"))]))
+        var one = firstMessages.makeAsyncIterator()
+        var two = secondMessages.makeAsyncIterator()
+        #expect(await one.next()?.firstElement(named: "body")?.text == "to both")
+        #expect(await two.next()?.firstElement(named: "body")?.text == "to both")
+        await alice.stop()
+        await first.stop()
+        await second.stop()
+        await router.stop()
+    }
+
+    @Test func iqToAnotherDomainGetsRemoteServerNotFoundBecauseThereIsNoFederation() async throws {
+        let router = try await TestRouter()
+        let client = try await router.client("alice", resource: "a")
+        do {
+            _ = try await client.sendAndWait(IQ(type: .get, id: "", to: JID("someone@example.org/x"), payload: XElement("job", namespace: Self.job)))
+            Issue.record("an IQ to another domain was answered")
+        } catch let error as NatterError {
+            #expect(error.stanzaError?.condition == "remote-server-not-found")
+        }
+        await client.stop()
+        await router.stop()
+    }
+
+    @Test func scramWorksWithoutTLSOnARouterWithoutCertificateOverLoopback() async throws {
         let router = try await TestRouter(tls: false)
         let client = try await router.client("alice", resource: "plain", tls: .disabled)
         let info = try #require(await client.connection)

@@ -3,15 +3,15 @@ import Testing
 import VertebraRouter
 
 /// A third-party client: slixmpp (installed by `.ci/run`) logs in to the router with SCRAM over
-/// STARTTLS with a verified certificate and exchanges IQs (scripts/xmpp/slixmpp_router_check.py).
+/// STARTTLS with a verified certificate (PLAIN too, as TLS is on) and exchanges IQs (scripts/xmpp/slixmpp_router_check.py).
 @Suite("slixmpp against the router")
 struct SlixmppInteropTests {
     static let script = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("scripts/xmpp/slixmpp_router_check.py").path
 
-    @Test(arguments: ["SCRAM-SHA-1", "SCRAM-SHA-256"])
-    func slixmppLogsInWithSCRAMAndExchangesIQs(mechanism: String) async throws {
+    @Test(arguments: ["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"])
+    func slixmppLogsInOverTLSAndExchangesIQs(mechanism: String) async throws {
         let router = try await TestRouter()
         let passwordFile = router.directory + "/password"
         try TestRouter.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
