@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Natter", targets: ["Natter"]),
         .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
         .library(name: "Vertebra", targets: ["Vertebra"]),
+        .library(name: "VertebraRouter", targets: ["VertebraRouter"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -45,12 +47,25 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Vertebra", dependencies: ["VertebraXML", "Natter", "VertebraJournal"], swiftSettings: strict),
+        .target(
+            name: "VertebraRouter",
+            dependencies: [
+                "VertebraXML", "Natter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal", "Natter",
+                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .testTarget(
@@ -65,6 +80,16 @@ let package = Package(
                 "Natter",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VertebraRouterTests",
+            dependencies: [
+                "VertebraRouter", "Natter", "VertebraXML", "vertebra",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict),
     ],

@@ -31,7 +31,7 @@ trap 'exit 130' INT TERM
 
 status=0
 for server in "${SERVERS[@]}"; do
-  case $server in prosody | ejabberd) ;; *) echo "unknown server '$server' (prosody|ejabberd)" >&2; exit 2 ;; esac
+  case $server in prosody | ejabberd | router) ;; *) echo "unknown server '$server' (prosody|ejabberd|router)" >&2; exit 2 ;; esac
   dir=$(mktemp -d "/tmp/vertebra-bench-$server.XXXXXX")
   DIRS+=("$server:$dir")
   if ! XMPP_PASSWORD=bench-secret "$XMPP/$server-up.sh" "$dir" 0 bench-a bench-b >/dev/null; then

@@ -10,7 +10,7 @@ struct VertebraCLI: AsyncParsableCommand {
             Roles (router, coordinator, worker, dispatch, jobs, demo) arrive as they are built; \
             see README.md for what works today.
             """,
-        subcommands: [JobsCommand.self, BenchCommand.self])
+        subcommands: [JobsCommand.self, RouterCommand.self, BenchCommand.self])
 }
 
 /// `vertebra bench`: measurements printed beside a baseline run in the same invocation.

@@ -154,9 +154,12 @@ public struct SCRAMServer: Sendable {
 
     /// Answers the client's first message; `serverNonce` is for tests.
     public mutating func respond(toClientFirst message: String, serverNonce: String? = nil) throws -> String {
-        guard message.hasPrefix("n,,") else {
+        // "n,,": no channel binding; "y,,": the client could bind but the server offers no
+        // -PLUS mechanism (RFC 5802 §6), as slixmpp sends over TLS. Both are accepted.
+        guard message.hasPrefix("n,,") || message.hasPrefix("y,,") else {
             throw NatterError(.authenticationFailed, "channel binding and authorization identities are not supported")
         }
+        gs2Header = String(message.prefix(3))
         clientFirstBare = String(message.dropFirst(3))
         let fields = try SCRAMClient.fields(clientFirstBare)
         guard let name = fields["n"], let clientNonce = fields["r"], !clientNonce.isEmpty else {
@@ -178,13 +181,14 @@ public struct SCRAMServer: Sendable {
     }
 
     private var pendingUser = ""
+    private var gs2Header = "n,,"
 
     /// Checks the client's proof; returns the server-final message (`v=...`) on success and
     /// throws ``NatterError/Code-swift.struct/authenticationFailed`` otherwise.
     public mutating func verify(clientFinal message: String) throws -> String {
         let fields = try SCRAMClient.fields(message)
         guard let proofText = fields["p"], let proof = Data(base64Encoded: proofText), fields["r"] == nonce,
-            fields["c"] == "biws", let credentials, credentials.mechanism == hash.mechanism,
+            fields["c"] == Data(gs2Header.utf8).base64EncodedString(), let credentials, credentials.mechanism == hash.mechanism,
             let storedKey = Data(base64Encoded: credentials.storedKey), let serverKey = Data(base64Encoded: credentials.serverKey)
         else {
             throw NatterError(.authenticationFailed, "not-authorized")

@@ -1,0 +1,120 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Natter
+import Testing
+import VertebraXML
+
+/// `vertebra router` as a user runs it: accounts from the command line, a first run with no
+/// configuration, and SIGTERM.
+@Suite("vertebra router command")
+struct RouterCommandTests {
+    static func binary() throws -> String {
+        var candidates: [String] = []
+        if let executable = Bundle.main.executableURL {
+            candidates.append(executable.deletingLastPathComponent().appendingPathComponent("vertebra").path)
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug/vertebra").path)
+        guard let found = candidates.first(where: FileManager.default.isExecutableFile) else {
+            throw RouterTestError("vertebra binary not found in \(candidates)")
+        }
+        return found
+    }
+
+    /// Runs the binary; returns the process (running) and the paths of its stdout and stderr.
+    static func launch(_ arguments: [String], environment: [String: String] = [:], in directory: String) throws -> (Process, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = directory + "/stdout-\(UUID().uuidString)"
+        let err = directory + "/stderr-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return (process, out, err)
+    }
+
+    static func exitStatus(_ process: Process, timeout: Duration = .seconds(15)) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return nil }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+
+    @Test func firstRunWithNoConfigurationServesAndStopsCleanlyOnSIGTERM() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let state = directory + "/state"
+        let environment = ["XDG_STATE_HOME": state, "ALICE_PW": "alice-pw"]
+
+        let (add, addOut, addErr) = try Self.launch(["router", "adduser", "alice", "--password-env", "ALICE_PW"], environment: environment, in: directory)
+        #expect(try await Self.exitStatus(add) == 0, "adduser: \(Self.read(addErr))")
+        #expect(Self.read(addOut).contains("added alice"))
+        let accounts = state + "/vertebra/router/accounts.json"
+        #expect((try FileManager.default.attributesOfItem(atPath: accounts)[.posixPermissions] as? Int) == 0o600)
+        #expect(!Self.read(accounts).contains("alice-pw"))
+
+        let port = try await Self.freePort()
+        let (router, out, err) = try Self.launch(["router", "--port", "\(port)"], environment: environment, in: directory)
+        defer { if router.isRunning { router.terminate() } }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !Self.read(err).contains("router listening"), ContinuousClock.now < deadline, router.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let printed = Self.read(out)
+        #expect(printed.contains("accounts:    \(accounts)"), "stdout: \(printed)")
+        let certificate = state + "/vertebra/router/localhost.crt"
+        #expect(printed.contains("certificate: \(certificate)"))
+        #expect((try FileManager.default.attributesOfItem(atPath: state + "/vertebra/router/localhost.key")[.posixPermissions] as? Int) == 0o600)
+
+        var configuration = ClientConfiguration(
+            host: "127.0.0.1", port: port, jid: try #require(JID("alice@localhost/cli")), password: .value("alice-pw"),
+            trustedCAFile: certificate)
+        configuration.reconnect = ReconnectPolicy(enabled: false)
+        configuration.pingInterval = nil
+        let client = XMPPClient(configuration: configuration, logger: TestRouter.clientLogger)
+        try await client.start()
+        let events = await client.connectionEvents()
+        router.terminate()
+        var reason: String?
+        for await event in events {
+            if case .disconnected(let why) = event {
+                reason = why
+                break
+            }
+        }
+        #expect(reason?.contains("system-shutdown") == true)
+        #expect(try await Self.exitStatus(router) == 0, "stderr: \(Self.read(err))")
+        #expect(Self.read(err).contains("connection opened"))
+        await client.stop()
+    }
+
+    @Test func passwordsAreNeverTakenFromTheCommandLine() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (add, _, err) = try Self.launch(["router", "adduser", "bob", "--password", "x", "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(add) != 0)
+        #expect(Self.read(err).contains("--password"))
+        let (del, _, delErr) = try Self.launch(["router", "deluser", "nobody", "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(del) != 0)
+        #expect(Self.read(delErr).contains("no account nobody"))
+    }
+}
