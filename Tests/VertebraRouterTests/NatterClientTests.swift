@@ -175,6 +175,25 @@ struct NatterClientTests {
         await router.stop()
     }
 
+    @Test func aSessionReplacedByTheSameJIDDoesNotAnnounceUnavailable() async throws {
+        let router = try await TestRouter()
+        let coordinator = try await router.client("alice", resource: "coordinator")
+        let inbox = await coordinator.defaultExchange()
+        var iterator = inbox.makeAsyncIterator()
+        let old = try await router.client("bob", resource: "worker")
+        try await old.sendPresence(to: JID("alice@localhost/coordinator"))
+        #expect(await iterator.next()?.name == "presence")
+        let new = try await router.client("bob", resource: "worker")
+        try await router.eventually("the replaced session to close") { router.router.connectionCount == 2 }
+        try await new.send(XElement("message", namespace: XMLNamespace.client, attributes: ["to": "alice@localhost/coordinator", "id": "after"]))
+        let next = await iterator.next()
+        #expect(next?.name == "message", "the coordinator got \(next.map { "\($0)" } ?? "nothing") before the new session's message")
+        await old.stop()
+        await new.stop()
+        await coordinator.stop()
+        await router.stop()
+    }
+
     @Test func newestSessionWinsAResourceConflictAndTheOldOneGetsConflict() async throws {
         let router = try await TestRouter()
         let old = try await router.client("alice", resource: "same")

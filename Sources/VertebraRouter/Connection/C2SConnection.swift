@@ -41,6 +41,8 @@ final class C2SConnection: ChannelInboundHandler {
     /// Entities this client sent directed available presence to; they get `unavailable` when
     /// the client goes away.
     var directedPresence: Set<JID> = []
+    /// Set when a newer session took this one's full JID (`conflict`).
+    var replaced = false
 
     /// An exchange in progress.
     enum SASLState {
@@ -99,15 +101,17 @@ final class C2SConnection: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         authTimer?.cancel()
         closing = true
-        if let handle {
-            core.registry.release(handle)
-            self.handle = nil
-        }
-        if let jid = boundJID {
+        // A session replaced by a newer one with the same full JID is not gone: that JID is
+        // still available, so its presence recipients hear nothing.
+        if let jid = boundJID, !replaced {
             for target in directedPresence.sorted() {
                 route(Presence.unavailable(to: target).setting(attribute: "from", to: jid.description), from: jid, to: target)
             }
-            directedPresence.removeAll()
+        }
+        directedPresence.removeAll()
+        if let handle {
+            core.registry.release(handle)
+            self.handle = nil
         }
         logger.info("connection closed", metadata: boundJID.map { ["jid": "\($0)"] } ?? [:])
         context.fireChannelInactive()
@@ -176,6 +180,7 @@ final class C2SConnection: ChannelInboundHandler {
     func terminate(_ condition: StreamErrorCondition, text: String? = nil) {
         guard !closing, let context else { return }
         closing = true
+        if condition == .conflict { replaced = true }
         authTimer?.cancel()
         if !headerSent { sendHeader() }
         logger.info("stream error", metadata: ["condition": "\(condition)"])
