@@ -55,6 +55,13 @@ struct HostileClientTests {
         await router.stop()
     }
 
+    @Test func nestingDeeperThanTheLimitGetsPolicyViolation() async throws {
+        let router = try await TestRouter()
+        let deep = "<message>" + String(repeating: "<a>", count: 200) + String(repeating: "</a>", count: 200) + "</message>"
+        try await expectStreamError("policy-violation", after: Array(deep.utf8), router: router)
+        await router.stop()
+    }
+
     @Test func stanzaBeforeAuthenticationGetsNotAuthorized() async throws {
         let router = try await TestRouter()
         try await expectStreamError("not-authorized", after: Array("<iq type='get' id='1' to='localhost'/>".utf8), router: router)
@@ -110,11 +117,11 @@ struct HostileClientTests {
         await router.stop()
     }
 
-    @Test func manyConnectionsOpenedAndDroppedLeaveNothingBehind() async throws {
+    @Test func twoThousandConnectionsOpenedAndDroppedLeaveNothingBehind() async throws {
         let router = try await TestRouter()
-        for _ in 0..<10 {
+        for _ in 0..<20 {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in 0..<50 {
+                for index in 0..<100 {
                     group.addTask {
                         let raw = try await RawClient(port: router.port)
                         if index.isMultiple(of: 2) { try await raw.send(RawClient.header + "<mess") }
