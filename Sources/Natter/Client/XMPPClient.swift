@@ -41,6 +41,14 @@ public actor XMPPClient {
     private let logger: Logger
     private let inspector: (any StanzaInspector)?
     private let linkFactory: any LinkFactory
+    /// The event loop of the connection; the actor runs on it too, so inbound stanzas reach the
+    /// actor without a thread switch.
+    private nonisolated let eventLoop: any EventLoop
+
+    /// Runs the actor on its connection's event loop.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        eventLoop.executor.asUnownedSerialExecutor()
+    }
 
     private var link: LinkInfo?
     private var connectionTask: Task<Void, Never>?
@@ -67,7 +75,9 @@ public actor XMPPClient {
         self.configuration = configuration
         self.logger = logger
         self.inspector = inspector
-        self.linkFactory = Negotiator(configuration: configuration, group: eventLoopGroup, logger: logger)
+        let eventLoop = eventLoopGroup.next()
+        self.eventLoop = eventLoop
+        self.linkFactory = Negotiator(configuration: configuration, group: eventLoop, logger: logger)
     }
 
     /// Makes a client whose links come from `linkFactory` (tests drive it without sockets).
@@ -76,6 +86,7 @@ public actor XMPPClient {
         self.logger = logger
         self.inspector = inspector
         self.linkFactory = linkFactory
+        self.eventLoop = MultiThreadedEventLoopGroup.singleton.next()
     }
 
     // MARK: - Lifecycle

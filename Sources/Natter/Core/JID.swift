@@ -11,34 +11,53 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
     /// The resource, or `nil` for a bare JID.
     public let resource: String?
 
-    /// Parses `text`; `nil` when it is not a valid JID.
+    /// The canonical text form, `local@domain/resource` (computed once).
+    public let description: String
+
+    /// Parses `text`; `nil` when it is not a valid JID. Works on UTF-8 bytes: JIDs are parsed
+    /// for every stanza, so this must be cheap.
     public init?(_ text: String) {
-        let slash = text.firstIndex(of: "/")
-        let bare = slash.map { text[..<$0] } ?? text[...]
-        let resource = slash.map { String(text[text.index(after: $0)...]) }
-        let at = bare.firstIndex(of: "@")
-        let local = at.map { String(bare[..<$0]) }
-        let domain = String(at.map { bare[bare.index(after: $0)...] } ?? bare)
+        let utf8 = text.utf8
+        let slash = utf8.firstIndex(of: UInt8(ascii: "/"))
+        let bareEnd = slash ?? text.endIndex
+        let at = utf8[..<bareEnd].firstIndex(of: UInt8(ascii: "@"))
+        let local = at.map { String(text[..<$0]) }
+        let domainStart = at.map { utf8.index(after: $0) } ?? text.startIndex
+        let domain = String(text[domainStart..<bareEnd])
+        let resource = slash.map { String(text[utf8.index(after: $0)...]) }
         self.init(local: local, domain: domain, resource: resource)
     }
 
     /// Makes a JID from its parts; `nil` when a part is empty, too long or malformed.
     public init?(local: String?, domain: String, resource: String? = nil) {
         guard JID.isValidDomain(domain) else { return nil }
-        if let local, local.isEmpty || local.utf8.count > 1023 || local.contains(where: JID.forbiddenInLocal.contains) {
+        if let local, local.isEmpty || local.utf8.count > 1023 || local.utf8.contains(where: JID.isForbiddenInLocal) {
             return nil
         }
         if let resource, resource.isEmpty || resource.utf8.count > 1023 { return nil }
-        self.local = local?.lowercased()
-        self.domain = domain.lowercased()
-        self.resource = resource
+        self.init(unchecked: local.map(JID.caseFolded), domain: JID.caseFolded(domain), resource: resource)
     }
 
-    private static let forbiddenInLocal: Set<Character> = ["@", "/", "\"", "&", "'", ":", "<", ">", " "]
+    private static func isForbiddenInLocal(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "@"), UInt8(ascii: "/"), UInt8(ascii: "\""), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: ":"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: " "):
+            return true
+        default:
+            return false
+        }
+    }
 
     private static func isValidDomain(_ domain: String) -> Bool {
-        !domain.isEmpty && domain.utf8.count <= 1023 && !domain.contains(where: { $0 == "@" || $0 == "/" || $0 == " " })
-            && !domain.hasPrefix(".") && !domain.hasSuffix(".")
+        let bytes = domain.utf8
+        return !bytes.isEmpty && bytes.count <= 1023
+            && !bytes.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: " ") })
+            && bytes.first != UInt8(ascii: ".") && bytes.last != UInt8(ascii: ".")
+    }
+
+    /// Lowercases, skipping the work for the usual all-lowercase ASCII text.
+    private static func caseFolded(_ text: String) -> String {
+        text.utf8.allSatisfy({ $0 < 0x80 && !($0 >= 0x41 && $0 <= 0x5A) }) ? text : text.lowercased()
     }
 
     /// The JID without its resource.
@@ -54,18 +73,15 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
         JID(local: local, domain: domain, resource: resource)
     }
 
-    public var description: String {
-        var text = local.map { $0 + "@" } ?? ""
-        text += domain
-        if let resource { text += "/" + resource }
-        return text
-    }
-
     public static func < (lhs: JID, rhs: JID) -> Bool { lhs.description < rhs.description }
 
     private init(unchecked local: String?, domain: String, resource: String?) {
         self.local = local
         self.domain = domain
         self.resource = resource
+        var text = local.map { $0 + "@" } ?? ""
+        text += domain
+        if let resource { text += "/" + resource }
+        description = text
     }
 }

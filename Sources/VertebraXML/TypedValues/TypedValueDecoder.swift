@@ -212,27 +212,43 @@ struct ScalarReader {
 
 private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: ValueDecoder
-    let fields: [String: XElement]
-    let allKeys: [Key]
+    /// Named fields in document order (first of a repeated name wins). Structs are small, so a
+    /// linear scan beats hashing; large ones (dictionaries) get an index.
+    let fields: [(name: String, element: XElement)]
+    let index: [String: Int]?
     var codingPath: [any CodingKey] { decoder.codingPath }
 
     init(decoder: ValueDecoder, structure: XElement) {
-        var fields: [String: XElement] = [:]
-        var keys: [Key] = []
-        for child in decoder.context.typedChildren(of: structure) {
-            guard let name = child[attribute: "name"], fields[name] == nil else { continue }
-            fields[name] = child
-            if let key = Key(stringValue: name) { keys.append(key) }
+        var fields: [(name: String, element: XElement)] = []
+        for case .element(let child) in structure.children where decoder.context.isTypedValue(child) {
+            guard let name = child[attribute: "name"] else { continue }
+            fields.append((name, child))
         }
         self.decoder = decoder
         self.fields = fields
-        self.allKeys = keys
+        if fields.count > 16 {
+            var index: [String: Int] = [:]
+            for (position, field) in fields.enumerated() where index[field.name] == nil { index[field.name] = position }
+            self.index = index
+        } else {
+            self.index = nil
+        }
     }
 
-    func contains(_ key: Key) -> Bool { fields[key.stringValue] != nil }
+    var allKeys: [Key] {
+        var seen: Set<String> = []
+        return fields.compactMap { field in seen.insert(field.name).inserted ? Key(stringValue: field.name) : nil }
+    }
+
+    private func lookup(_ name: String) -> XElement? {
+        if let index { return index[name].map { fields[$0].element } }
+        return fields.first { $0.name == name }?.element
+    }
+
+    func contains(_ key: Key) -> Bool { lookup(key.stringValue) != nil }
 
     private func field(_ key: Key) throws -> XElement {
-        guard let element = fields[key.stringValue] else {
+        guard let element = lookup(key.stringValue) else {
             throw TypedValueError(
                 code: .missingField, path: TypedValueError.path(codingPath + [key]),
                 expected: "a value named '\(key.stringValue)'", found: "nothing")
@@ -276,7 +292,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func superDecoder() throws -> any Decoder {
         let key = IndexKey(stringValue: "super")
-        guard let element = fields["super"] else {
+        guard let element = lookup("super") else {
             throw TypedValueError(
                 code: .missingField, path: TypedValueError.path(codingPath + [key]),
                 expected: "a value named 'super'", found: "nothing")
