@@ -19,6 +19,9 @@ private func quickHash(_ bytes: UnsafePointer<CChar>, length: Int) -> UInt64 {
 
 /// Turns expat's `"namespace local"` name strings into interned `(namespace, local)` pairs.
 ///
+/// The caches are per parser, so per connection: they are kept small (a few KiB) because a
+/// router holds one parser per idle client.
+///
 /// Streams repeat a handful of names, so a small direct-mapped cache keyed by the raw bytes
 /// saves String allocations (and UTF-8 validation) for almost every element and attribute.
 struct NameTable {
@@ -27,9 +30,14 @@ struct NameTable {
         let local: String
     }
 
-    private struct Entry {
+    /// A class, so an empty slot costs one pointer: a router keeps one table per connection.
+    private final class Entry {
         let key: [UInt8]
         let name: Name
+        init(key: [UInt8], name: Name) {
+            self.key = key
+            self.name = name
+        }
     }
 
     private static let slotCount = 512
@@ -66,19 +74,24 @@ struct NameTable {
 /// names), which repeat from stanza to stanza. The cached String is its own key, so a miss costs
 /// nothing beyond the String that would have been made anyway.
 struct ValueTable {
-    private static let slotCount = 1024
+    private static let slotCount = 512
     /// Longer values (tokens, ids, payload text) rarely repeat; they are not cached.
     private static let maxCachedBytes = 48
-    private var slots = [String?](repeating: nil, count: ValueTable.slotCount)
+    /// Boxed, so an empty slot costs one pointer.
+    private final class Box {
+        let value: String
+        init(_ value: String) { self.value = value }
+    }
+    private var slots = [Box?](repeating: nil, count: ValueTable.slotCount)
 
     mutating func resolve(_ cValue: UnsafePointer<CChar>) -> String {
         let length = strlen(cValue)
         let bytes = UnsafeRawBufferPointer(start: cValue, count: length)
         guard length <= ValueTable.maxCachedBytes else { return String(decoding: bytes, as: UTF8.self) }
         let slot = Int(quickHash(cValue, length: length) % UInt64(ValueTable.slotCount))
-        if let cached = slots[slot], ValueTable.matches(cached, cValue, length) { return cached }
+        if let cached = slots[slot], ValueTable.matches(cached.value, cValue, length) { return cached.value }
         let value = String(decoding: bytes, as: UTF8.self)
-        slots[slot] = value
+        slots[slot] = Box(value)
         return value
     }
 
@@ -94,10 +107,15 @@ struct ValueTable {
 /// Shares the attribute array of elements with one short attribute — typed values such as
 /// `<i4 name='width'>` repeat them in every stanza — so they cost no allocation after the first.
 struct SingleAttributeTable {
-    private struct Entry {
+    private final class Entry {
         let name: [UInt8]
         let value: [UInt8]
         let attributes: [XAttribute]
+        init(name: [UInt8], value: [UInt8], attributes: [XAttribute]) {
+            self.name = name
+            self.value = value
+            self.attributes = attributes
+        }
     }
 
     private static let slotCount = 512
