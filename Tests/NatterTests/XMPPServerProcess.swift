@@ -5,8 +5,13 @@ import Testing
 /// and stopped by PID.
 final class XMPPServerProcess: Sendable {
     enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case prosody, ejabberd
+        /// Prosody, ejabberd, and our own embedded router (`vertebra router`).
+        case prosody, ejabberd, router
         var testDescription: String { rawValue }
+        /// Whether the server offers XEP-0198 stream management (the router does not yet).
+        var offersStreamManagement: Bool { self != .router }
+        /// The servers that offer XEP-0198.
+        static let withStreamManagement: [Kind] = allCases.filter(\.offersStreamManagement)
     }
 
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -34,9 +39,11 @@ final class XMPPServerProcess: Sendable {
         let dir = directory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("vertebra-\(kind.rawValue)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var environment = ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": kind == .prosody ? "warn" : "warning"]
+        if kind == .router, let binary = builtVertebra() { environment["VERTEBRA_BIN"] = binary }
         let result = try run(
             "\(kind.rawValue)-up.sh", [dir, String(port)] + users.map { "\($0):\(password)" },
-            environment: ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": kind == .prosody ? "warn" : "warning"])
+            environment: environment)
         guard result.status == 0 else {
             throw ServerError(message: "\(kind.rawValue)-up.sh failed: \(result.output)")
         }
@@ -61,6 +68,17 @@ final class XMPPServerProcess: Sendable {
     func restart(users: [String]) throws -> XMPPServerProcess {
         stop(purge: false)
         return try XMPPServerProcess.start(kind, users: users, port: port, directory: directory)
+    }
+
+    /// The `vertebra` binary built with these tests (beside the test bundle), so the router under
+    /// test is the current code, not an older release build.
+    private static func builtVertebra() -> String? {
+        guard let directory = Bundle.main.executableURL?.deletingLastPathComponent() else { return nil }
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("vertebra").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
     }
 
     struct ServerError: Error, CustomStringConvertible {

@@ -74,7 +74,7 @@ final class TestRouter: Sendable {
     }
 
     /// Waits until `condition` holds (polling), or fails the test after `timeout`.
-    func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: @Sendable () async -> Bool) async throws {
+    func eventually(_ what: String, timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return }
@@ -127,7 +127,7 @@ final class RawClient: Sendable {
     var isOpen: Bool { channel.isActive }
 
     /// Waits until the received text contains `fragment`; `false` after `timeout`.
-    func waitFor(_ fragment: String, timeout: Duration = .seconds(5)) async throws -> Bool {
+    func waitFor(_ fragment: String, timeout: Duration = .seconds(15)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if text.contains(fragment) { return true }
@@ -137,7 +137,7 @@ final class RawClient: Sendable {
     }
 
     /// Waits until the router closed the connection; `false` after `timeout`.
-    func waitClosed(timeout: Duration = .seconds(5)) async throws -> Bool {
+    func waitClosed(timeout: Duration = .seconds(15)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !channel.isActive { return true }

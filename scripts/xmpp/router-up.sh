@@ -39,7 +39,7 @@ done
 FLAGS=()
 [ "$TLS" = required ] || FLAGS+=(--allow-plaintext)
 : >"$DIR/console.log"
-(xmpp_close_inherited_fds && exec nohup "$BIN" router --state-dir "$DIR" --port "$PORT" --domain "$DOMAIN" \
+(xmpp_close_inherited_fds && exec nohup python3 "$HERE/unblock-signals.py" "$BIN" router --state-dir "$DIR" --port "$PORT" --domain "$DOMAIN" \
   --log-level "${ROUTER_LOG_LEVEL:-warning}" "${FLAGS[@]}" >>"$DIR/console.log" 2>&1 </dev/null) &
 PID=$!
 echo "$PID" >"$DIR/server.pid"
