@@ -32,7 +32,7 @@ public final class RuleInspector: StanzaInspector {
     }
 
     private struct State {
-        var random: SplitMix
+        var random: SplitMix64
         var decisions: [String: Int] = [:]
     }
 
@@ -63,7 +63,7 @@ public final class RuleInspector: StanzaInspector {
             return value
         }
         rules = try document.elements.enumerated().map { try RuleInspector.rule($1, number: $0 + 1) }
-        state = NIOLockedValueBox(State(random: SplitMix(seed: seed ?? fileSeed ?? 0)))
+        state = NIOLockedValueBox(State(random: SplitMix64(seed: seed ?? fileSeed ?? 0)))
     }
 
     /// How often each verdict was given so far (`route`, `drop`, `delay`, `repeat`, `replace`).
@@ -166,7 +166,7 @@ extension RuleInspector.Rule {
 }
 
 extension RuleInspector.Action {
-    func verdict(using random: inout SplitMix) -> InspectorVerdict {
+    func verdict(using random: inout SplitMix64) -> InspectorVerdict {
         switch self {
         case .drop: return .drop
         case .delay(let minimum, let maximum):
@@ -189,12 +189,14 @@ extension InspectorVerdict {
     }
 }
 
-/// SplitMix64: a small, fast, seedable generator (not for cryptography).
-struct SplitMix: RandomNumberGenerator, Sendable {
+/// SplitMix64: a small, fast, seedable generator for reproducible runs (not for cryptography).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    /// Makes a generator; the same seed gives the same sequence.
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -203,7 +205,7 @@ struct SplitMix: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform value in `0..<1`.
-    mutating func nextUnit() -> Double {
+    public mutating func nextUnit() -> Double {
         Double(next() >> 11) / Double(1 << 53)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Natter
 import Foundation
 import VertebraJournal
 
@@ -63,19 +64,6 @@ struct JobsGenerate: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         print("Generated \(count) jobs in \(path) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))).")
-    }
-}
-
-/// A small deterministic random generator (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
