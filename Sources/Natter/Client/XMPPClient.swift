@@ -26,6 +26,10 @@ public actor XMPPClient {
     /// `internal-server-error`.
     public typealias IQHandler = @Sendable (IQ) async throws -> XElement?
 
+    /// Like ``IQHandler``, but the answer may carry work to start once the answer was written
+    /// (e.g. a protocol whose next request must not overtake the answer).
+    public typealias IQResponder = @Sendable (IQ) async throws -> IQAnswer
+
     /// Connection state changes, for callers that want to watch.
     public enum ConnectionEvent: Sendable, Hashable {
         /// Logged in (or resumed) as this JID.
@@ -57,7 +61,7 @@ public actor XMPPClient {
     private var firstConnection: CheckedContinuation<Void, any Error>?
     private var connectionWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
     private var pending: [PendingKey: PendingRequest] = [:]
-    private var iqHandlers: [PayloadKey: IQHandler] = [:]
+    private var iqHandlers: [PayloadKey: IQResponder] = [:]
     private var exchanges: [ExchangeKey: AsyncStream<XElement>.Continuation] = [:]
     private var defaultExchangeContinuation: AsyncStream<XElement>.Continuation?
     private var eventContinuations: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
@@ -165,7 +169,13 @@ public actor XMPPClient {
     /// Answers IQ requests whose payload is `<name xmlns='namespace'>` with `handler`.
     /// Registrations survive reconnections.
     public func handleIQ(namespace: String, name: String, _ handler: @escaping IQHandler) {
-        iqHandlers[PayloadKey(namespace: namespace, name: name)] = handler
+        iqHandlers[PayloadKey(namespace: namespace, name: name)] = { IQAnswer(payload: try await handler($0)) }
+    }
+
+    /// Answers IQ requests whose payload is `<name xmlns='namespace'>` with `responder`; the
+    /// answer's `afterwards` work starts only after the answer was handed to the connection.
+    public func respondToIQ(namespace: String, name: String, _ responder: @escaping IQResponder) {
+        iqHandlers[PayloadKey(namespace: namespace, name: name)] = responder
     }
 
     /// Stanzas of `kind` from `sender` (a full JID, or a bare JID for all its resources; `nil`
@@ -473,16 +483,20 @@ public actor XMPPClient {
         }
     }
 
-    private func answer(_ request: IQ, with handler: IQHandler) async {
+    private func answer(_ request: IQ, with handler: IQResponder) async {
         let reply: IQ
+        var afterwards: (@Sendable () async -> Void)?
         do {
-            reply = request.result(payload: try await handler(request))
+            let answer = try await handler(request)
+            reply = request.result(payload: answer.payload)
+            afterwards = answer.afterwards
         } catch let error as StanzaError {
             reply = request.error(error)
         } catch {
             reply = request.error(StanzaError(type: .cancel, condition: "internal-server-error", text: "\(error)"))
         }
         if link != nil { transmit(reply.element) }
+        if let afterwards { Task { await afterwards() } }
     }
 
     /// An IQ without id or with a bad type: answered `bad-request` when it can be answered.
@@ -559,6 +573,19 @@ public actor XMPPClient {
         } catch {
             logger.debug("keepalive ping failed", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// What an ``XMPPClient/IQResponder`` answers: the result's payload and work to start after it.
+public struct IQAnswer: Sendable {
+    /// The payload of the `result` (nil for an empty one).
+    public var payload: XElement?
+    /// Started once the answer was written.
+    public var afterwards: (@Sendable () async -> Void)?
+
+    public init(payload: XElement? = nil, afterwards: (@Sendable () async -> Void)? = nil) {
+        self.payload = payload
+        self.afterwards = afterwards
     }
 }
 

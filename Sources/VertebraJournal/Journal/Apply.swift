@@ -41,7 +41,7 @@ extension Connection {
             try requireJob(token)
             let kept = try except.map { try resolve($0, opened: opened).id } ?? -1
             try run(
-                "UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND id <> ?",
+                "UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND id <> ? AND role = 'requester'",
                 [.time(now), .text(token), .integer(kept)])
             return .none
         case .recordStanza(let stanza):
@@ -101,8 +101,8 @@ extension Connection {
         try requireJob(conversation.job)
         let created = conversation.created ?? now
         if conversation.supersedesOthers {
-            try run("UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1",
-                    [.time(created), .text(conversation.job)])
+            try run("UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND role = ?",
+                    [.time(created), .text(conversation.job), .text(conversation.role.rawValue)])
         }
         try constraint(.duplicateConversation, "A conversation named \(conversation.token ?? "") already exists") {
             try run(

@@ -130,7 +130,9 @@ public struct NewConversation: Sendable {
     public var token: String?
     public var peer: String
     public var role: ConversationRole
-    /// Mark every other current conversation of the job superseded (a retry, DESIGN §4).
+    /// Mark every other current conversation of the job in the same role superseded (a retry,
+    /// DESIGN §4). A coordinator's performer-side conversation with the submitter is not an
+    /// attempt and stays current when the attempts to workers are retried.
     public var supersedesOthers: Bool
     /// Nil means now.
     public var created: Date?
@@ -226,7 +228,8 @@ public enum JournalRecord: Sendable {
     case nameConversation(ConversationRef, token: String)
     /// End (or reopen) a conversation.
     case setConversationState(ConversationRef, ConversationState)
-    /// Fencing: mark every current conversation of `job` superseded, except `except`.
+    /// Fencing: mark every current requester-side conversation (attempt) of `job` superseded,
+    /// except `except`.
     case supersede(job: String, except: ConversationRef? = nil)
     /// Journal a stanza; refused for a superseded conversation and for a repeated inbound (peer, IQ id).
     case recordStanza(NewStanza)

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import Natter
+import VertebraJournal
+import VertebraXML
+
+/// What a new job needs.
+struct JobSpec: Sendable {
+    var token: String
+    var path: Resource
+    var arguments: [XElement]
+    var scope: Scope
+    var targets: [JID]
+    var deadline: Duration?
+    var retryable: Bool?
+    var submitter: JID?
+}
+
+/// The submitter's side of a job that came in over XMPP.
+struct RelaySpec: Sendable {
+    var attempt: JobToken
+    var peer: JID
+    var iqID: String
+    var op: XElement
+    var answer: String
+}
+
+extension Coordinator {
+    // MARK: - Public dispatch
+
+    /// Journals a job and starts it; its events end with `done` or `failed`.
+    /// `retryable` defaults to what the workers advertised for the operation.
+    public func submit(
+        _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
+        deadline: Duration? = nil, retryable: Bool? = nil
+    ) async throws -> JobHandle {
+        guard let token = JobToken.newJob() else { throw VertebraError(.failed, "no random bytes for a job token") }
+        if scope == .direct && targets.isEmpty {
+            throw VertebraError(.badRequest, "scope direct needs at least one target JID")
+        }
+        let spec = JobSpec(
+            token: token.job, path: path, arguments: arguments, scope: scope, targets: targets, deadline: deadline,
+            retryable: retryable, submitter: nil)
+        return try await begin(spec, relay: nil).0
+    }
+
+    /// Runs `operation` on one worker (`single`, or `direct` to one JID) and returns its result.
+    public func dispatch<Op: VertebraOperation>(
+        _ operation: Op, scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil
+    ) async throws -> Op.Result {
+        let results = try await dispatchAll(operation, scope: scope, to: targets, deadline: deadline)
+        guard let first = results.first else { throw VertebraError(.noWorker, "no worker ran \(Op.path)") }
+        return try first.result.get()
+    }
+
+    /// Runs `operation` with any scope and returns each worker's result.
+    public func dispatchAll<Op: VertebraOperation>(
+        _ operation: Op, scope: Scope = .all, to targets: [JID] = [], deadline: Duration? = nil
+    ) async throws -> [(worker: JID, result: Result<Op.Result, VertebraError>)] {
+        let handle = try await submit(
+            Op.path, arguments: try encodeArguments(operation), scope: scope, to: targets,
+            deadline: deadline ?? Op.defaultDeadline, retryable: Op.isRetryable)
+        var values: [(JID, [XElement])] = []
+        for await event in handle.events {
+            switch event {
+            case .data(let worker, let chunk):
+                if let index = values.firstIndex(where: { $0.0 == worker }) { values[index].1 += chunk } else { values.append((worker, chunk)) }
+            case .failed(let error) where scope == .single || values.isEmpty:
+                throw error
+            case .done, .failed:
+                return values.map { worker, chunk in
+                    (worker, Result { () throws(VertebraError) -> Op.Result in try Self.decodeResult(Op.Result.self, chunk, path: Op.path) })
+                }
+            default: continue
+            }
+        }
+        throw VertebraError(.shutDown, "the coordinator stopped before job \(handle.id) ended")
+    }
+
+    /// Runs a streaming operation and yields each result chunk as it arrives.
+    public func results<Op: VertebraOperation>(
+        of operation: Op, scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil
+    ) async throws -> AsyncThrowingStream<Op.Result, any Error> {
+        let handle = try await submit(
+            Op.path, arguments: try encodeArguments(operation), scope: scope, to: targets,
+            deadline: deadline ?? Op.defaultDeadline, retryable: Op.isRetryable)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                for await event in handle.events {
+                    switch event {
+                    case .data(_, let chunk):
+                        do { continuation.yield(try Self.decodeResult(Op.Result.self, chunk, path: Op.path)) } catch {
+                            continuation.finish(throwing: error)
+                            return
+                        }
+                    case .done: continuation.finish()
+                    case .failed(let error): continuation.finish(throwing: error)
+                    default: continue
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Cancels a job: its workers get `cancel`, and it ends `cancelled`.
+    public func cancel(job token: String, reason: String = "cancelled by the program") async {
+        guard live[token] != nil, live[token]?.cancelReason == nil else { return }
+        live[token]?.cancelReason = reason
+        for worker in live[token]?.workers ?? [] {
+            await inbox.inject(.cancelRequested(reason), job: token, peer: worker)
+        }
+        notifyChange()
+    }
+
+    private func encodeArguments<Op: VertebraOperation>(_ operation: Op) throws -> [XElement] {
+        do { return try TypedValueEncoder().encodeFields(operation) } catch {
+            throw VertebraError(.badRequest, "\(Op.self) does not encode as typed values: \(error)")
+        }
+    }
+
+    static func decodeResult<T: Decodable>(_ type: T.Type, _ values: [XElement], path: Resource) throws(VertebraError) -> T {
+        do { return try TypedValueDecoder().decodeFields(type, from: values) } catch {
+            throw VertebraError(.badResult, "the result of \(path) does not decode as \(T.self): \(error)")
+        }
+    }
+
+    // MARK: - Starting a job
+
+    /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
+    func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
+        guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
+        let op = ProtocolMessage.op(type: spec.path, token: token, scope: spec.scope, arguments: spec.arguments).element
+        // The journal keeps the op with the dispatch extension, so recovery knows the targets,
+        // deadline and retry policy; workers get the plain op.
+        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: spec.retryable)
+            .map { op.appending($0) } ?? op
+        var records: [JournalRecord] = [.createJob(NewJob(
+            token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
+            scope: JobScope(rawValue: spec.scope.rawValue) ?? .single, submitter: spec.submitter?.description,
+            state: .pending, deadline: spec.deadline.map { Date().addingTimeInterval(Self.seconds($0)) }))]
+        if let relay {
+            records.append(.openConversation(NewConversation(
+                job: spec.token, token: relay.attempt.description, peer: relay.peer.description, role: .performer)))
+            records.append(.recordStanza(NewStanza(
+                conversation: .opened, direction: .inbound, iqID: relay.iqID, kind: .op, body: JournalText.text(relay.op),
+                answer: relay.answer)))
+        }
+        let outcomes = try await journal.write(records)
+        var relayConversation: Int64?
+        for case .conversation(let id) in outcomes { relayConversation = id }
+        let retryable = spec.retryable ?? registry.isRetryable(spec.path)
+        let handle = startLive(
+            token: spec.token, path: spec.path, op: op, scope: spec.scope, targets: spec.targets,
+            deadline: spec.deadline.map { ContinuousClock.now + $0 }, retryable: retryable, resumes: [])
+        return (handle, relayConversation)
+    }
+
+    func startLive(
+        token: String, path: Resource, op: XElement, scope: Scope, targets: [JID], deadline: ContinuousClock.Instant?,
+        retryable: Bool, resumes: [ResumeState]
+    ) -> JobHandle {
+        let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+        live[token] = LiveJob(
+            token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
+            subscribers: [continuation])
+        tasks.append(Task { await self.run(token, resumes: resumes) })
+        return JobHandle(id: token, events: stream)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    func emit(_ token: String, _ event: JobEvent) {
+        for subscriber in live[token]?.subscribers ?? [] { subscriber.yield(event) }
+    }
+
+    // MARK: - Ending a job
+
+    func end(_ token: String, _ state: JobState, result: [XElement] = [], error: VertebraError? = nil) async {
+        do {
+            if let current = try await journal.job(token), current.state.canTransition(to: state) {
+                _ = try await journal.write(.transition(
+                    job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result),
+                    error: error?.description))
+            }
+        } catch {
+            logger.error("could not journal the end of a job; it resumes at the next start", metadata: [
+                "job": "\(token)", "error": "\(error)"])
+        }
+        logger.info("job ended", metadata: ["job": "\(token)", "state": "\(state)", "error": "\(error?.description ?? "-")"])
+        emit(token, error.map { .failed($0) } ?? .done)
+        for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
+        live[token] = nil
+    }
+
+    // MARK: - Waiting for workers
+
+    /// Waits until the registry or the load changes, or `timeout` passes.
+    func waitForChange(timeout: Duration) async {
+        let id = ids.next()
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.wake(id)
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            changeWaiters[id] = continuation
+        }
+        timer.cancel()
+    }
+
+    private func wake(_ id: String) {
+        changeWaiters.removeValue(forKey: id)?.resume()
+    }
+
+    func notifyChange() {
+        let waiters = changeWaiters
+        changeWaiters.removeAll()
+        for waiter in waiters.values { waiter.resume() }
+    }
+}

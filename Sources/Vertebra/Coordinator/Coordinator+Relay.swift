@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import Natter
+import VertebraJournal
+import VertebraXML
+
+extension Coordinator {
+    /// Relays a job's events to the submitter that sent the `op`: `ack`, `data` per chunk
+    /// (prefixed with `<string name='worker'>` for `all`/`direct`), then `final` or `error`.
+    /// A submitter that goes away stops the relay, not the job.
+    func relay(
+        _ events: AsyncStream<JobEvent>, attempt: JobToken, to peer: JID, conversation: Int64, scope: Scope,
+        ackSent: Bool = false
+    ) async {
+        let out = OutboundConversation(
+            token: attempt, peer: peer, record: .init(journal: journal, conversation: conversation),
+            delivery: Delivery(client: client, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
+            ids: ids, logger: logger)
+        let sender = RelaySender(out: out, logger: logger)
+        if !ackSent { await sender.send(.ack(attempt)) }
+        for await event in events {
+            switch event {
+            case .data(let worker, let values):
+                let chunk = scope == .single
+                    ? values
+                    : [XElement("string", namespace: ProtocolMessage.namespace, attributes: [XAttribute("name", "worker")], text: worker.description)] + values
+                await sender.send(.data(attempt, values: chunk))
+            case .progress(_, let progress):
+                await sender.send(.data(attempt, values: progress.chunk))
+            case .done:
+                await sender.send(.final(attempt, values: []), onAnswer: [.setConversationState(.id(conversation), .finished)])
+            case .failed(let error):
+                let kind: ProtocolMessage.ErrorKind = error.code == .cancelled ? .cancel : .fatal
+                await sender.send(
+                    .error(attempt, kind: kind, message: error.description),
+                    onAnswer: [.setConversationState(.id(conversation), kind == .cancel ? .cancelled : .failed)])
+            case .dispatched, .running:
+                continue
+            }
+        }
+    }
+}
+
+/// Sends relay stanzas until the submitter stops answering.
+private actor RelaySender {
+    let out: OutboundConversation
+    let logger: Logger
+    private var reachable = true
+
+    init(out: OutboundConversation, logger: Logger) {
+        self.out = out
+        self.logger = logger
+    }
+
+    func send(_ message: ProtocolMessage, onAnswer: [JournalRecord] = []) async {
+        guard reachable else { return }
+        do { try await out.send(message, onAnswer: onAnswer) } catch {
+            reachable = false
+            logger.notice("submitter gone; the job goes on without it", metadata: [
+                "submitter": "\(out.peer)", "job": "\(out.token.job)"])
+        }
+    }
+}

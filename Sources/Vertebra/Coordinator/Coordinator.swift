@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import Natter
+import VertebraJournal
+import VertebraXML
+
+/// Publishes operations to workers and follows every conversation in its journal.
+///
+/// ```swift
+/// let coordinator = Coordinator(client: XMPPClient(configuration: config), journal: journal)
+/// try await coordinator.start()     // connects, resumes unfinished jobs, serves /security/*
+/// let size = try await coordinator.dispatch(Resize(source: "/img/a.png", width: 640))
+/// ```
+///
+/// It is also a performer: an authorized submitter (`vertebra dispatch`, a Vertebra 0.4
+/// client) sends it an `op`; it journals the job, forwards it to worker(s) and relays
+/// `data`/`final`/`error` back.
+public actor Coordinator: PerformerRole {
+    public struct Options: Sendable {
+        /// Who may dispatch what over XMPP (the coordinator's own account always may).
+        public var accessList: AccessList
+        /// How long a worker may be gone (no presence) before its attempt is declared lost.
+        public var lease: Duration
+        /// Attempts per retryable job before it fails.
+        public var maxAttempts: Int
+        /// First retry delay; doubles (with jitter) up to `maxRetryDelay`.
+        public var retryDelay: Duration
+        public var maxRetryDelay: Duration
+        /// How long a `single` job waits for a capable, non-refusing worker before failing.
+        public var workerWait: Duration
+        /// How long one `op` waits for a worker's answer.
+        public var answerTimeout: Duration
+        /// How long results are retried to a submitter that does not answer.
+        public var relayGiveUp: Duration
+
+        public init(
+            accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
+            retryDelay: Duration = .milliseconds(500), maxRetryDelay: Duration = .seconds(30),
+            workerWait: Duration = .seconds(30), answerTimeout: Duration = .seconds(10), relayGiveUp: Duration = .seconds(60)
+        ) {
+            self.accessList = accessList
+            self.lease = lease
+            self.maxAttempts = maxAttempts
+            self.retryDelay = retryDelay
+            self.maxRetryDelay = maxRetryDelay
+            self.workerWait = workerWait
+            self.answerTimeout = answerTimeout
+            self.relayGiveUp = relayGiveUp
+        }
+    }
+
+    /// A job the coordinator is running.
+    struct LiveJob {
+        let token: String
+        let path: Resource
+        let op: XElement
+        let scope: Scope
+        let targets: [JID]
+        let deadline: ContinuousClock.Instant?
+        let retryable: Bool
+        var subscribers: [AsyncStream<JobEvent>.Continuation] = []
+        /// Workers with an attempt in progress.
+        var workers: Set<JID> = []
+        var cancelReason: String?
+    }
+
+    public nonisolated let client: XMPPClient
+    public nonisolated let options: Options
+    let journal: ExchangeJournal
+    let logger: Logger
+    let ids = StanzaIDs()
+    let inbox: RequesterInbox
+    var registry = WorkerRegistry()
+    var live: [String: LiveJob] = [:]
+    var tasks: [Task<Void, Never>] = []
+    var changeWaiters: [String: CheckedContinuation<Void, Never>] = [:]
+    /// The attempt token `A:B` of each running attempt, by "A|worker".
+    var attemptTokens: [String: JobToken] = [:]
+    var isStarted = false
+
+    public init(client: XMPPClient, journal: ExchangeJournal, options: Options = Options(), logger: Logger = Logger(label: "vertebra.coordinator")) {
+        self.client = client
+        self.journal = journal
+        self.options = options
+        self.logger = logger
+        self.inbox = RequesterInbox(journal: journal)
+    }
+
+    /// Connects, resumes every unfinished job of the journal, and serves.
+    public func start() async throws {
+        guard !isStarted else { return }
+        isStarted = true
+        await inbox.setRecovering(true)
+        await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
+        let presence = await client.exchange(.presence)
+        tasks.append(Task { await self.watchPresence(presence) })
+        try await client.start()
+        try await recover()
+        await inbox.setRecovering(false)
+    }
+
+    /// Stops serving and disconnects. Unfinished jobs stay in the journal and resume at the
+    /// next start.
+    public func stop() async {
+        for task in tasks { task.cancel() }
+        for job in live.values { for subscriber in job.subscribers { subscriber.finish() } }
+        await client.stop()
+    }
+
+    /// Live workers and what they offer.
+    public var workers: [WorkerInfo] {
+        let now = ContinuousClock.now
+        return registry.entries.values.filter { $0.expires > now }.map {
+            WorkerInfo(jid: $0.jid, operations: $0.operations, outstanding: $0.outstanding, capacity: $0.capacity)
+        }.sorted { $0.jid.description < $1.jid.description }
+    }
+
+    /// Waits until at least `count` workers offering `operation` are registered.
+    public func waitForWorkers(_ count: Int, offering operation: Resource, timeout: Duration = .seconds(30)) async throws {
+        let end = ContinuousClock.now + timeout
+        while registry.capable(of: operation, now: .now).count < count {
+            guard ContinuousClock.now < end else {
+                throw VertebraError(.noWorker, "fewer than \(count) workers offer \(operation) after \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: - Presence
+
+    private func watchPresence(_ stream: AsyncStream<XElement>) async {
+        for await presence in stream {
+            guard let from = presence.fromJID, from.isFull else { continue }
+            if presence[attribute: "type"] == "unavailable" {
+                if registry.entry(from) != nil { logger.info("worker went away", metadata: ["worker": "\(from)"]) }
+                registry.remove(from)
+                await inbox.injectAll(.peerGone, peer: from)
+            } else if presence[attribute: "type"] == nil {
+                await inbox.injectAll(.peerBack, peer: from)
+            }
+        }
+    }
+
+    // MARK: - Performer role: ops from submitters and service operations
+
+    func receiveOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
+        guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
+            throw StanzaError.badRequest("an op must carry a job token A (without :B)")
+        }
+        if path.components.first == "security" {
+            return try await serveService(path, token: token, arguments: arguments, from: peer)
+        }
+        if let replay = try await replayAnswer(request: request, job: token.job, peer: peer) { return replay }
+        guard peer.bare == client.configuration.jid.bare || options.accessList.allows(peer, path) else {
+            logger.notice("refused an unauthorized submitter", metadata: ["submitter": "\(peer)", "operation": "\(path)"])
+            throw VertebraErrors.notAuthorized("\(peer.bare) may not dispatch \(path) (see the coordinator's ACL)")
+        }
+        let extensions = try DispatchExtension.parse(payload)
+        guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes") }
+        let accepted = ProtocolMessage.accepted(attempt).element
+        let spec = JobSpec(
+            token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
+            deadline: extensions.deadline, retryable: extensions.retryable, submitter: peer)
+        let relay = RelaySpec(
+            attempt: attempt, peer: peer, iqID: request.id, op: payload,
+            answer: JournalText.text(request.result(payload: accepted).element))
+        let handle: (JobHandle, Int64?)
+        do {
+            handle = try await begin(spec, relay: relay)
+        } catch let error as JournalError where error.code == .duplicateJob {
+            throw StanzaError(type: .cancel, condition: "conflict", text: "job \(token.job) already exists")
+        }
+        guard let conversation = handle.1 else { throw VertebraErrors.internalError("no relay conversation") }
+        let events = handle.0.events
+        return IQAnswer(payload: accepted) {
+            await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope)
+        }
+    }
+
+    func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {
+        guard let job = live[token.job] else { throw VertebraErrors.unknownConversation(token.description) }
+        let conversations = (try? await journal.conversations(ofJob: token.job)) ?? []
+        let isSubmitter = conversations.contains { $0.role == .performer && $0.peer == peer.description }
+        guard isSubmitter || peer.bare == client.configuration.jid.bare else {
+            throw VertebraErrors.notAuthorized("only the submitter may cancel job \(job.token)")
+        }
+        await cancel(job: token.job, reason: "cancelled by \(peer)")
+    }
+
+    /// A repeated `op` from a submitter: answer as before (the relay goes on by itself).
+    private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
+        var answerText: String?
+        if let previous = try await journal.inboundStanza(peer: peer.description, iqID: request.id) {
+            answerText = previous.answer
+        } else if let replay = try await journal.opReplay(job: job, peer: peer.description) {
+            answerText = replay.op.answer
+        } else {
+            return nil
+        }
+        guard let text = answerText, let payload = JournalText.element(text).flatMap(IQ.init)?.payload else {
+            throw VertebraErrors.internalError("the journalled answer to this op is unreadable")
+        }
+        return IQAnswer(payload: payload)
+    }
+
+    private func serveService(_ path: Resource, token: JobToken, arguments: [XElement], from peer: JID) async throws -> IQAnswer {
+        let values: [XElement]
+        let decoder = TypedValueDecoder()
+        let encoder = TypedValueEncoder()
+        do {
+            switch path {
+            case ServiceOperation.advertise:
+                let ad = try decoder.decodeFields(Advertisement.self, from: arguments)
+                registry.advertise(peer, ad, now: .now)
+                notifyChange()
+                logger.info(ad.ttl > 0 ? "worker advertised" : "worker withdrew", metadata: [
+                    "worker": "\(peer)", "operations": "\(ad.operations.map(\.path))"])
+                values = []
+            case ServiceOperation.discover:
+                let request = try decoder.decodeFields(DiscoverRequest.self, from: arguments)
+                let jids = registry.capable(of: request.job.operation, resources: request.job.resources ?? [:], now: .now)
+                values = try encoder.encodeFields(DiscoverResult(jids: jids.map(\.jid.description)))
+            case ServiceOperation.authorize:
+                let request = try decoder.decodeFields(AuthorizeRequest.self, from: arguments)
+                guard let submitter = JID(request.from) else { throw StanzaError.badRequest("'\(request.from)' is not a JID") }
+                let allowed = submitter.bare == client.configuration.jid.bare || options.accessList.allows(submitter, request.operation)
+                values = try encoder.encodeFields(allowed ? AuthorizeAnswer.authorized : AuthorizeAnswer.notAuthorized)
+            default:
+                throw VertebraErrors.unknownOperation(path.path)
+            }
+        } catch let error as StanzaError {
+            throw error
+        } catch {
+            throw StanzaError.badRequest("arguments of \(path) do not decode: \(error)")
+        }
+        guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes") }
+        let out = OutboundConversation(
+            token: attempt, peer: peer, record: nil,
+            delivery: Delivery(client: client, answerTimeout: .seconds(5), giveUpAfter: .seconds(15)), ids: ids, logger: logger)
+        return IQAnswer(payload: ProtocolMessage.accepted(attempt).element) {
+            try? await out.send(.ack(attempt))
+            if !values.isEmpty { try? await out.send(.data(attempt, values: values)) }
+            try? await out.send(.final(attempt, values: []))
+        }
+    }
+}
+
+/// A worker as the coordinator sees it.
+public struct WorkerInfo: Sendable, Hashable {
+    public let jid: JID
+    public let operations: [Resource]
+    public let outstanding: Int
+    public let capacity: Int
+}

@@ -1,0 +1,56 @@
+import Natter
+import VertebraXML
+
+/// The live workers a coordinator knows: what each advertised, until its TTL runs out or its
+/// presence goes away, and how much work each has outstanding.
+struct WorkerRegistry {
+    struct Entry: Sendable {
+        let jid: JID
+        var operations: [Resource]
+        var resources: [String: [Resource]]
+        var retryable: Set<String>
+        var capacity: Int
+        var expires: ContinuousClock.Instant
+        var outstanding = 0
+
+        func offers(_ operation: Resource, resources wanted: [String: Resource]) -> Bool {
+            operations.contains { $0.covers(operation) }
+                && wanted.allSatisfy { name, resource in (resources[name] ?? []).contains { $0.covers(resource) } }
+        }
+    }
+
+    private(set) var entries: [String: Entry] = [:]
+
+    /// Records an advertisement; TTL 0 withdraws.
+    mutating func advertise(_ jid: JID, _ ad: Advertisement, now: ContinuousClock.Instant) {
+        guard ad.ttl > 0 else {
+            entries[jid.description] = nil
+            return
+        }
+        let outstanding = entries[jid.description]?.outstanding ?? 0
+        entries[jid.description] = Entry(
+            jid: jid, operations: ad.operations, resources: ad.resources,
+            retryable: Set((ad.retryable ?? []).map(\.path)), capacity: max(1, ad.capacity ?? 16),
+            expires: now + .seconds(ad.ttl), outstanding: outstanding)
+    }
+
+    mutating func remove(_ jid: JID) { entries[jid.description] = nil }
+
+    mutating func adjustOutstanding(_ jid: JID, by delta: Int) {
+        entries[jid.description]?.outstanding += delta
+    }
+
+    /// Live workers offering `operation`, least loaded first.
+    func capable(of operation: Resource, resources: [String: Resource] = [:], now: ContinuousClock.Instant) -> [Entry] {
+        entries.values
+            .filter { $0.expires > now && $0.offers(operation, resources: resources) }
+            .sorted { ($0.outstanding, $0.jid.description) < ($1.outstanding, $1.jid.description) }
+    }
+
+    /// Whether any worker advertised `operation` as retryable.
+    func isRetryable(_ operation: Resource) -> Bool {
+        entries.values.contains { $0.retryable.contains(operation.path) }
+    }
+
+    func entry(_ jid: JID) -> Entry? { entries[jid.description] }
+}

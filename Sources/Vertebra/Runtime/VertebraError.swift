@@ -1,0 +1,71 @@
+import Natter
+
+/// Why a job (or a service request) did not succeed, as the user sees it.
+public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// No worker offers the operation (or matches the resources).
+        public static let noWorker = Code("no-worker")
+        /// The performer does not know the operation.
+        public static let unknownOperation = Code("unknown-operation")
+        /// The arguments do not decode as the operation's type.
+        public static let badRequest = Code("bad-request")
+        /// The submitter may not dispatch this operation.
+        public static let notAuthorized = Code("not-authorized")
+        /// Every capable worker refused (`nack`), or kept refusing until the deadline.
+        public static let refused = Code("refused")
+        /// The handler failed.
+        public static let failed = Code("failed")
+        /// The worker was lost during a non-retryable attempt, or retries ran out.
+        public static let workerLost = Code("worker-lost")
+        public static let cancelled = Code("cancelled")
+        public static let deadlineExceeded = Code("deadline-exceeded")
+        /// The coordinator (or peer) could not be reached or answered something unexpected.
+        public static let unreachable = Code("unreachable")
+        /// The results did not decode as the operation's result type.
+        public static let badResult = Code("bad-result")
+        /// The agent was stopped.
+        public static let shutDown = Code("shut-down")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The error a peer's stanza error stands for.
+    static func from(_ error: StanzaError, peer: String) -> VertebraError {
+        let text = error.text ?? error.condition
+        switch error.condition {
+        case "feature-not-implemented": return VertebraError(.unknownOperation, "\(peer): \(text)")
+        case "bad-request": return VertebraError(.badRequest, "\(peer): \(text)")
+        case "not-authorized", "forbidden": return VertebraError(.notAuthorized, "\(peer): \(text)")
+        case "item-not-found": return VertebraError(.noWorker, "\(peer): \(text)")
+        default: return VertebraError(.unreachable, "\(peer) answered \(error)")
+        }
+    }
+
+    /// Reads the `code: message` form an `error` stanza's message carries.
+    static func parse(_ text: String, kind: ProtocolMessage.ErrorKind) -> VertebraError {
+        if kind == .cancel { return VertebraError(.cancelled, text) }
+        if let colon = text.firstIndex(of: ":") {
+            let code = String(text[..<colon])
+            let known: [Code] = [.noWorker, .unknownOperation, .badRequest, .notAuthorized, .refused, .failed,
+                                 .workerLost, .cancelled, .deadlineExceeded, .badResult]
+            if let match = known.first(where: { $0.rawValue == code }) {
+                return VertebraError(match, String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return VertebraError(.failed, text)
+    }
+}
+
+import Foundation

@@ -1,0 +1,271 @@
+import Foundation
+import Logging
+import Natter
+import VertebraJournal
+import VertebraXML
+
+extension Worker {
+    // MARK: - Accepting an op
+
+    func receiveOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
+        guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
+            throw StanzaError.badRequest("an op must carry a job token A (without :B)")
+        }
+        if let replay = try await replayAnswer(request: request, job: token.job, peer: peer) { return replay }
+        try await authorize(peer, path)
+        guard let handler = handlers[path.path] else { throw VertebraErrors.unknownOperation(path.path) }
+        let run = try handler.prepare(arguments)
+        guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes for a token") }
+        let accepted = ProtocolMessage.accepted(attempt).element
+        let busy = busySlots >= options.maxConcurrentJobs
+        if !busy { busySlots += 1 }
+        let conversation: Int64
+        do {
+            conversation = try await journalAccepted(
+                op: payload, path: path, token: token, attempt: attempt, scope: scope, peer: peer,
+                request: request, answer: accepted, busy: busy)
+        } catch {
+            if !busy { busySlots -= 1 }
+            logger.error("could not journal an op; refusing it", metadata: ["error": "\(error)"])
+            throw VertebraErrors.internalError("the worker's journal failed: \(error)")
+        }
+        if busy {
+            let reason = "busy: \(options.maxConcurrentJobs) jobs running (the limit)"
+            return IQAnswer(payload: accepted) { await self.refuse(attempt, conversation: conversation, peer: peer, reason: reason) }
+        }
+        let deadline = handler.defaultDeadline.map { ContinuousClock.now + $0 }
+        let job = Task { await self.perform(run, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline) }
+        running[attempt.description] = job
+        return IQAnswer(payload: accepted)
+    }
+
+    /// The journal records of an accepted `op`: the job (unless a retry brought it back), the
+    /// conversation and the `op` with our answer.
+    private func journalAccepted(
+        op: XElement, path: Resource, token: JobToken, attempt: JobToken, scope: Scope?, peer: JID,
+        request: IQ, answer: XElement, busy: Bool
+    ) async throws -> Int64 {
+        var records: [JournalRecord] = []
+        let existing = try await journal.job(token.job)
+        if existing == nil {
+            records.append(.createJob(NewJob(
+                token: token.job, operation: path.path, arguments: JournalText.text(op),
+                scope: JobScope(rawValue: scope?.rawValue ?? "single") ?? .single, submitter: peer.description,
+                state: .pending)))
+        }
+        if !busy, existing.map({ $0.state.canTransition(to: .running) }) ?? true {
+            records.append(.transition(job: token.job, to: .running))
+        }
+        records.append(.openConversation(NewConversation(
+            job: token.job, token: attempt.description, peer: peer.description, role: .performer, supersedesOthers: true)))
+        records.append(.recordStanza(NewStanza(
+            conversation: .opened, direction: .inbound, iqID: request.id, kind: .op, body: JournalText.text(op),
+            answer: JournalText.text(request.result(payload: answer).element))))
+        let outcomes = try await journal.write(records)
+        for case .conversation(let id) in outcomes { return id }
+        throw VertebraErrors.internalError("the journal did not return the conversation")
+    }
+
+    /// A repeated `op` (same `(peer, IQ id)`, or the same job token from the same peer while
+    /// that attempt is open or finished): answer as before and replay the conversation.
+    private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
+        var found: (answer: String?, conversation: Int64)?
+        if let previous = try await journal.inboundStanza(peer: peer.description, iqID: request.id) {
+            found = (previous.answer, previous.conversation)
+        } else if let replay = try await journal.opReplay(job: job, peer: peer.description),
+            replay.conversation.state == .open || replay.conversation.state == .finished
+        {
+            found = (replay.op.answer, replay.conversation.id)
+        }
+        guard let found else { return nil }
+        guard let text = found.answer, let answer = JournalText.element(text).flatMap(IQ.init), let payload = answer.payload,
+            case .accepted(let attempt)? = try? ProtocolMessage(payload)
+        else {
+            throw VertebraErrors.internalError("the journalled answer to this op is unreadable")
+        }
+        logger.info("repeated op: answering as before and replaying", metadata: ["job": "\(job)", "peer": "\(peer)"])
+        let conversation = found.conversation
+        return IQAnswer(payload: payload) { await self.replay(conversation: conversation, attempt: attempt, peer: peer) }
+    }
+
+    // MARK: - Running
+
+    private func perform(
+        _ run: @escaping OperationHandler.Run, attempt: JobToken, conversation: Int64, peer: JID,
+        deadline: ContinuousClock.Instant?
+    ) async {
+        let out = outbound(attempt, peer: peer, conversation: conversation)
+        let jobLogger = logger.with("job", attempt.job)
+        defer { finished(attempt) }
+        do {
+            try await out.send(.ack(attempt))
+        } catch {
+            await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack: \(error)")
+            return
+        }
+        let context = JobContext(
+            jobID: attempt.job, attempt: attempt.description, requester: peer, deadline: deadline, logger: jobLogger,
+            progressSink: { progress in try await out.send(.data(attempt, values: progress.chunk)) })
+        let results = ResultStream<AnyEncodableResult>(sink: { values in try await out.send(.data(attempt, values: values)) })
+        let ending: ProtocolMessage
+        do {
+            try await Self.withDeadline(deadline) { try await run(context, results) }
+            ending = .final(attempt, values: [])
+        } catch let error as OutboundConversation.Refused {
+            await endLocally(attempt, conversation: conversation, reason: error.reason)
+            return
+        } catch {
+            ending = failure(error, attempt: attempt, peer: peer, deadline: deadline)
+            jobLogger.info("operation failed", metadata: ["error": "\(error)"])
+        }
+        // The end is sent even when the job's task was cancelled.
+        let records = Self.endRecords(ending, job: attempt.job, conversation: conversation)
+        let send = Task { try await out.send(ending, onAnswer: records) }
+        if case .failure(let error) = await send.result {
+            await endLocally(attempt, conversation: conversation, reason: "the requester did not take the end: \(error)")
+        }
+    }
+
+    private func failure(_ error: any Error, attempt: JobToken, peer: JID, deadline: ContinuousClock.Instant?) -> ProtocolMessage {
+        if cancelled.contains(attempt.description) {
+            return .error(attempt, kind: .cancel, message: "cancelled: by \(peer)")
+        }
+        if error is DeadlineExceeded || (deadline.map { ContinuousClock.now >= $0 } ?? false) {
+            return .error(attempt, kind: .fatal, message: "deadline-exceeded: the operation's deadline passed")
+        }
+        if let failure = error as? OperationFailure {
+            return .error(attempt, kind: failure.fatal ? .fatal : .error, message: "failed: \(failure.message)")
+        }
+        return .error(attempt, kind: .error, message: "failed: \(error)")
+    }
+
+    /// What ending a conversation with `message` writes, once the requester acknowledged it.
+    static func endRecords(_ message: ProtocolMessage, job: String, conversation: Int64) -> [JournalRecord] {
+        let ref = ConversationRef.id(conversation)
+        switch message {
+        case .final:
+            return [.setConversationState(ref, .finished), .transition(job: job, to: .done)]
+        case .error(_, let kind, let text):
+            let state: JobState = kind == .cancel ? .cancelled : .failed
+            return [.setConversationState(ref, kind == .cancel ? .cancelled : .failed), .transition(job: job, to: state, error: text)]
+        case .nack(_, let reason):
+            return [.setConversationState(ref, .failed), .transition(job: job, to: .failed, error: "refused: \(reason)")]
+        default:
+            return []
+        }
+    }
+
+    private func refuse(_ attempt: JobToken, conversation: Int64, peer: JID, reason: String) async {
+        let nack = ProtocolMessage.nack(attempt, reason: reason)
+        let out = outbound(attempt, peer: peer, conversation: conversation)
+        try? await out.send(nack, onAnswer: Self.endRecords(nack, job: attempt.job, conversation: conversation))
+    }
+
+    /// The requester is gone or refused the conversation: record the job's end here.
+    private func endLocally(_ attempt: JobToken, conversation: Int64, reason: String) async {
+        logger.warning("conversation ended without the requester", metadata: ["job": "\(attempt.job)", "reason": "\(reason)"])
+        var records: [JournalRecord] = [.setConversationState(.id(conversation), .failed)]
+        if let job = try? await journal.job(attempt.job), job.state.canTransition(to: .failed) {
+            records.append(.transition(job: attempt.job, to: .failed, error: reason))
+        }
+        _ = try? await journal.write(records)
+    }
+
+    private func finished(_ attempt: JobToken) {
+        if running.removeValue(forKey: attempt.description) != nil { busySlots -= 1 }
+        cancelled.remove(attempt.description)
+    }
+
+    func outbound(_ attempt: JobToken, peer: JID, conversation: Int64) -> OutboundConversation {
+        OutboundConversation(
+            token: attempt, peer: peer, record: .init(journal: journal, conversation: conversation),
+            delivery: delivery, ids: ids, logger: logger)
+    }
+
+    private struct DeadlineExceeded: Error {}
+
+    private static func withDeadline(_ deadline: ContinuousClock.Instant?, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        guard let deadline else { return try await body() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                throw DeadlineExceeded()
+            }
+            defer { group.cancelAll() }
+            _ = try await group.next()
+        }
+    }
+
+    // MARK: - Cancel
+
+    func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {
+        guard peer.bare == options.coordinator.bare || options.authorizedRequesters.contains(where: { $0.bare == peer.bare }) else {
+            throw VertebraErrors.notAuthorized("\(peer.bare) may not cancel jobs here")
+        }
+        guard let task = running[token.description] else {
+            throw VertebraErrors.unknownConversation(token.description)
+        }
+        logger.info("cancel requested", metadata: ["job": "\(token.job)", "by": "\(peer)"])
+        cancelled.insert(token.description)
+        task.cancel()
+    }
+
+    // MARK: - Recovery and replay
+
+    /// Resumes every open performer conversation of the journal: unacknowledged stanzas are
+    /// sent again with their ids; a handler that was running when the worker stopped cannot be
+    /// resumed, so its attempt ends with `error` and the coordinator decides about a retry.
+    func recover() async throws {
+        let items = try await journal.recoverableConversations().filter { $0.conversation.role == .performer }
+        if !items.isEmpty { logger.info("resuming journalled conversations", metadata: ["count": "\(items.count)"]) }
+        for item in items {
+            guard let token = item.conversation.token.flatMap(JobToken.init), let peer = JID(item.conversation.peer) else { continue }
+            let task = Task { await self.resume(item, token: token, peer: peer) }
+            backgroundTasks.append(task)
+        }
+    }
+
+    private func resume(_ item: RecoveryItem, token: JobToken, peer: JID) async {
+        let conversation = item.conversation.id
+        guard resuming.insert(conversation).inserted else { return }
+        defer { resuming.remove(conversation) }
+        let out = outbound(token, peer: peer, conversation: conversation)
+        var ended = false
+        for stanza in item.unacknowledged where stanza.direction == .outbound {
+            let message = JournalText.element(stanza.body).flatMap { try? ProtocolMessage($0) }
+            let records = message.map { Self.endRecords($0, job: token.job, conversation: conversation) } ?? []
+            ended = !records.isEmpty
+            do { try await out.resend(stanza, onAnswer: records) } catch {
+                await endLocally(token, conversation: conversation, reason: "recovery: \(error)")
+                return
+            }
+        }
+        guard !ended else { return }
+        let lost = ProtocolMessage.error(token, kind: .error, message: "worker-lost: the worker restarted while running the job")
+        try? await out.send(lost, onAnswer: Self.endRecords(lost, job: token.job, conversation: conversation))
+    }
+
+    /// Sends every outbound stanza of a conversation again, in order (answer to a repeated
+    /// `op`); the requester's journal recognises the ones it already has.
+    private func replay(conversation: Int64, attempt: JobToken, peer: JID) async {
+        guard running[attempt.description] == nil, resuming.insert(conversation).inserted,
+            let stanzas = try? await journal.stanzas(ofConversation: conversation)
+        else { return }
+        defer { resuming.remove(conversation) }
+        let out = outbound(attempt, peer: peer, conversation: conversation)
+        for stanza in stanzas where stanza.direction == .outbound {
+            let message = JournalText.element(stanza.body).flatMap { try? ProtocolMessage($0) }
+            let records = message.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
+            do { try await out.resend(stanza, onAnswer: stanza.acked == nil ? records : []) } catch { return }
+        }
+    }
+}
+
+extension Logger {
+    func with(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy[metadataKey: key] = "\(value)"
+        return copy
+    }
+}

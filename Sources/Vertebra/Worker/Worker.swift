@@ -1,0 +1,214 @@
+import Foundation
+import Logging
+import Natter
+import VertebraJournal
+import VertebraXML
+
+/// Runs operations for a coordinator.
+///
+/// ```swift
+/// let worker = Worker(client: XMPPClient(configuration: config), journal: journal,
+///                     options: .init(coordinator: coordinatorJID))
+/// try await worker.register(Resize.self) { op, context in
+///     try await resize(op.source, to: op.width)
+/// }
+/// try await worker.start()          // connects, resumes journalled work, advertises
+/// ```
+///
+/// Back-pressure: at most ``Options/maxConcurrentJobs`` run at once. The limit is advertised
+/// to the coordinator (which queues beyond it); an `op` that still arrives over the limit is
+/// accepted and answered with `nack` (reason `busy`), so the coordinator tries elsewhere.
+public actor Worker: PerformerRole {
+    public struct Options: Sendable {
+        /// The coordinator's full JID: it is sent directed presence and advertisements, and may
+        /// always dispatch.
+        public var coordinator: JID
+        /// Jobs run at once; more are refused with `nack`.
+        public var maxConcurrentJobs: Int
+        /// How long an advertisement is valid; it is refreshed at 0.9 × this.
+        public var advertiseTTL: Duration
+        /// Resources advertised beside the operations, e.g. `["cluster": ["/cluster/rd00"]]`.
+        public var resources: [String: [Resource]]
+        /// Bare JIDs besides the coordinator's that may dispatch directly.
+        public var authorizedRequesters: [JID]
+        /// Ask the coordinator (`/security/authorize`) about any other requester.
+        public var askCoordinatorToAuthorize: Bool
+        /// How long to keep retrying a result the requester has not acknowledged.
+        public var deliveryGiveUp: Duration
+
+        public init(
+            coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
+            resources: [String: [Resource]] = [:], authorizedRequesters: [JID] = [],
+            askCoordinatorToAuthorize: Bool = false, deliveryGiveUp: Duration = .seconds(3600)
+        ) {
+            self.coordinator = coordinator
+            self.maxConcurrentJobs = maxConcurrentJobs
+            self.advertiseTTL = advertiseTTL
+            self.resources = resources
+            self.authorizedRequesters = authorizedRequesters
+            self.askCoordinatorToAuthorize = askCoordinatorToAuthorize
+            self.deliveryGiveUp = deliveryGiveUp
+        }
+    }
+
+    /// The XMPP client (started by ``start()``).
+    public nonisolated let client: XMPPClient
+    public nonisolated let options: Options
+    let journal: ExchangeJournal
+    let logger: Logger
+    let ids = StanzaIDs()
+    let inbox = RequesterInbox(journal: nil)
+    var handlers: [String: OperationHandler] = [:]
+    /// Running attempts by token `A:B`.
+    var running: [String: Task<Void, Never>] = [:]
+    /// Slots taken by `op`s being accepted (journal write in progress) or running.
+    var busySlots = 0
+    var cancelled: Set<String> = []
+    /// Conversations whose stanzas are being sent again (recovery or replay).
+    var resuming: Set<Int64> = []
+    var authorizations: [String: Bool] = [:]
+    var backgroundTasks: [Task<Void, Never>] = []
+    var isStarted = false
+
+    public init(client: XMPPClient, journal: ExchangeJournal, options: Options, logger: Logger = Logger(label: "vertebra.worker")) {
+        self.client = client
+        self.journal = journal
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Registers a handler returning one result (sent as one `data`, then `final`).
+    public func register<Op: VertebraOperation>(
+        _ type: Op.Type, _ handler: @escaping @Sendable (Op, JobContext) async throws -> Op.Result
+    ) throws {
+        try add(.single(type, handler))
+    }
+
+    /// Registers a handler that streams results: each `results.yield` is one `data` chunk.
+    public func registerStreaming<Op: VertebraOperation>(
+        _ type: Op.Type, _ handler: @escaping @Sendable (Op, JobContext, ResultStream<Op.Result>) async throws -> Void
+    ) throws {
+        try add(.streaming(type, handler))
+    }
+
+    private func add(_ handler: OperationHandler) throws {
+        guard !isStarted else {
+            throw VertebraError(.badRequest, "register \(handler.path) before start(): the worker has already advertised")
+        }
+        do {
+            try Self.validate(handler)
+        } catch {
+            throw VertebraError(.badRequest, error.message)
+        }
+        guard handlers[handler.path.path] == nil else {
+            throw VertebraError(.badRequest, "\(handler.path) is registered twice")
+        }
+        handlers[handler.path.path] = handler
+    }
+
+    private static func validate(_ handler: OperationHandler) throws(ProtocolError) {
+        guard !handler.path.components.isEmpty else {
+            throw ProtocolError("an operation's path is empty; give it a path such as /image/resize")
+        }
+        guard handler.path.components.first != "security" else {
+            throw ProtocolError("\(handler.path) is reserved for the coordinator's service operations")
+        }
+        if let deadline = handler.defaultDeadline, deadline <= .zero {
+            throw ProtocolError("\(handler.path): defaultDeadline must be positive, not \(deadline)")
+        }
+    }
+
+    /// The paths of the registered operations.
+    public var operations: [Resource] { handlers.values.map(\.path).sorted() }
+
+    /// Jobs running now.
+    public var runningJobs: Int { running.count }
+
+    /// Connects, resumes journalled conversations, then advertises and keeps advertising.
+    public func start() async throws {
+        guard !isStarted else { return }
+        isStarted = true
+        await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
+        try await client.start()
+        try await recover()
+        let events = await client.connectionEvents()
+        backgroundTasks.append(Task { await self.announce(events: events) })
+    }
+
+    /// Withdraws the advertisement, stops running jobs and disconnects.
+    public func stop() async {
+        for task in backgroundTasks { task.cancel() }
+        _ = try? await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: 0), to: options.coordinator, timeout: .seconds(2))
+        for task in running.values { task.cancel() }
+        await client.stop()
+    }
+
+    var requester: Requester { Requester(client: client, inbox: inbox, ids: ids) }
+
+    var delivery: Delivery { Delivery(client: client, giveUpAfter: options.deliveryGiveUp, absentPeer: .wait) }
+
+    // MARK: - Advertising
+
+    func advertisement(ttl: Int) -> [XElement] {
+        let ad = Advertisement(
+            operations: operations, resources: options.resources, ttl: ttl,
+            retryable: handlers.values.filter(\.isRetryable).map(\.path).sorted(),
+            capacity: options.maxConcurrentJobs)
+        return (try? TypedValueEncoder().encodeFields(ad)) ?? []
+    }
+
+    /// Sends directed presence and the advertisement at every (re)connection, and refreshes the
+    /// advertisement at 0.9 × TTL (every 5 s while the coordinator does not answer).
+    private func announce(events: AsyncStream<XMPPClient.ConnectionEvent>) async {
+        let refresh = Task { await self.refreshLoop() }
+        defer { refresh.cancel() }
+        for await event in events {
+            if case .connected = event { await advertiseOnce() }
+        }
+    }
+
+    private func refreshLoop() async {
+        let ttl = options.advertiseTTL
+        while !Task.isCancelled {
+            let ok = await advertiseOnce()
+            try? await Task.sleep(for: ok ? ttl * 0.9 : .seconds(5))
+        }
+    }
+
+    @discardableResult
+    private func advertiseOnce() async -> Bool {
+        do {
+            try await client.sendPresence(to: options.coordinator)
+            let seconds = Int(options.advertiseTTL.components.seconds)
+            _ = try await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: seconds), to: options.coordinator)
+            logger.debug("advertised", metadata: ["operations": "\(operations.map(\.path))"])
+            return true
+        } catch {
+            logger.warning("could not advertise to the coordinator; retrying", metadata: [
+                "coordinator": "\(options.coordinator)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: - Authorization
+
+    func authorize(_ peer: JID, _ path: Resource) async throws {
+        if peer.bare == options.coordinator.bare || options.authorizedRequesters.contains(where: { $0.bare == peer.bare }) {
+            return
+        }
+        let key = "\(peer.bare)|\(path)"
+        if options.askCoordinatorToAuthorize {
+            if let known = authorizations[key] {
+                if known { return }
+            } else {
+                let request = AuthorizeRequest(from: peer.description, operation: path)
+                let arguments = (try? TypedValueEncoder().encodeFields(request)) ?? []
+                let values = try? await requester.perform(ServiceOperation.authorize, arguments: arguments, to: options.coordinator)
+                let answer = values.flatMap { try? TypedValueDecoder().decodeFields(String.self, from: $0) }
+                if let answer { authorizations[key] = answer == AuthorizeAnswer.authorized }
+                if answer == AuthorizeAnswer.authorized { return }
+            }
+        }
+        throw VertebraErrors.notAuthorized("\(peer.bare) may not dispatch \(path) to this worker")
+    }
+}
