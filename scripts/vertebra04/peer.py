@@ -710,7 +710,9 @@ async def poke(args):
     code = EXIT_OK
     try:
         res = await iq.send(timeout=args.timeout)
-        emit("answer", type="result", id=iq["id"],
+        kids = [{"ns": k.tag[1:].split("}")[0] if k.tag.startswith("{") else "",
+                 "name": k.tag.split("}")[-1], "attrs": dict(k.attrib)} for k in res.xml]
+        emit("answer", type="result", id=iq["id"], children=kids,
              payload=[ET.tostring(k, encoding="unicode") for k in res.xml])
     except IqError as e:
         emit("answer", type="error", id=iq["id"], **iq_error_fields(e.iq))
