@@ -58,7 +58,7 @@ SCALAR_TYPES = set(INT_TYPES) | {"string", "boolean", "double", "res", "nil", "b
 
 def emit(event, **fields):
     """One JSON line per event on stdout, flushed at once (tests read it line by line)."""
-    print(json.dumps({"event": event, **fields}, sort_keys=False), flush=True)
+    print(json.dumps({"event": event, **fields}), flush=True)
 
 
 def log(msg):
@@ -80,7 +80,7 @@ def local(el):
 # Typed values
 # ---------------------------------------------------------------------------------------------
 
-class ValueError_(Exception):
+class BadValue(Exception):
     """A typed value (or a named-values body) is malformed; the text goes into bad-request."""
 
 
@@ -88,20 +88,20 @@ def decode_value(el):
     """Decode one typed-value element into (type, JSON-able python value)."""
     t = local(el)
     if t is None:
-        raise ValueError_(f"foreign element {el.tag} where a typed value was expected")
+        raise BadValue(f"foreign element {el.tag} where a typed value was expected")
     text = el.text or ""
     children = list(el)
     if t not in ("list", "struct"):
         if children:
-            raise ValueError_(f"<{t}> must not have child elements")
+            raise BadValue(f"<{t}> must not have child elements")
     if t in INT_TYPES:
         try:
             v = int(text.strip(), 10)
         except ValueError:
-            raise ValueError_(f"<{t}> is not an integer: {text!r}") from None
+            raise BadValue(f"<{t}> is not an integer: {text!r}") from None
         lo, hi = INT_TYPES[t]
         if not lo <= v <= hi:
-            raise ValueError_(f"<{t}> out of range: {v}")
+            raise BadValue(f"<{t}> out of range: {v}")
         return t, v
     if t == "string":
         return t, text
@@ -111,41 +111,41 @@ def decode_value(el):
             return t, True
         if s in ("0", "false"):
             return t, False
-        raise ValueError_(f"<boolean> must be 1 or 0: {text!r}")
+        raise BadValue(f"<boolean> must be 1 or 0: {text!r}")
     if t == "double":
         try:
             return t, float(text.strip())
         except ValueError:
-            raise ValueError_(f"<double> is not a number: {text!r}") from None
+            raise BadValue(f"<double> is not a number: {text!r}") from None
     if t == "res":
         if not text.startswith("/"):
-            raise ValueError_(f"<res> must be a /path: {text!r}")
+            raise BadValue(f"<res> must be a /path: {text!r}")
         return t, text
     if t == "nil":
         if text.strip():
-            raise ValueError_("<nil> must be empty")
+            raise BadValue("<nil> must be empty")
         return t, None
     if t == "base64":
         s = re.sub(r"\s+", "", text)
         try:
             base64.b64decode(s, validate=True)
         except binascii.Error:
-            raise ValueError_(f"<base64> is not valid base64: {text!r}") from None
+            raise BadValue(f"<base64> is not valid base64: {text!r}") from None
         return t, s
     if t == "dateTime.iso8601":
         if not text.strip():
-            raise ValueError_("<dateTime.iso8601> is empty")
+            raise BadValue("<dateTime.iso8601> is empty")
         return t, text.strip()
     if t == "list":
         out = []
         for c in children:
             if c.get("name") is not None:
-                raise ValueError_("children of <list> must not be named")
+                raise BadValue("children of <list> must not be named")
             out.append(decode_value(c)[1])
         return t, out
     if t == "struct":
         return t, {k: v for k, (_, v) in decode_named(el).items()}
-    raise ValueError_(f"unknown value type <{t}>")
+    raise BadValue(f"unknown value type <{t}>")
 
 
 def decode_named(parent):
@@ -154,9 +154,9 @@ def decode_named(parent):
     for c in parent:
         name = c.get("name")
         if name is None:
-            raise ValueError_(f"unnamed <{local(c) or c.tag}> where a named value was expected")
+            raise BadValue(f"unnamed <{local(c) or c.tag}> where a named value was expected")
         if name in out:
-            raise ValueError_(f"value named {name!r} appears twice")
+            raise BadValue(f"value named {name!r} appears twice")
         out[name] = decode_value(c)
     return out
 
@@ -235,10 +235,10 @@ def is_loopback(host):
 
 
 def vertebra_child(iq):
-    """The one NS child of an IQ; raises ValueError_ if there are several."""
+    """The one NS child of an IQ; raises BadValue if there are several."""
     kids = [c for c in iq.xml if local(c) is not None]
     if len(kids) != 1:
-        raise ValueError_(f"an IQ must carry exactly one {NS} child, this one has {len(kids)}")
+        raise BadValue(f"an IQ must carry exactly one {NS} child, this one has {len(kids)}")
     return kids[0]
 
 
@@ -292,7 +292,12 @@ async def login(args):
             done.set_result(None)
 
     c.add_event_handler("session_start", started)
-    c.add_event_handler("failed_all_auth", lambda _: fail("authentication failed (wrong password or no usable SASL mechanism)"))
+    def auth_failed(_):
+        if "starttls" not in c.features and not args.plaintext_ok:
+            fail("the server offered no STARTTLS, and a plaintext login needs --plaintext-ok (loopback only)")
+        else:
+            fail("authentication failed (wrong password or no usable SASL mechanism)")
+    c.add_event_handler("failed_all_auth", auth_failed)
     c.add_event_handler("connection_failed", lambda e: fail(f"cannot connect to {args.host}:{args.port}: {e}"))
     c.add_event_handler("ssl_invalid_chain", lambda e: fail(f"TLS certificate not valid: {e}"))
     def dropped(_):  # a failed TLS handshake shows as "disconnected" first: let a precise reason win
@@ -346,7 +351,7 @@ class Performer:
     def on_iq(self, iq):
         try:
             el = vertebra_child(iq)
-        except ValueError_ as e:
+        except BadValue as e:
             return reply_error(iq, "bad-request", str(e))
         if iq["type"] != "set":
             return reply_error(iq, "bad-request", "Vertebra IQs are of type set")
@@ -401,7 +406,7 @@ class Performer:
             return refuse("bad-request", "op type must be an operation /path")
         try:
             named = decode_named(el)
-        except ValueError_ as e:
+        except BadValue as e:
             return refuse("bad-request", str(e))
         args = {}
         if optype == "/test/upcase":
@@ -494,10 +499,16 @@ async def perform(args):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    lost = asyncio.Event()     # no reconnect: a performer that lost its stream exits (status 1)
+    c.add_event_handler("disconnected", lambda _: lost.set())
     emit("ready", jid=c.boundjid.full, tls="starttls" in c.features)
-    await stop.wait()
+    await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
     for t in list(perf.tasks):
         t.cancel()
+    if lost.is_set():
+        emit("disconnected")
+        return EXIT_LOGIN
     await logout(c)
     emit("stopped")
     return EXIT_OK
@@ -582,7 +593,7 @@ class Requester:
         frm = iq["from"]
         try:
             el = vertebra_child(iq)
-        except ValueError_ as e:
+        except BadValue as e:
             return reply_error(iq, "bad-request", str(e))
         kind, tok = local(el), el.get("token")
         if iq["type"] != "set":
@@ -612,7 +623,7 @@ class Requester:
                 return self.end("done")
             try:
                 named = decode_named(el)
-            except ValueError_ as e:
+            except BadValue as e:
                 self.violation(f"bad <data>: {e}")
                 return reply_error(iq, "bad-request", str(e))
             iq.reply(clear=True).send()
@@ -627,7 +638,7 @@ class Requester:
                 return reply_error(iq, "unexpected-request", "<nack> after <ack>")
             try:
                 reason = decode_named(el).get("reason", (None, None))[1]
-            except ValueError_ as e:
+            except BadValue as e:
                 return reply_error(iq, "bad-request", str(e))
             iq.reply(clear=True).send()
             emit("nack", token=tok, reason=reason)
@@ -639,7 +650,7 @@ class Requester:
                 return reply_error(iq, "bad-request", "error type must be error|fatal|cancel")
             try:
                 message = decode_named(el).get("message", (None, None))[1]
-            except ValueError_ as e:
+            except BadValue as e:
                 return reply_error(iq, "bad-request", str(e))
             iq.reply(clear=True).send()
             emit("error", kind="attempt", token=tok, type=etype, message=message)
@@ -675,6 +686,13 @@ async def request(args):
     c = await login(args)
     r = Requester(c, args)
     emit("ready", jid=c.boundjid.full, tls="starttls" in c.features)
+
+    def lost(_):               # the stream dropped before the attempt ended: fail now (exit 2)
+        if not r.ended.done():
+            emit("disconnected")
+            r.state, r.summary["reason"] = "failed", "disconnected"
+            r.ended.set_result(None)
+    c.add_event_handler("disconnected", lost)
     r.start()
     try:
         await asyncio.wait_for(r.ended, max(0.1, deadline - loop.time()))

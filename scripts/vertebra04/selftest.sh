@@ -130,7 +130,8 @@ t op-result-shape 0 "[(c['ns'],c['name'],c['attrs']['token'][:33]) for c in by('
   -- "${POKE[@]}" --xml "<op type='/test/count' token='$A'><int name='n'>0</int></op>"
 
 # TLS verification is real: without --cafile the self-signed certificate is refused (exit 1).
-t no-cafile 1 "True" -- request --port "$XMPP_PORT" --password-file "$D/password" --jid "req@$DOM/r" --to "$PERF" --op /test/fail
+t no-cafile 1 "not ev" -- request --port "$XMPP_PORT" --password-file "$D/password" --jid "req@$DOM/r" --to "$PERF" --op /test/fail
+grep -q "TLS certificate not valid" "$D/no-cafile.err" && ok "no-cafile: refused for the certificate" || bad "no-cafile: $(cat "$D/no-cafile.err")"
 
 kill -TERM "$PERF_PID"
 rc=0; wait "$PERF_PID" || rc=$?
