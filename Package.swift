@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "VertebraJournal", targets: ["VertebraJournal"]),
         .library(name: "Vertebra", targets: ["Vertebra"]),
         .library(name: "VertebraRouter", targets: ["VertebraRouter"]),
+        .library(name: "VertebraAgent", targets: ["VertebraAgent"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
     ],
     dependencies: [
@@ -48,6 +49,15 @@ let package = Package(
         .target(
             name: "Vertebra", dependencies: ["VertebraXML", "Natter", "VertebraJournal"], swiftSettings: strict),
         .target(
+            name: "VertebraAgent",
+            dependencies: [
+                "Vertebra", "Natter", "VertebraJournal", "VertebraXML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "VertebraRouter",
             dependencies: [
                 "VertebraXML", "Natter",
@@ -62,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter",
+                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,7 +83,14 @@ let package = Package(
         .testTarget(
             name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra", "CSQLite"],
             swiftSettings: strict),
-        .testTarget(name: "VertebraTests", dependencies: ["Vertebra"], swiftSettings: strict),
+        .testTarget(name: "VertebraTests", dependencies: ["Vertebra", "VertebraAgent"], swiftSettings: strict),
+        .testTarget(
+            name: "VertebraEndToEndTests",
+            dependencies: [
+                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML", "vertebra",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "NatterTests",
             dependencies: [

@@ -7,10 +7,15 @@ struct VertebraCLI: AsyncParsableCommand {
         commandName: "vertebra",
         abstract: "Distributed job dispatch over XMPP: typed operations, journalled on both sides.",
         discussion: """
-            Roles (router, coordinator, worker, dispatch, jobs, demo) arrive as they are built; \
-            see README.md for what works today.
+            Start `vertebra router` (or use Prosody/ejabberd), a `vertebra coordinator` and \
+            workers; submit jobs with `vertebra dispatch`; read the history with `vertebra jobs`. \
+            Configuration comes from flags or VERTEBRA_SERVER, VERTEBRA_JID, \
+            VERTEBRA_PASSWORD_FILE. See README.md.
             """,
-        subcommands: [JobsCommand.self, RouterCommand.self, BenchCommand.self])
+        subcommands: [
+            RouterCommand.self, CoordinatorCommand.self, WorkerCommand.self, DispatchCommand.self, JobsCommand.self,
+            BenchCommand.self,
+        ])
 }
 
 /// `vertebra bench`: measurements printed beside a baseline run in the same invocation.

@@ -133,8 +133,11 @@ public struct IQ: Sendable, Hashable {
         self.id = id
         self.to = to.flatMap(JID.init)
         self.from = from.flatMap(JID.init)
-        self.payload = element.elements.first { $0.name != "error" }
-        self.error = element.firstElement(named: "error").flatMap(StanzaError.init)
+        // The stanza error is <error/> in the stanza's own namespace; an <error/> of another
+        // namespace (Vertebra's) is a payload.
+        let isStanzaError = { (child: XElement) in child.name == "error" && child.namespace == element.namespace }
+        self.payload = element.elements.first { !isStanzaError($0) }
+        self.error = type == .error ? element.elements.first(where: isStanzaError).flatMap(StanzaError.init) : nil
     }
 
     /// Whether this is a request that must be answered.

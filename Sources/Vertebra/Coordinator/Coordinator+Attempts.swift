@@ -63,9 +63,10 @@ extension Coordinator {
             } else {
                 let capable = registry.capable(of: job.path, now: .now)
                 guard let pick = capable.first(where: { !excluded.contains($0.jid) && $0.outstanding < $0.capacity }) else {
-                    if ContinuousClock.now - waitingSince > options.workerWait {
+                    let settled = ContinuousClock.now - startedAt > options.workerWait
+                    if ContinuousClock.now - waitingSince > options.workerWait || (capable.isEmpty && settled) {
                         let error = capable.isEmpty
-                            ? VertebraError(.noWorker, "no worker offers \(job.path) (waited \(options.workerWait))")
+                            ? VertebraError(.noWorker, "no live worker offers \(job.path)")
                             : VertebraError(.refused, "every worker offering \(job.path) refused or stayed busy for \(options.workerWait)")
                         return await end(token, .failed, error: error)
                     }
@@ -278,7 +279,7 @@ extension Coordinator {
             case .message(.ack):
                 await markRunning(token, worker: worker)
             case .message(.data(_, let chunk)):
-                if let progress = Progress(chunk: chunk) {
+                if let progress = JobProgress(chunk: chunk) {
                     emit(token, .progress(worker: worker, progress))
                 } else {
                     values += chunk

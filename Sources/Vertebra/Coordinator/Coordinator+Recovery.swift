@@ -50,7 +50,7 @@ extension Coordinator {
         for stanza in stanzas where stanza.direction == .inbound {
             guard let message = JournalText.element(stanza.body).flatMap({ try? ProtocolMessage($0) }) else { continue }
             switch message {
-            case .data(_, let values): if Progress(chunk: values) == nil { state.values += values }
+            case .data(_, let values): if JobProgress(chunk: values) == nil { state.values += values }
             case .final(_, let values): state.ended = .done(state.values + values)
             case .nack(_, let reason): state.ended = .refused(reason)
             case .error(_, let kind, let text):

@@ -77,6 +77,9 @@ public actor Coordinator: PerformerRole {
     /// The attempt token `A:B` of each running attempt, by "A|worker".
     var attemptTokens: [String: JobToken] = [:]
     var isStarted = false
+    /// When the coordinator started: for `workerWait` after it, jobs wait for workers to
+    /// (re)advertise; later, a job for an operation nobody offers fails at once.
+    var startedAt = ContinuousClock.now
 
     public init(client: XMPPClient, journal: ExchangeJournal, options: Options = Options(), logger: Logger = Logger(label: "vertebra.coordinator")) {
         self.client = client
@@ -90,6 +93,7 @@ public actor Coordinator: PerformerRole {
     public func start() async throws {
         guard !isStarted else { return }
         isStarted = true
+        startedAt = .now
         await inbox.setRecovering(true)
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
         let presence = await client.exchange(.presence)

@@ -8,7 +8,7 @@ public enum JobEvent: Sendable {
     /// The worker acknowledged and runs it.
     case running(worker: JID)
     /// The worker reported progress.
-    case progress(worker: JID, Progress)
+    case progress(worker: JID, JobProgress)
     /// One chunk of results from a worker.
     case data(worker: JID, values: [XElement])
     /// Finished: every worker's part ended well.

@@ -14,7 +14,7 @@ struct WorkerRegistry {
         var outstanding = 0
 
         func offers(_ operation: Resource, resources wanted: [String: Resource]) -> Bool {
-            operations.contains { $0.covers(operation) }
+            operations.contains(operation)
                 && wanted.allSatisfy { name, resource in (resources[name] ?? []).contains { $0.covers(resource) } }
         }
     }

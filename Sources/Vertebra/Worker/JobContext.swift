@@ -14,7 +14,7 @@ public struct JobContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// A logger with the job id attached.
     public let logger: Logger
-    let progressSink: @Sendable (Progress) async throws -> Void
+    let progressSink: @Sendable (JobProgress) async throws -> Void
 
     /// Whether the job was cancelled (by the requester or its deadline). Handlers that loop
     /// should check it, or call `try Task.checkCancellation()`.
@@ -23,12 +23,12 @@ public struct JobContext: Sendable {
     /// Reports progress to the requester (a `data` chunk named `vertebra-progress`, which
     /// coordinators show as progress rather than a result).
     public func reportProgress(_ message: String, done: Int? = nil, total: Int? = nil) async throws {
-        try await progressSink(Progress(message: message, done: done, total: total))
+        try await progressSink(JobProgress(message: message, done: done, total: total))
     }
 }
 
 /// A progress report, as carried in a `data` chunk.
-public struct Progress: Codable, Sendable, Equatable {
+public struct JobProgress: Codable, Sendable, Equatable {
     public var message: String
     public var done: Int?
     public var total: Int?
@@ -39,7 +39,7 @@ public struct Progress: Codable, Sendable, Equatable {
     /// Reads a progress report from a `data` chunk, if that is what it is.
     public init?(chunk values: [XElement]) {
         guard values.count == 1, values[0][attribute: "name"] == Self.valueName,
-            let progress = try? TypedValueDecoder().decode(Progress.self, from: values[0])
+            let progress = try? TypedValueDecoder().decode(JobProgress.self, from: values[0])
         else { return nil }
         self = progress
     }

@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import Natter
+import VertebraXML
+
+/// Dispatches jobs through a coordinator over XMPP, as `vertebra dispatch` does (and as any
+/// Vertebra 0.4 client would): sends the `op`, answers the coordinator's relay.
+public actor Submitter {
+    /// What the submitter hears about its job.
+    public enum Event: Sendable {
+        /// The coordinator took the job.
+        case accepted
+        case progress(JobProgress)
+        /// One chunk of results (`all`/`direct`: led by `<string name='worker'>`).
+        case data([XElement])
+        case done
+        case failed(VertebraError)
+    }
+
+    /// A job the coordinator accepted.
+    public struct Job: Sendable {
+        /// The job id (token `A`), as `vertebra jobs` shows it.
+        public let id: String
+        /// This conversation with the coordinator (`A:B`).
+        public let attempt: JobToken
+        public let events: AsyncStream<Event>
+    }
+
+    public nonisolated let client: XMPPClient
+    public nonisolated let coordinator: JID
+    private let inbox = RequesterInbox(journal: nil)
+    private let ids = StanzaIDs()
+
+    public init(client: XMPPClient, coordinator: JID) {
+        self.client = client
+        self.coordinator = coordinator
+    }
+
+    /// Connects.
+    public func start() async throws {
+        await ProtocolEndpoint.install(on: client, inbox: inbox, performer: nil)
+        try await client.start()
+    }
+
+    public func stop() async { await client.stop() }
+
+    /// Sends an `op`; returns once the coordinator accepted it (or throws why not).
+    public func submit(
+        _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
+        deadline: Duration? = nil, retryable: Bool? = nil
+    ) async throws -> Job {
+        let requester = Requester(client: client, inbox: inbox, ids: ids)
+        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable).map { [$0] } ?? []
+        let started = try await requester.start(path, arguments: arguments, scope: scope, to: coordinator, extra: extra)
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        continuation.yield(.accepted)
+        let inbox = self.inbox
+        let coordinator = self.coordinator
+        Task {
+            defer { continuation.finish() }
+            for await event in started.events {
+                guard case .message(let message) = event else { continue }
+                switch message {
+                case .data(_, let values):
+                    continuation.yield(JobProgress(chunk: values).map { .progress($0) } ?? .data(values))
+                case .final(_, let values):
+                    if !values.isEmpty { continuation.yield(.data(values)) }
+                    continuation.yield(.done)
+                    await inbox.close(job: started.token.job, peer: coordinator)
+                    return
+                case .nack(_, let reason):
+                    continuation.yield(.failed(VertebraError(.refused, reason)))
+                    await inbox.close(job: started.token.job, peer: coordinator)
+                    return
+                case .error(_, let kind, let text):
+                    continuation.yield(.failed(VertebraError.parse(text, kind: kind)))
+                    await inbox.close(job: started.token.job, peer: coordinator)
+                    return
+                default: continue
+                }
+            }
+        }
+        return Job(id: started.token.job, attempt: started.token, events: stream)
+    }
+
+    /// Asks the coordinator to cancel the job; it ends with `failed(cancelled)`.
+    public func cancel(_ job: Job) async throws {
+        _ = try await client.sendAndWait(IQ(type: .set, id: ids.next(), to: coordinator, payload: ProtocolMessage.cancel(job.attempt).element))
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Natter
+import UnixSignals
+import Vertebra
+import VertebraJournal
+import VertebraXML
+
+/// The options every worker executable takes (agents in `Agents/` and `vertebra worker`).
+public struct WorkerOptions: ParsableArguments {
+    @OptionGroup public var connection: ConnectionOptions
+
+    @Option(help: ArgumentHelp("The coordinator's full JID. Default: $VERTEBRA_COORDINATOR, else coordinator@DOMAIN/coordinator.", valueName: "jid"))
+    public var coordinator: String?
+
+    @Option(help: ArgumentHelp("This worker's journal. Default: STATE/worker-NAME-RESOURCE.sqlite.", valueName: "path"))
+    public var journal: String?
+
+    @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
+    public var durability: String = "normal"
+
+    @Option(help: "Jobs run at once; more are refused (nack busy).")
+    public var maxJobs: Int = 16
+
+    @Option(help: "Seconds an advertisement is valid (refreshed at 0.9 x).")
+    public var ttl: Int = 60
+
+    @Option(help: ArgumentHelp("A resource to advertise, as name=/path (repeatable).", valueName: "name=/path"))
+    public var resource: [String] = []
+
+    @Option(help: ArgumentHelp("Another bare JID allowed to dispatch here (repeatable).", valueName: "jid"))
+    public var allow: [String] = []
+
+    @Flag(help: "Ask the coordinator (/security/authorize) about other requesters.")
+    public var askCoordinator = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
+        guard maxJobs > 0 else { throw ValidationError("--max-jobs must be positive") }
+        guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
+        _ = try resources()
+    }
+
+    func resources() throws -> [String: [Resource]] {
+        var result: [String: [Resource]] = [:]
+        for item in resource {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[1].hasPrefix("/") else {
+                throw ValidationError("--resource '\(item)' is not name=/path")
+            }
+            result[String(parts[0]), default: []].append(Resource(String(parts[1])))
+        }
+        return result
+    }
+
+    func coordinatorJID(domain: String) throws -> JID {
+        let text = coordinator ?? ProcessInfo.processInfo.environment["VERTEBRA_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "coordinator@\(domain)/coordinator"
+        guard let jid = JID(text), jid.isFull else {
+            throw ValidationError("coordinator '\(text)' is not a full JID (user@domain/resource)")
+        }
+        return jid
+    }
+
+    /// Connects a worker, lets `register` add its operations, starts it, and runs until SIGINT
+    /// or SIGTERM.
+    public func run(name: String, register: (Worker) async throws -> Void) async throws {
+        connection.bootstrapLogging()
+        let logger = Logger(label: name)
+        var configuration = try connection.clientConfiguration(defaultResource: name)
+        configuration.requestTimeout = .seconds(15)
+        let coordinatorJID = try coordinatorJID(domain: configuration.jid.domain)
+        let path = try journalPath(configuration)
+        let journal = try ExchangeJournal(path: path, options: .init(durability: Durability(rawValue: durability)))
+        let options = Worker.Options(
+            coordinator: coordinatorJID, maxConcurrentJobs: maxJobs, advertiseTTL: .seconds(ttl), resources: try resources(),
+            authorizedRequesters: allow.compactMap(JID.init), askCoordinatorToAuthorize: askCoordinator)
+        let worker = Worker(client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
+        try await register(worker)
+        try await worker.start()
+        let bound = await worker.client.boundJID?.description ?? "?"
+        let operations = await worker.operations.map(\.path)
+        logger.info("worker ready", metadata: [
+            "jid": "\(bound)", "operations": "\(operations)",
+            "journal": "\(path)", "coordinator": "\(coordinatorJID)"])
+        await waitForTerminationSignal()
+        logger.info("stopping")
+        await worker.stop()
+        await journal.close()
+    }
+
+    private func journalPath(_ configuration: ClientConfiguration) throws -> String {
+        if let journal { return journal }
+        let directory = vertebraStateDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return "\(directory)/worker-\(configuration.jid.local ?? "worker")-\(configuration.resource ?? "worker").sqlite"
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; false when the waiting task was cancelled instead.
+@discardableResult
+public func waitForTerminationSignal() async -> Bool {
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    for await _ in signals { return true }
+    return false
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Natter
+import Vertebra
+import VertebraAgent
+import VertebraJournal
+
+/// `vertebra coordinator`: publishes jobs to workers and serves /security/*.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: worker registry, ACL, job dispatch and its journal.",
+        discussion: """
+            Workers advertise to it (/security/advertise) and send it directed presence; \
+            submitters (`vertebra dispatch`, programs, Vertebra 0.4 clients) send it ops, which it \
+            journals, forwards to workers and relays back. Submitters other than the \
+            coordinator's own account need a rule in the ACL file (--acl): one rule per line, \
+            `SUBMITTER /op/path...`, where SUBMITTER is a bare JID, *@domain or *. On start it \
+            resumes every unfinished job of its journal. `vertebra jobs --journal PATH` reads the \
+            same journal while it runs.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var location: JournalLocation
+    @Option(help: ArgumentHelp("Access-control list of submitters and the operations they may dispatch.", valueName: "path"))
+    var acl: String?
+    @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
+    var durability: String = "normal"
+    @Option(help: "Seconds a worker may be gone before its attempt is declared lost.")
+    var lease: Int = 10
+    @Option(help: "Attempts per retryable job before it fails.")
+    var maxAttempts: Int = 3
+    @Option(help: "Seconds a job waits for a capable worker before it fails.")
+    var workerWait: Int = 30
+
+    func validate() throws {
+        guard Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
+        guard lease > 0, maxAttempts > 0, workerWait > 0 else { throw ValidationError("--lease, --max-attempts and --worker-wait must be positive") }
+    }
+
+    func run() async throws {
+        connection.bootstrapLogging()
+        let logger = Logger(label: "coordinator")
+        do {
+            let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
+            let accessList = try acl.map { try AccessList(contentsOf: $0) } ?? AccessList()
+            let directory = (location.path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            let journal = try ExchangeJournal(path: location.path, options: .init(durability: Durability(rawValue: durability)))
+            let options = Coordinator.Options(
+                accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait))
+            let coordinator = Coordinator(
+                client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
+            try await coordinator.start()
+            let bound = await coordinator.client.boundJID?.description ?? "?"
+            logger.info("coordinator ready", metadata: [
+                "jid": "\(bound)", "journal": "\(location.path)",
+                "acl rules": "\(accessList.rules.count)"])
+            await waitForTerminationSignal()
+            logger.info("stopping; unfinished jobs resume at the next start")
+            await coordinator.stop()
+            await journal.close()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Natter
+import Vertebra
+import VertebraAgent
+import VertebraXML
+
+/// `vertebra dispatch OP ARG...`: submit a job to the coordinator and print its results.
+struct DispatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatch",
+        abstract: "Submit a job through the coordinator and print its results.",
+        discussion: """
+            Arguments are name=type:value with type string, res, i4, i8, double, boolean or \
+            base64; a bare name=value is a string. Example:
+              vertebra dispatch /vertebra/echo text=hello
+              vertebra dispatch /vertebra/count count=i4:3 --scope all --json
+            Results print one chunk per line (with --json: one JSON object at the end); progress \
+            and the job's end go to stderr. Ctrl-C cancels the job. Exit status: 0 done, 1 failed \
+            or cancelled (the reason is printed), 3 the coordinator could not be reached or did \
+            not answer in time.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Operation path, e.g. /vertebra/echo.") var operation: String
+    @Argument(help: "Arguments as name=type:value.") var arguments: [String] = []
+    @Option(help: "single (one worker, with fail-over), all (every capable worker) or direct (--to).") var scope: String = "single"
+    @Option(help: ArgumentHelp("Target worker's full JID for --scope direct (repeatable).", valueName: "jid")) var to: [String] = []
+    @Option(help: ArgumentHelp("The coordinator's full JID. Default: $VERTEBRA_COORDINATOR, else coordinator@DOMAIN/coordinator.", valueName: "jid"))
+    var coordinator: String?
+    @Option(help: "Seconds the job may take (the coordinator cancels it then).") var deadline: Int?
+    @Option(help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
+    @Flag(help: "Print one JSON object with the job's state and results.") var json = false
+    @Flag(help: "Print the job id once the coordinator accepted it, and exit.") var detach = false
+
+    func validate() throws {
+        guard operation.hasPrefix("/") else { throw ValidationError("the operation must be a path such as /vertebra/echo") }
+        guard let parsed = Scope(rawValue: scope) else { throw ValidationError("--scope must be single, all or direct") }
+        if parsed == .direct && to.isEmpty { throw ValidationError("--scope direct needs --to JID") }
+        if !to.isEmpty && parsed != .direct { throw ValidationError("--to goes with --scope direct") }
+        for target in to where JID(target)?.isFull != true { throw ValidationError("--to '\(target)' is not a full JID") }
+        do { _ = try TypedArguments.parse(arguments) } catch { throw ValidationError("\(error)") }
+        if let deadline, deadline <= 0 { throw ValidationError("--deadline must be positive") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        var level = connection
+        if level.logLevel == "info" { level.logLevel = "warning" }
+        level.bootstrapLogging()
+        let configuration: ClientConfiguration
+        let coordinatorJID: JID
+        do {
+            var base = try connection.clientConfiguration(defaultResource: "dispatch-\(SecureRandom.hex(bytes: 4) ?? "0")")
+            base.reconnect.enabled = false
+            configuration = base
+            let text = coordinator ?? ProcessInfo.processInfo.environment["VERTEBRA_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "coordinator@\(configuration.jid.domain)/coordinator"
+            guard let jid = JID(text), jid.isFull else { throw ValidationError("coordinator '\(text)' is not a full JID") }
+            coordinatorJID = jid
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
+        let code = await submit(with: submitter)
+        await submitter.stop()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    private func submit(with submitter: Submitter) async -> Int32 {
+        let job: Submitter.Job
+        do {
+            try await submitter.start()
+            job = try await submitter.submit(
+                Resource(operation), arguments: try TypedArguments.parse(arguments), scope: Scope(rawValue: scope) ?? .single,
+                to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) })
+        } catch let error as VertebraError {
+            printError("error: \(error.message) [\(error.code)]")
+            return error.code == .unreachable ? 3 : 1
+        } catch {
+            printError("error: \(error)")
+            return 3
+        }
+        if detach {
+            print(job.id)
+            return 0
+        }
+        if !json { printError("job \(job.id) accepted by \(submitter.coordinator)") }
+        let cancelOnSignal = Task {
+            guard await waitForTerminationSignal() else { return }
+            printError("cancelling job \(job.id)...")
+            try? await submitter.cancel(job)
+        }
+        defer { cancelOnSignal.cancel() }
+        return await follow(job)
+    }
+
+    private func follow(_ job: Submitter.Job) async -> Int32 {
+        var chunks: [[XElement]] = []
+        var outcome: (state: String, error: VertebraError?)?
+        // Events and a timeout tick (nil) in one stream.
+        let (merged, continuation) = AsyncStream<Submitter.Event?>.makeStream()
+        let forward = Task {
+            for await event in job.events { continuation.yield(event) }
+            continuation.finish()
+        }
+        let seconds = timeout
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            continuation.yield(nil)
+        }
+        defer {
+            forward.cancel()
+            timer.cancel()
+        }
+        for await item in merged {
+            guard let event = item else { break }
+            switch event {
+            case .accepted: continue
+            case .progress(let progress):
+                if !json { printError("progress: \(progress.message)" + (progress.total.map { " (\(progress.done ?? 0)/\($0))" } ?? "")) }
+            case .data(let values):
+                chunks.append(values)
+                if !json { printUnbuffered(TypedValueJSON.line(values)) }
+            case .done: outcome = ("done", nil)
+            case .failed(let error): outcome = (error.code == .cancelled ? "cancelled" : "failed", error)
+            }
+            if outcome != nil { break }
+        }
+        guard let outcome else {
+            printError("error: no end of job \(job.id) within \(timeout) s; it goes on (see `vertebra jobs show \(job.id)`)")
+            return 3
+        }
+        if json {
+            var object: [String: Any] = ["job": job.id, "state": outcome.state, "results": chunks.map(TypedValueJSON.object)]
+            if let error = outcome.error { object["error"] = error.message; object["code"] = error.code.rawValue }
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), let text = String(data: data, encoding: .utf8) {
+                print(text)
+            }
+        } else if let error = outcome.error {
+            printError("error: job \(job.id) \(outcome.state): \(error.message) [\(error.code)]")
+        } else {
+            printError("job \(job.id) done")
+        }
+        return outcome.error == nil ? 0 : 1
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import VertebraAgent
+
+/// `vertebra worker`: a worker hosting the built-in diagnostic operations.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker with the built-in diagnostic operations.",
+        discussion: """
+            Hosts /vertebra/echo, /vertebra/sleep, /vertebra/idempotent-sleep, /vertebra/count \
+            (streaming) and /vertebra/fail, to try a setup out. Real operations live in agents: \
+            small executables that register their own operation types (see Agents/ and README.md) \
+            and take these same options. Stops on SIGINT/SIGTERM after withdrawing its \
+            advertisement.
+            """)
+
+    @OptionGroup var options: WorkerOptions
+
+    func run() async throws {
+        do {
+            try await options.run(name: "worker") { worker in try await Diagnostics.register(on: worker) }
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

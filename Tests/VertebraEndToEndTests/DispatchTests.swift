@@ -1,0 +1,204 @@
+import Foundation
+import Natter
+import Testing
+import Vertebra
+import VertebraAgent
+import VertebraJournal
+import VertebraXML
+
+/// Jobs end to end through a real server (our router and Prosody): coordinator and workers in
+/// this process, each with its own journal.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DispatchTests {
+    static let servers: [XMPPServerProcess.Kind] = [.router, .prosody]
+
+    @Test(arguments: servers)
+    func typedDispatchWithEveryScope(kind: XMPPServerProcess.Kind) async throws {
+        let cluster = try await Cluster.start(kind)
+        let coordinator = cluster.coordinator
+        let echoed = try await coordinator.dispatch(Diagnostics.Echo(text: "héllo <&> wörld"))
+        #expect(echoed == "héllo <&> wörld")
+
+        let everyone = try await coordinator.dispatchAll(Diagnostics.Sleep(milliseconds: 1), scope: .all)
+        #expect(Set(everyone.map(\.worker.description)) == ["w1@\(cluster.server.domain)/w1", "w2@\(cluster.server.domain)/w2"])
+        #expect(everyone.allSatisfy { (try? $0.result.get()) == Diagnostics.Sleep.Result(slept: 1) })
+
+        let target = Cluster.jid(cluster.server, "w2", "w2")
+        let direct = try await coordinator.dispatchAll(Diagnostics.Echo(text: "to w2"), scope: .direct, to: [target])
+        #expect(direct.map(\.worker) == [target])
+        #expect(try direct.first?.result.get() == "to w2")
+
+        let jobs = try await cluster.coordinatorJournal.jobs(matching: JobFilter(limit: 10))
+        #expect(jobs.count == 3)
+        #expect(jobs.allSatisfy { $0.state == .done })
+        #expect(try await cluster.handlerRuns().values.reduce(0, +) == 4)
+        await cluster.stop()
+    }
+
+    @Test(arguments: servers)
+    func streamingResultsArriveInOrderAndFinalComesLast(kind: XMPPServerProcess.Kind) async throws {
+        let cluster = try await Cluster.start(kind)
+        var received: [Int] = []
+        for try await chunk in try await cluster.coordinator.results(of: Diagnostics.Count(count: 25)) {
+            received.append(chunk.index)
+        }
+        #expect(received == Array(0..<25))
+
+        let submitter = try await cluster.submitter()
+        let job = try await submitter.submit(Diagnostics.Count.path, arguments: try TypedValueEncoder().encodeFields(Diagnostics.Count(count: 10)))
+        let result = await outcome(of: job)
+        #expect(result.error == nil)
+        let indexes = result.chunks.compactMap { chunk in chunk.first { $0[attribute: "name"] == "index" }.flatMap { Int($0.text) } }
+        #expect(indexes == Array(0..<10))
+
+        let worker = cluster.workerJournals
+        var finalsAfterData = true
+        for journal in worker {
+            for conversation in try await journal.jobs(matching: JobFilter(limit: 100)) {
+                for c in try await journal.conversations(ofJob: conversation.token) {
+                    let kinds = try await journal.stanzas(ofConversation: c.id).filter { $0.direction == .outbound }.map(\.kind)
+                    if let last = kinds.last, kinds.contains(.data) { finalsAfterData = finalsAfterData && last == .final }
+                }
+            }
+        }
+        #expect(finalsAfterData)
+        await submitter.stop()
+        await cluster.stop()
+    }
+
+    @Test(arguments: servers)
+    func typedArgumentsRoundTripThroughTheSubmitterPath(kind: XMPPServerProcess.Kind) async throws {
+        let cluster = try await Cluster.start(kind)
+        let submitter = try await cluster.submitter()
+        let arguments = try TypedArguments.parse(["text=string:a=b:c <x/> ✓"])
+        let job = try await submitter.submit(Diagnostics.Echo.path, arguments: arguments)
+        let result = await outcome(of: job)
+        #expect(result.error == nil)
+        let first = try #require(result.chunks.first)
+        let response = TypedValueJSON.object(first)["response"] as? String
+        #expect(response == "a=b:c <x/> ✓")
+        let stored = try #require(try await cluster.coordinatorJournal.job(job.id))
+        #expect(stored.state == .done)
+        #expect(stored.submitter?.hasPrefix("alice@") == true)
+        await submitter.stop()
+        await cluster.stop()
+    }
+
+    @Test(arguments: servers)
+    func badInputsFailTheJobWithTheRightError(kind: XMPPServerProcess.Kind) async throws {
+        let cluster = try await Cluster.start(kind)
+        let submitter = try await cluster.submitter()
+        // A payload that does not decode: the worker names the field.
+        let bad = try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=soon"]))
+        let badResult = await outcome(of: bad)
+        #expect(badResult.error?.code == .badRequest)
+        #expect(badResult.error?.message.contains("milliseconds") == true)
+        #expect(try await cluster.coordinatorJournal.job(bad.id)?.state == .failed)
+
+        // An operation nobody offers (after the start-up grace period it fails at once).
+        let unknown = try await cluster.coordinator.submit("/no/such/op", arguments: [])
+        var failure: VertebraError?
+        for await event in unknown.events { if case .failed(let error) = event { failure = error } }
+        #expect(failure?.code == .noWorker)
+        #expect(try await cluster.coordinatorJournal.job(unknown.id)?.error?.contains("/no/such/op") == true)
+
+        // A handler that fails on purpose: fatal, not retried.
+        do {
+            _ = try await cluster.coordinator.dispatch(Diagnostics.Fail(message: "broken on purpose"))
+            Issue.record("the failing operation succeeded")
+        } catch let error as VertebraError {
+            #expect(error.code == .failed)
+            #expect(error.message.contains("broken on purpose"))
+        }
+
+        // An unauthorized submitter: refused before anything is journalled.
+        let mallory = try await cluster.submitter("mallory")
+        await #expect(throws: VertebraError.self) {
+            _ = try await mallory.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=x"]))
+        }
+        do {
+            _ = try await mallory.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=x"]))
+        } catch let error as VertebraError {
+            #expect(error.code == .notAuthorized)
+        }
+        let failed = try await cluster.coordinatorJournal.jobs(matching: JobFilter(states: [.failed], limit: 10))
+        #expect(failed.count == 3)
+        #expect(failed.allSatisfy { $0.error?.isEmpty == false })
+        await mallory.stop()
+        await submitter.stop()
+        await cluster.stop()
+    }
+
+    @Test func aRefusingWorkerFailsItsDirectJobWithTheReason() async throws {
+        let cluster = try await Cluster.start(.router, workers: 2, workerOptions: { _, options in options.maxConcurrentJobs = 1 })
+        let w1 = Cluster.jid(cluster.server, "w1", "w1")
+        let busy = try await cluster.coordinator.submit(
+            Diagnostics.Sleep.path, arguments: try TypedValueEncoder().encodeFields(Diagnostics.Sleep(milliseconds: 1_500)),
+            scope: .direct, to: [w1])
+        try await Task.sleep(for: .milliseconds(300))
+        let refused = try await cluster.coordinator.dispatchAll(Diagnostics.Echo(text: "x"), scope: .direct, to: [w1])
+        #expect(refused.count == 0 || (try? refused.first?.result.get()) == nil)
+        let failed = try await cluster.coordinatorJournal.jobs(matching: JobFilter(states: [.failed], limit: 10))
+        #expect(failed.count == 1)
+        #expect(failed.first?.error?.contains("busy") == true)
+        for await _ in busy.events {}
+        #expect(try await cluster.coordinatorJournal.job(busy.id)?.state == .done)
+        await cluster.stop()
+    }
+
+    @Test func aWorkerRefusesOpsFromStrangers() async throws {
+        let cluster = try await Cluster.start(.router, workers: 1)
+        let direct = Submitter(
+            client: XMPPClient(configuration: Cluster.configuration(cluster.server, user: "mallory", resource: "m")),
+            coordinator: Cluster.jid(cluster.server, "w1", "w1"))
+        try await direct.start()
+        do {
+            _ = try await direct.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=x"]))
+            Issue.record("the worker ran an op from a stranger")
+        } catch let error as VertebraError {
+            #expect(error.code == .notAuthorized)
+        }
+        #expect(try await cluster.handlerRuns().isEmpty)
+        await direct.stop()
+        await cluster.stop()
+    }
+
+    @Test func aBusyWorkerNacksAndTheJobMovesOn() async throws {
+        let cluster = try await Cluster.start(.router, workers: 2, workerOptions: { _, options in options.maxConcurrentJobs = 1 })
+        async let slow = cluster.coordinator.dispatchAll(Diagnostics.Sleep(milliseconds: 300), scope: .all)
+        try await Task.sleep(for: .milliseconds(100))
+        let quick = try await cluster.coordinator.dispatch(Diagnostics.Echo(text: "queued"))
+        #expect(quick == "queued")
+        #expect(try await slow.count == 2)
+        await cluster.stop()
+    }
+
+    @Test func cancellationReachesTheHandlerAndTheJobEndsCancelled() async throws {
+        let cluster = try await Cluster.start(.router)
+        let handle = try await cluster.coordinator.submit(
+            Diagnostics.Sleep.path, arguments: try TypedValueEncoder().encodeFields(Diagnostics.Sleep(milliseconds: 30_000)))
+        var failure: VertebraError?
+        for await event in handle.events {
+            if case .running = event { await cluster.coordinator.cancel(job: handle.id) }
+            if case .failed(let error) = event { failure = error }
+        }
+        #expect(failure?.code == .cancelled)
+        #expect(try await cluster.coordinatorJournal.job(handle.id)?.state == .cancelled)
+        var workerStates: [JobState] = []
+        for journal in cluster.workerJournals { workerStates += try await journal.jobs(matching: JobFilter(limit: 10)).map(\.state) }
+        #expect(workerStates == [.cancelled])
+        await cluster.stop()
+    }
+
+    @Test func deadlinesFailTheJob() async throws {
+        let cluster = try await Cluster.start(.router)
+        let started = ContinuousClock.now
+        await #expect(throws: VertebraError.self) {
+            _ = try await cluster.coordinator.dispatch(Diagnostics.Sleep(milliseconds: 20_000), deadline: .milliseconds(500))
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let jobs = try await cluster.coordinatorJournal.jobs(matching: JobFilter(limit: 10))
+        #expect(jobs.first?.state == .failed)
+        #expect(jobs.first?.error?.contains("deadline") == true)
+        await cluster.stop()
+    }
+}
