@@ -135,8 +135,9 @@ import VertebraXML
             Diagnostics.Sleep.path, arguments: try TypedValueEncoder().encodeFields(Diagnostics.Sleep(milliseconds: 1_500)),
             scope: .direct, to: [w1])
         try await Task.sleep(for: .milliseconds(300))
-        let refused = try await cluster.coordinator.dispatchAll(Diagnostics.Echo(text: "x"), scope: .direct, to: [w1])
-        #expect(refused.count == 0 || (try? refused.first?.result.get()) == nil)
+        await #expect(throws: VertebraError.self) {
+            _ = try await cluster.coordinator.dispatchAll(Diagnostics.Echo(text: "x"), scope: .direct, to: [w1])
+        }
         let failed = try await cluster.coordinatorJournal.jobs(matching: JobFilter(states: [.failed], limit: 10))
         #expect(failed.count == 1)
         #expect(failed.first?.error?.contains("busy") == true)

@@ -33,6 +33,8 @@ struct ResumeState: Sendable {
     var values: [XElement]
     /// Set when the journal shows the attempt already ended.
     var ended: AttemptOutcome?
+    /// The mailbox, opened during recovery so nothing the worker sends is turned away.
+    var events: AsyncStream<InboxEvent>?
 }
 
 extension Coordinator {
@@ -180,7 +182,12 @@ extension Coordinator {
                 return .failed(VertebraError(.failed, "could not journal the attempt: \(error)"), retryable: false)
             }
         }
-        let events = await inbox.open(job: token, peer: worker, conversation: opened.conversation, attempt: resume?.token?.attempt)
+        let events: AsyncStream<InboxEvent>
+        if let reopened = resume?.events {
+            events = reopened
+        } else {
+            events = await inbox.open(job: token, peer: worker, conversation: opened.conversation, attempt: resume?.token?.attempt)
+        }
         registry.adjustOutstanding(worker, by: 1)
         live[token]?.workers.insert(worker)
         emit(token, .dispatched(worker: worker))

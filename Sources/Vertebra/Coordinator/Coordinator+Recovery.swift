@@ -27,6 +27,11 @@ extension Coordinator {
         }
         let jobScope = scope ?? .single
         if jobScope == .single, let last = resumes.last { resumes = [last] }
+        for index in resumes.indices where resumes[index].ended == nil {
+            resumes[index].events = await inbox.open(
+                job: job.token, peer: resumes[index].worker, conversation: resumes[index].conversation,
+                attempt: resumes[index].token?.attempt)
+        }
         let deadline = job.deadline.map { ContinuousClock.now + .milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         let handle = startLive(

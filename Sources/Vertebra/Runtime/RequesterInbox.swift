@@ -113,9 +113,10 @@ actor RequesterInbox {
     private func unknown(_ token: JobToken) async -> StanzaError {
         if let journal {
             do {
-                try await journal.currentAttempt(token.description)
-                return recovering
-                    ? VertebraErrors.notReady("recovering \(token); try again")
+                // Open in the journal but no mailbox yet (recovery is re-opening it): try again.
+                let conversation = try await journal.currentAttempt(token.description)
+                return conversation.state == .open || recovering
+                    ? VertebraErrors.notReady("not ready for \(token) yet; try again")
                     : VertebraErrors.unknownConversation(token.description)
             } catch let error as JournalError where error.code == .supersededAttempt {
                 return VertebraErrors.superseded(token.description)

@@ -35,6 +35,8 @@ public actor Worker: PerformerRole {
         public var askCoordinatorToAuthorize: Bool
         /// How long to keep retrying a result the requester has not acknowledged.
         public var deliveryGiveUp: Duration
+        /// How long one try of a stanza waits for the requester's answer before it is sent again.
+        public var answerTimeout: Duration = .seconds(10)
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
@@ -145,7 +147,9 @@ public actor Worker: PerformerRole {
 
     var requester: Requester { Requester(client: client, inbox: inbox, ids: ids) }
 
-    var delivery: Delivery { Delivery(client: client, giveUpAfter: options.deliveryGiveUp, absentPeer: .wait) }
+    var delivery: Delivery {
+        Delivery(client: client, answerTimeout: options.answerTimeout, giveUpAfter: options.deliveryGiveUp, absentPeer: .wait)
+    }
 
     // MARK: - Advertising
 

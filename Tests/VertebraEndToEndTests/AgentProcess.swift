@@ -1,0 +1,94 @@
+import Foundation
+import Natter
+import Testing
+import VertebraJournal
+
+/// A `vertebra coordinator` or `vertebra worker` run as its own process, stopped (or killed)
+/// by PID.
+final class AgentProcess: @unchecked Sendable {
+    let process: Process
+    let name: String
+    let log: String
+
+    /// The `vertebra` binary built with these tests.
+    static func binary() throws -> String {
+        var candidates: [URL] = []
+        if let directory = Bundle.main.executableURL?.deletingLastPathComponent() {
+            candidates += [directory, directory.deletingLastPathComponent()].map { $0.appendingPathComponent("vertebra") }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug/vertebra"))
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw XMPPServerProcess.ServerError(message: "no vertebra binary in \(candidates.map(\.path))")
+        }
+        return found.path
+    }
+
+    /// Starts `vertebra <arguments>` logged in as `user` on `server`.
+    init(_ arguments: [String], user: String, resource: String, server: XMPPServerProcess, directory: String) throws {
+        name = "\(user)-\(resource)"
+        log = "\(directory)/\(name).log"
+        let passwordFile = "\(directory)/password"
+        if !FileManager.default.fileExists(atPath: passwordFile) {
+            try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        }
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        output.seekToEndOfFile()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.arguments = arguments + ["--tls", "required", "--ca-file", server.caFile, "--log-level", "info"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"
+        environment["VERTEBRA_JID"] = "\(user)@\(server.domain)/\(resource)"
+        environment["VERTEBRA_PASSWORD_FILE"] = passwordFile
+        environment["VERTEBRA_COORDINATOR"] = "coordinator@\(server.domain)/coordinator"
+        process.environment = environment
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    static func coordinator(_ server: XMPPServerProcess, directory: String, extra: [String] = []) throws -> AgentProcess {
+        try AgentProcess(
+            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", "2", "--worker-wait", "20"] + extra,
+            user: "coordinator", resource: "coordinator", server: server, directory: directory)
+    }
+
+    static func worker(_ index: Int, _ server: XMPPServerProcess, directory: String, extra: [String] = []) throws -> AgentProcess {
+        try AgentProcess(
+            ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", "10"] + extra,
+            user: "w\(index)", resource: "w\(index)", server: server, directory: directory)
+    }
+
+    /// SIGKILL: no chance to clean up, as a crash.
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then wait for the exit (SIGKILL after 10 s).
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let end = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < end { usleep(20_000) }
+        kill()
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
+
+/// Polls `condition` until true or `timeout`.
+func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    return try await condition()
+}
+
+/// Opens an agent's journal for reading (it may be written meanwhile).
+func readJournal(_ path: String) throws -> JournalReader { try JournalReader(path: path) }
