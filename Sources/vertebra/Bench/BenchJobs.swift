@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Natter
+import Vertebra
+import VertebraAgent
+import VertebraJournal
+
+/// `vertebra bench jobs`: end-to-end no-op jobs through an XMPP server, journal on.
+struct BenchJobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "End-to-end no-op jobs: jobs/s and latency through an XMPP server, journal on.",
+        discussion: """
+            Starts two `vertebra worker` processes (accounts w1, w2) and a coordinator in this \
+            process (account coordinator), all with journals in a temporary directory, and runs \
+            /vertebra/echo jobs at each in-flight level and durability. Prints one JSON line per \
+            measurement (and, with --memory-jobs, the resident memory of the workers and of this \
+            process after that many more jobs). scripts/bench-jobs.sh runs it against the embedded \
+            router and Prosody in one go and prints them side by side.
+            """)
+
+    @Option(help: "XMPP server as host:port.") var server: String
+    @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
+    @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
+    @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
+    @Option(help: "Label for the JSON 'server' field.") var label = "xmpp"
+    @Option(name: .short, help: "Jobs per level (the 1-in-flight level runs at most 2,000).") var n = 5000
+    @Option(help: "Jobs in flight per level, comma separated.") var inFlight = "1,256"
+    @Option(help: "Durabilities to run, comma separated.") var durability = "normal,full"
+    @Option(help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
+
+    private var levels: [Int] { inFlight.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
+    private var durabilities: [Durability] { durability.split(separator: ",").compactMap { Durability(rawValue: String($0)) } }
+
+    func validate() throws {
+        guard !levels.isEmpty else { throw ValidationError("--in-flight must list positive numbers") }
+        guard !durabilities.isEmpty else { throw ValidationError("--durability must list normal and/or full") }
+        guard n > 0, memoryJobs >= 0 else { throw ValidationError("-n must be positive") }
+    }
+
+    func run() async throws {
+        #if DEBUG
+            printError("warning: debug build; use swift build -c release")
+        #endif
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-jobs-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for durability in durabilities {
+            try await runDurability(durability, directory: directory)
+        }
+    }
+
+    private func runDurability(_ durability: Durability, directory: String) async throws {
+        let workers = try (1...2).map { try spawnWorker($0, durability: durability, directory: directory) }
+        defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
+        let journal = try ExchangeJournal(path: "\(directory)/coordinator-\(durability).sqlite", options: .init(durability: durability))
+        let coordinator = Coordinator(
+            client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
+            options: Coordinator.Options(workerWait: .seconds(60)))
+        try await coordinator.start()
+        try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
+        _ = try await run(coordinator, jobs: 300, inFlight: 64)
+        for level in levels {
+            let jobs = level == 1 ? min(n, 2000) : n
+            let started = ContinuousClock.now
+            let latencies = try await run(coordinator, jobs: jobs, inFlight: level)
+            report(durability: durability, level: level, latencies: latencies, wall: (ContinuousClock.now - started).seconds)
+        }
+        if durability == .normal && memoryJobs > 0 {
+            _ = try await run(coordinator, jobs: memoryJobs, inFlight: levels.max() ?? 256)
+            let workerKiB = workers.map { Self.residentKiB(pid: $0.processIdentifier) }
+            let own = Self.residentKiB(pid: getpid())
+            print(#"{"server":"\#(label)","memory_after_jobs":\#(memoryJobs + n * levels.count),"coordinator_and_driver_kib":\#(own),"worker_kib":[\#(workerKiB.map(String.init).joined(separator: ","))]}"#)
+        }
+        await coordinator.stop()
+        await journal.close()
+    }
+
+    private func report(durability: Durability, level: Int, latencies: [Double], wall: Double) {
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        let line = String(
+            format: #"{"server":"%@","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f}"#,
+            label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),
+            percentile(0.5) * 1000, percentile(0.99) * 1000)
+        print(line)
+        fflushStandardOutput()
+    }
+
+    /// Runs `jobs` echo jobs with `inFlight` at a time; returns each job's latency in seconds.
+    private func run(_ coordinator: Coordinator, jobs: Int, inFlight: Int) async throws -> [Double] {
+        try await withThrowingTaskGroup(of: Double.self) { group in
+            var started = 0
+            var latencies: [Double] = []
+            latencies.reserveCapacity(jobs)
+            func add() {
+                started += 1
+                group.addTask {
+                    let begin = ContinuousClock.now
+                    _ = try await coordinator.dispatch(Diagnostics.Echo(text: "x"))
+                    return (ContinuousClock.now - begin).seconds
+                }
+            }
+            for _ in 0..<min(inFlight, jobs) { add() }
+            while let latency = try await group.next() {
+                latencies.append(latency)
+                if started < jobs { add() }
+            }
+            return latencies
+        }
+    }
+
+    private func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
+        let parts = server.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {
+            throw ValidationError("--server must be host:port")
+        }
+        var configuration = ClientConfiguration(
+            host: String(parts[0]), port: port, jid: jid, password: .file(passwordFile), tls: caFile == nil ? .disabled : .required,
+            trustedCAFile: caFile)
+        configuration.requestTimeout = .seconds(30)
+        configuration.streamManagement = false
+        return configuration
+    }
+
+    private func spawnWorker(_ index: Int, durability: Durability, directory: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
+            process.executableURL = Bundle.main.executableURL
+        }
+        var arguments = [
+            "worker", "--server", server, "--jid", "w\(index)@\(domain)/w\(index)", "--password-file", passwordFile,
+            "--journal", "\(directory)/w\(index)-\(durability).sqlite", "--durability", durability.rawValue,
+            "--max-jobs", "256", "--log-level", "error",
+        ]
+        if let caFile { arguments += ["--ca-file", caFile] } else { arguments += ["--tls", "disabled"] }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func residentKiB(pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+}
+
+func fflushStandardOutput() { fflush(nil) }
