@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "VertebraRouter", targets: ["VertebraRouter"]),
         .library(name: "VertebraAgent", targets: ["VertebraAgent"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
+        .executable(name: "files-agent", targets: ["files-agent"]),
+        .executable(name: "exec-agent", targets: ["exec-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,10 +75,27 @@ let package = Package(
             name: "vertebra",
             dependencies: [
                 "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent",
+                "FilesAgentOperations", "ExecAgentOperations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict),
+        // Example agents (Agents/): each is a library of operations and a small executable.
+        .target(
+            name: "FilesAgentOperations", dependencies: ["Vertebra", "VertebraXML", "CCrypto"], path: "Agents/files/Operations",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "files-agent", dependencies: ["FilesAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Agents/files/Main", swiftSettings: strict),
+        .target(
+            name: "ExecAgentOperations", dependencies: ["Vertebra", "VertebraXML"], path: "Agents/exec/Operations",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "exec-agent", dependencies: ["ExecAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Agents/exec/Main", swiftSettings: strict),
+        .testTarget(
+            name: "AgentTests", dependencies: ["FilesAgentOperations", "ExecAgentOperations", "Vertebra"], path: "Tests/AgentTests",
             swiftSettings: strict),
         .testTarget(
             name: "VertebraXMLTests", dependencies: ["VertebraXML"], swiftSettings: strict),

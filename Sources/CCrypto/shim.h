@@ -36,4 +36,28 @@ static inline int vertebra_pbkdf2(int bits, const char *password, size_t passwor
 static inline int vertebra_random(unsigned char *out, int length) {
     return RAND_bytes(out, length);
 }
+/* Streaming SHA-256 (file checksums): begin, update any number of times, finish (frees). */
+static inline EVP_MD_CTX *vertebra_sha256_begin(void) {
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    if (context != NULL && EVP_DigestInit_ex(context, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(context);
+        return NULL;
+    }
+    return context;
+}
+
+static inline int vertebra_sha256_update(EVP_MD_CTX *context, const void *data, size_t length) {
+    return EVP_DigestUpdate(context, data, length);
+}
+
+/* Writes 32 bytes to out and frees the context. Returns the digest length, or 0 on failure. */
+static inline int vertebra_sha256_finish(EVP_MD_CTX *context, unsigned char *out) {
+    unsigned int size = 0;
+    int ok = EVP_DigestFinal_ex(context, out, &size);
+    EVP_MD_CTX_free(context);
+    return ok == 1 ? (int)size : 0;
+}
+
+static inline void vertebra_sha256_discard(EVP_MD_CTX *context) { EVP_MD_CTX_free(context); }
+
 #endif

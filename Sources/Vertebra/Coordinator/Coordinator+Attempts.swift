@@ -174,11 +174,14 @@ extension Coordinator {
     func runAttempt(_ token: String, worker: JID, resume: ResumeState?) async -> AttemptOutcome {
         if let ended = resume?.ended { return ended }
         guard let job = live[token] else { return .cancelled("the job is gone") }
+        // Counted before the first suspension, so concurrent picks see this worker's load.
+        registry.adjustOutstanding(worker, by: 1)
         let opened: (conversation: Int64, iqID: String)
         if let resume {
             opened = (resume.conversation, resume.opIQID)
         } else {
             do { opened = try await openAttempt(job, worker: worker) } catch {
+                registry.adjustOutstanding(worker, by: -1)
                 return .failed(VertebraError(.failed, "could not journal the attempt: \(error)"), retryable: false)
             }
         }
@@ -188,7 +191,6 @@ extension Coordinator {
         } else {
             events = await inbox.open(job: token, peer: worker, conversation: opened.conversation, attempt: resume?.token?.attempt)
         }
-        registry.adjustOutstanding(worker, by: 1)
         live[token]?.workers.insert(worker)
         emit(token, .dispatched(worker: worker))
         if job.cancelReason != nil { await inbox.inject(.cancelRequested(job.cancelReason ?? ""), job: token, peer: worker) }
@@ -249,7 +251,9 @@ extension Coordinator {
         var records: [JournalRecord] = [.acknowledge(
             .iq(peer: worker.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element))]
         if known == nil { records.insert(.nameConversation(.id(conversation), token: token.description), at: 0) }
-        do { _ = try await journal.write(records) } catch {
+        do { _ = try await journal.write(records) } catch let error as JournalError where error.code == .duplicateConversation {
+            return .refused("\(worker) answered with an attempt token already used")
+        } catch {
             return .failed(VertebraError(.failed, "could not journal \(worker)'s answer: \(error)"), retryable: false)
         }
         await inbox.name(job: job.token, peer: worker, attempt: token.attempt)

@@ -37,7 +37,7 @@ struct WorkerRegistry {
     mutating func remove(_ jid: JID) { entries[jid.description] = nil }
 
     mutating func adjustOutstanding(_ jid: JID, by delta: Int) {
-        entries[jid.description]?.outstanding += delta
+        if let current = entries[jid.description]?.outstanding { entries[jid.description]?.outstanding = max(0, current + delta) }
     }
 
     /// Live workers offering `operation`, least loaded first.

@@ -83,6 +83,30 @@ public actor Submitter {
         return Job(id: started.token.job, attempt: started.token, events: stream)
     }
 
+    /// The workers the coordinator knows for `operation` (`/security/discover`).
+    public func discover(_ operation: Resource) async throws -> [JID] {
+        let requester = Requester(client: client, inbox: inbox, ids: ids)
+        let arguments = try TypedValueEncoder().encodeFields(DiscoverRequest(job: .init(operation: operation, resources: nil)))
+        let values = try await requester.perform(ServiceOperation.discover, arguments: arguments, to: coordinator, timeout: .seconds(10))
+        return try TypedValueDecoder().decodeFields(DiscoverResult.self, from: values).jids.compactMap(JID.init)
+    }
+
+    /// Waits until the coordinator answers and knows a worker for each of `operations`.
+    public func waitForWorkers(offering operations: [Resource], timeout: Duration = .seconds(30)) async throws {
+        let end = ContinuousClock.now + timeout
+        var missing = operations
+        while true {
+            var stillMissing: [Resource] = []
+            for operation in missing where ((try? await discover(operation)) ?? []).isEmpty { stillMissing.append(operation) }
+            missing = stillMissing
+            if missing.isEmpty { return }
+            guard ContinuousClock.now < end else {
+                throw VertebraError(.noWorker, "no worker registered for \(missing.map(\.path).joined(separator: ", ")) within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     /// Asks the coordinator to cancel the job; it ends with `failed(cancelled)`.
     public func cancel(_ job: Job) async throws {
         _ = try await client.sendAndWait(IQ(type: .set, id: ids.next(), to: coordinator, payload: ProtocolMessage.cancel(job.attempt).element))

@@ -55,7 +55,10 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
 
     /// Reads the `code: message` form an `error` stanza's message carries.
     static func parse(_ text: String, kind: ProtocolMessage.ErrorKind) -> VertebraError {
-        if kind == .cancel { return VertebraError(.cancelled, text) }
+        if kind == .cancel {
+            let prefix = Code.cancelled.rawValue + ": "
+            return VertebraError(.cancelled, text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+        }
         if let colon = text.firstIndex(of: ":") {
             let code = String(text[..<colon])
             let known: [Code] = [.noWorker, .unknownOperation, .badRequest, .notAuthorized, .refused, .failed,

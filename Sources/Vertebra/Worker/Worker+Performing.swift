@@ -72,9 +72,11 @@ extension Worker {
         var found: (answer: String?, conversation: Int64)?
         if let previous = try await journal.inboundStanza(peer: peer.description, iqID: request.id) {
             found = (previous.answer, previous.conversation)
-        } else if let replay = try await journal.opReplay(job: job, peer: peer.description),
-            replay.conversation.state == .open || replay.conversation.state == .finished
+        } else if let replay = try await journal.opReplay(job: job, peer: peer.description), replay.conversation.state == .open,
+            try await !journal.stanzas(ofConversation: replay.conversation.id).contains(where: { Self.isEnd($0) })
         {
+            // The same job again while its attempt is still running here (a peer that re-sent
+            // the op with a new id): the same attempt. After the end, it is a new attempt.
             found = (replay.op.answer, replay.conversation.id)
         }
         guard let found else { return nil }
@@ -86,6 +88,10 @@ extension Worker {
         logger.info("repeated op: answering as before and replaying", metadata: ["job": "\(job)", "peer": "\(peer)"])
         let conversation = found.conversation
         return IQAnswer(payload: payload) { await self.replay(conversation: conversation, attempt: attempt, peer: peer) }
+    }
+
+    private static func isEnd(_ stanza: VertebraJournal.Stanza) -> Bool {
+        stanza.direction == .outbound && [.final, .error, .nack].contains(stanza.kind)
     }
 
     // MARK: - Running
