@@ -95,6 +95,10 @@ let package = Package(
             name: "exec-agent", dependencies: ["ExecAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agents/exec/Main", swiftSettings: strict),
         .testTarget(
+            name: "ReadmeExampleTests",
+            dependencies: ["Vertebra", "Natter", "VertebraJournal", "VertebraXML", "vertebra", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(
             name: "AgentTests", dependencies: ["FilesAgentOperations", "ExecAgentOperations", "Vertebra"], path: "Tests/AgentTests",
             swiftSettings: strict),
         .testTarget(
@@ -106,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "VertebraEndToEndTests",
             dependencies: [
-                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML", "vertebra",
+                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML", "vertebra", "files-agent", "exec-agent",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -44,6 +44,18 @@ final class Cluster: Sendable {
         coordinatorOptions: (inout Coordinator.Options) -> Void = { _ in }
     ) async throws -> Cluster {
         let server = try XMPPServerProcess.start(kind, users: users)
+        do {
+            return try await start(on: server, workers: workerCount, acl: acl, workerOptions: workerOptions, inspector: inspector, coordinatorOptions: coordinatorOptions)
+        } catch {
+            server.stop()
+            throw error
+        }
+    }
+
+    private static func start(
+        on server: XMPPServerProcess, workers workerCount: Int, acl: String, workerOptions: (Int, inout Worker.Options) -> Void,
+        inspector: (any StanzaInspector)?, coordinatorOptions: (inout Coordinator.Options) -> Void
+    ) async throws -> Cluster {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-e2e-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var options = Coordinator.Options(

@@ -62,37 +62,25 @@ public struct CommandRunner: Sendable {
             guard seconds > 0 else { throw OperationFailure("timeoutSeconds must be positive", fatal: true) }
             timeout = min(timeout, .seconds(seconds))
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = op.arguments ?? []
-        process.environment = ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"]
-        process.standardInput = FileHandle.nullDevice
-        let lines = OutputLines()
-        process.standardOutput = lines.pipe(named: "stdout")
-        process.standardError = lines.pipe(named: "stderr")
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { process in
-            lines.processExited()
-            exited.continuation.yield(process.terminationStatus)
-            exited.continuation.finish()
-        }
-        do { try process.run() } catch { throw OperationFailure("could not start \(op.command): \(error)", fatal: true) }
+        let child = try ChildProcess(executable: executable, arguments: op.arguments ?? [])
         let timedOut = Mutex(false)
         let killer = Task {
             try await Task.sleep(for: timeout)
             timedOut.withLock { $0 = true }
-            process.terminate()
+            child.terminate()
         }
         defer { killer.cancel() }
         do {
-            for await output in lines.stream { try await line(output) }
+            for await output in child.lines {
+                try Task.checkCancellation()
+                try await line(output)
+            }
         } catch {
-            process.terminate()
+            child.terminate()
             throw error
         }
-        if Task.isCancelled { process.terminate() }
-        var status: Int32 = -1
-        for await code in exited.stream { status = code }
+        if Task.isCancelled { child.terminate() }
+        let status = await child.exitStatus()
         if timedOut.withLock({ $0 }) {
             throw OperationFailure("timed out: \(op.command) ran longer than \(timeout) and was killed", fatal: true)
         }
@@ -112,69 +100,103 @@ public struct CommandRunner: Sendable {
     }
 }
 
-/// Lines from a process's stdout and stderr, as one stream. The stream ends when the process
-/// exited (what is left in the pipes is drained then): waiting for end-of-file instead could
-/// hang, since a child started at the same moment elsewhere in this process may inherit a pipe.
-final class OutputLines: @unchecked Sendable {
-    private let (lines, continuation) = AsyncStream<CommandRun.Result>.makeStream()
-    private let lock = NSLock()
-    private var partial: [String: Data] = [:]
-    private var pipes: [(name: String, pipe: Pipe)] = []
-    private var finished = false
+/// A child process started with `posix_spawn`, its stdout and stderr read line by line on two
+/// threads, and its exit collected with `waitpid` on a third. (Foundation's `Process` on Linux
+/// missed exits and inherited pipes when several commands started at once.) The pipes are
+/// close-on-exec, so no other child keeps them open.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    let lines: AsyncStream<CommandRun.Result>
+    private let exit: AsyncStream<Int32>
 
-    func pipe(named name: String) -> Pipe {
-        let pipe = Pipe()
-        lock.withLock { pipes.append((name, pipe)) }
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.take(data, from: name)
+    init(executable: String, arguments: [String]) throws {
+        var out: [Int32] = [0, 0]
+        var err: [Int32] = [0, 0]
+        guard pipe(&out) == 0, pipe(&err) == 0 else {
+            throw OperationFailure("could not make pipes: \(String(cString: strerror(errno)))", fatal: true)
         }
-        return pipe
-    }
-
-    /// Every line, in the order read; ends after ``processExited()``.
-    var stream: AsyncStream<CommandRun.Result> { lines }
-
-    /// Drains what the pipes still hold and ends the stream.
-    func processExited() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !finished else { return }
-        finished = true
-        for (name, pipe) in pipes {
-            let handle = pipe.fileHandleForReading
-            handle.readabilityHandler = nil
-            let descriptor = handle.fileDescriptor
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let count = read(descriptor, &buffer, buffer.count)
-                guard count > 0 else { break }
-                append(Data(buffer[0..<count]), from: name)
+        for descriptor in out + err { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        let words: [String] = [executable] + arguments
+        let environment: [String] = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        // The agent's own signal handling (ignored or blocked SIGTERM/SIGINT) must not reach the
+        // command: give it an empty mask and default dispositions.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var spawnedPID: pid_t = 0
+        let spawned = posix_spawn(&spawnedPID, executable, &actions, &attributes, argv, envp)
+        let pid = spawnedPID
+        close(out[1])
+        close(err[1])
+        guard spawned == 0 else {
+            close(out[0])
+            close(err[0])
+            throw OperationFailure("could not start \(executable): \(String(cString: strerror(spawned)))", fatal: true)
+        }
+        self.pid = pid
+        let (lines, linesContinuation) = AsyncStream<CommandRun.Result>.makeStream()
+        let (exit, exitContinuation) = AsyncStream<Int32>.makeStream()
+        self.lines = lines
+        self.exit = exit
+        let open = Mutex(2)
+        for (descriptor, name) in [(out[0], "stdout"), (err[0], "stderr")] {
+            Thread.detachNewThread {
+                Self.readLines(descriptor) { linesContinuation.yield(CommandRun.Result(stream: name, line: $0)) }
+                close(descriptor)
+                if open.withLock({ count in
+                    count -= 1
+                    return count == 0
+                }) { linesContinuation.finish() }
             }
-            if let rest = partial.removeValue(forKey: name), !rest.isEmpty { emit(rest, name) }
-            try? handle.close()
         }
-        continuation.finish()
-    }
-
-    private func take(_ data: Data, from name: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !finished, !data.isEmpty else { return }
-        append(data, from: name)
-    }
-
-    private func append(_ data: Data, from name: String) {
-        var buffer = partial[name, default: Data()] + data
-        while let newline = buffer.firstIndex(of: 0x0A) {
-            emit(buffer[buffer.startIndex..<newline], name)
-            buffer = Data(buffer[buffer.index(after: newline)...])
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            exitContinuation.yield(code)
+            exitContinuation.finish()
         }
-        partial[name] = buffer
     }
 
-    private func emit(_ bytes: Data, _ name: String) {
-        continuation.yield(CommandRun.Result(stream: name, line: String(decoding: bytes, as: UTF8.self)))
+    /// Stops the command (SIGKILL: a timed-out or cancelled command gets no say).
+    func terminate() { kill(pid, SIGKILL) }
+
+    /// The exit status (128 + signal when killed by one).
+    func exitStatus() async -> Int32 {
+        for await code in exit { return code }
+        return -1
+    }
+
+    private static func readLines(_ descriptor: Int32, _ emit: (String) -> Void) {
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            pending += buffer[0..<count]
+            while let newline = pending.firstIndex(of: 0x0A) {
+                emit(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
     }
 }

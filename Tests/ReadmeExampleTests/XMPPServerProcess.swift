@@ -1,0 +1,1 @@
+../NatterTests/XMPPServerProcess.swift

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+/// `vertebra demo` as a newcomer runs it (non-interactive): it exits 0 with every job in its
+/// expected state, and stops every process it started.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DemoTests {
+    @Test func theDemoRunsEveryJobToItsExpectedStateAndCleansUp() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-demo-test-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try AgentProcess.binary())
+        process.arguments = ["demo", "--non-interactive", "--sets", "6", "--state-dir", directory]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("all 13 jobs ended as expected"), "\(output)")
+        #expect(output.contains("refused: /etc is outside the allowed root"))
+        #expect(output.contains("cancelled"))
+        #expect(output.contains("vertebra jobs --journal"))
+        // Nothing the demo started is left running: no process has its state folder in its
+        // command line.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return command.contains(directory)
+        }
+        #expect(leftovers.isEmpty, "still running: \(leftovers)")
+    }
+}
