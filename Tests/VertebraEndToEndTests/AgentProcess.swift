@@ -32,7 +32,7 @@ final class AgentProcess: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: passwordFile) {
             try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
         }
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         output.seekToEndOfFile()
         process = Process()
@@ -49,9 +49,9 @@ final class AgentProcess: @unchecked Sendable {
         try process.run()
     }
 
-    static func coordinator(_ server: XMPPServerProcess, directory: String, extra: [String] = []) throws -> AgentProcess {
+    static func coordinator(_ server: XMPPServerProcess, directory: String, lease: Int = 2) throws -> AgentProcess {
         try AgentProcess(
-            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", "2", "--worker-wait", "20"] + extra,
+            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", "20"],
             user: "coordinator", resource: "coordinator", server: server, directory: directory)
     }
 

@@ -100,7 +100,9 @@ import VertebraXML
         for job in jobs {
             let stored = try #require(try await reader.jobs(matching: JobFilter(limit: 100)).first { $0.token == job.id })
             let indexes = stored.result.map { text in text.components(separatedBy: "name='index'").count - 1 } ?? 0
-            #expect(indexes == 5, "job \(job.id) result has \(indexes) chunks")
+            let timeline = try await reader.timeline(ofJob: job.id)
+            let story = timeline.stanzas.map { "\($0.conversation)\($0.direction.rawValue)\($0.kind.rawValue)\($0.acked == nil ? "?" : "")" }
+            #expect(indexes == 5, "job \(job.id) result has \(indexes) chunks: \(stored.result ?? "nil") attempts \(stored.attempts) \(story) \(timeline.conversations.map { "\($0.id) \($0.role) \($0.state) current=\($0.isCurrent)" })")
         }
         let runs = try await setup.handlerRuns(workers: 2)
         #expect(jobs.allSatisfy { runs[$0.id] == 1 }, "handler runs: \(runs.filter { $0.value != 1 })")
@@ -123,8 +125,8 @@ import VertebraXML
         try await waitForWorkers(setup, count: 1)
         let submitter = try await setup.submitter()
         let retryable = try await submitter.submit(
-            Diagnostics.IdempotentSleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:3000"]))
-        let fragile = try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:3000"]))
+            Diagnostics.IdempotentSleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:15000"]))
+        let fragile = try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:15000"]))
         let second = try AgentProcess.worker(2, setup.server, directory: setup.directory)
         defer { second.stop() }
         try await waitForWorkers(setup, count: 2)
@@ -149,7 +151,8 @@ import VertebraXML
     @Test func routerRestartAgentsReconnectAndWorkContinues() async throws {
         var setup = try Setup.make()
         defer { setup.finish() }
-        let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+        // A lease longer than the agents' reconnection after the restart: nobody is lost.
+        let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, lease: 20)
         let workers = try (1...2).map { try AgentProcess.worker($0, setup.server, directory: setup.directory) }
         defer {
             coordinator.stop()

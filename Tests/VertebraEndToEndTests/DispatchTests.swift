@@ -184,9 +184,14 @@ import VertebraXML
         }
         #expect(failure?.code == .cancelled)
         #expect(try await cluster.coordinatorJournal.job(handle.id)?.state == .cancelled)
-        var workerStates: [JobState] = []
-        for journal in cluster.workerJournals { workerStates += try await journal.jobs(matching: JobFilter(limit: 10)).map(\.state) }
-        #expect(workerStates == [.cancelled])
+        // The worker records the end once the coordinator acknowledged its error stanza.
+        let journals = cluster.workerJournals
+        let workerCancelled = try await eventually(timeout: .seconds(10)) {
+            var states: [JobState] = []
+            for journal in journals { states += try await journal.jobs(matching: JobFilter(limit: 10)).map(\.state) }
+            return states == [.cancelled]
+        }
+        #expect(workerCancelled)
         await cluster.stop()
     }
 

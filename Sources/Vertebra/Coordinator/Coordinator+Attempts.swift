@@ -273,11 +273,31 @@ extension Coordinator {
                 if !Task.isCancelled { await inbox.inject(.deadlineExceeded, job: token, peer: worker) }
             }
         }
+        // Presence is the fast signal that a worker went away; a ping every lease period is the
+        // fallback for a presence that never comes (a server that lost it, a worker that did
+        // not send it).
+        let client = self.client
+        let lease = options.lease
+        let prober = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: lease)
+                // Only the server saying "no such recipient" counts; while we are cut off
+                // ourselves, nothing is known about the worker.
+                guard !Task.isCancelled, await client.isConnected else { continue }
+                let ping = IQ(type: .get, id: "", to: worker, payload: XElement("ping", namespace: XMPPNamespace.ping))
+                do {
+                    _ = try await client.sendAndWait(ping, timeout: lease)
+                    await inbox.inject(.peerBack, job: token, peer: worker)
+                } catch let error as NatterError where error.stanzaError?.meansRecipientGone ?? false {
+                    await inbox.inject(.peerGone, job: token, peer: worker)
+                } catch {}
+            }
+        }
         defer {
             leaseTimer?.cancel()
             deadlineTimer?.cancel()
+            prober.cancel()
         }
-        let lease = options.lease
         func startLease() {
             leaseTimer?.cancel()
             leaseTimer = Task {
@@ -308,9 +328,10 @@ extension Coordinator {
             case .message:
                 continue
             case .peerGone:
-                startLease()
+                if leaseTimer == nil { startLease() }
             case .peerBack:
                 leaseTimer?.cancel()
+                leaseTimer = nil
             case .leaseExpired:
                 if cancelSent { return .cancelled(live[token]?.cancelReason ?? "cancelled") }
                 return .lost("\(worker) went away and did not come back within the lease (\(lease))")

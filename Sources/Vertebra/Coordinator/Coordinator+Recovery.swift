@@ -12,6 +12,26 @@ extension Coordinator {
         let open = try await journal.jobs(matching: JobFilter(states: [.pending, .dispatched, .running], limit: Int(Int32.max)))
         if !open.isEmpty { logger.info("resuming unfinished jobs", metadata: ["count": "\(open.count)"]) }
         for job in open { await resume(job) }
+        try await finishRelays(skipping: Set(open.map(\.token)))
+    }
+
+    /// Submitters whose job ended while the coordinator was down (or just before it stopped)
+    /// still get the end: `final` or `error` from the journalled job.
+    private func finishRelays(skipping running: Set<String>) async throws {
+        for conversation in try await journal.openConversations(role: .performer) where !running.contains(conversation.job) {
+            guard let job = try await journal.job(conversation.job), job.state.isTerminal else { continue }
+            let (events, continuation) = AsyncStream<JobEvent>.makeStream()
+            if job.state == .done {
+                continuation.yield(.done)
+            } else {
+                let error = VertebraError.parse(
+                    job.error ?? job.state.rawValue, kind: job.state == .cancelled ? .cancel : .fatal)
+                continuation.yield(.failed(error))
+            }
+            continuation.finish()
+            let scope = Scope(rawValue: job.scope.rawValue) ?? .single
+            await resumeRelay(conversation, events: events, scope: scope)
+        }
     }
 
     private func resume(_ job: Job) async {

@@ -322,6 +322,12 @@ public actor ExchangeJournal {
     @discardableResult
     public func currentAttempt(_ token: String) throws -> Conversation { try connection.currentAttempt(token: token) }
 
+    /// Every open, current conversation in `role`, whatever its job's state (recovery of a
+    /// conversation whose job ended but whose end was not yet delivered).
+    public func openConversations(role: ConversationRole) throws -> [Conversation] {
+        try connection.openConversations(role: role)
+    }
+
     /// Crash recovery: every open, current conversation of a non-terminal job, with its
     /// unacknowledged stanzas.
     public func recoverableConversations() throws -> [RecoveryItem] { try connection.recoverableConversations() }

@@ -157,6 +157,13 @@ extension Connection {
         }
     }
 
+    func openConversations(role: ConversationRole) throws -> [Conversation] {
+        try all(
+            "SELECT \(Columns.conversation) FROM conversations WHERE state = 'open' AND current = 1 AND role = ? ORDER BY id",
+            [.text(role.rawValue)]
+        ) { try conversation(from: $0) }
+    }
+
     func conversation(token: String) throws -> Conversation? {
         try first("SELECT \(Columns.conversation) FROM conversations WHERE token = ?", [.text(token)]) {
             try conversation(from: $0)
