@@ -32,7 +32,9 @@ for server in "${SERVERS[@]}"; do
   case $server in prosody | ejabberd | router) ;; *) echo "unknown server '$server' (router|prosody|ejabberd)" >&2; exit 2 ;; esac
   dir=$(mktemp -d "/tmp/vertebra-bench-jobs-$server.XXXXXX")
   DIRS+=("$server:$dir")
-  if ! VERTEBRA_BIN="$BIN" XMPP_PASSWORD=bench-secret XMPP_LOG_LEVEL=warning "$XMPP/$server-up.sh" "$dir" 0 coordinator w1 w2 >/dev/null; then
+  level=warning
+  [ "$server" = prosody ] && level=warn
+  if ! VERTEBRA_BIN="$BIN" XMPP_PASSWORD=bench-secret XMPP_LOG_LEVEL=$level "$XMPP/$server-up.sh" "$dir" 0 coordinator w1 w2 >/dev/null; then
     echo "bench-jobs: $server did not start" >&2
     exit 1
   fi

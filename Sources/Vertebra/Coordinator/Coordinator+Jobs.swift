@@ -165,7 +165,7 @@ extension Coordinator {
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
             subscribers: [continuation])
-        tasks.append(Task { await self.run(token, resumes: resumes) })
+        jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
     }
 
@@ -194,6 +194,7 @@ extension Coordinator {
         emit(token, error.map { .failed($0) } ?? .done)
         for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
         live[token] = nil
+        jobTasks[token] = nil
     }
 
     // MARK: - Waiting for workers

@@ -72,7 +72,10 @@ public actor Coordinator: PerformerRole {
     let inbox: RequesterInbox
     var registry = WorkerRegistry()
     var live: [String: LiveJob] = [:]
+    /// Long-lived work (presence watch, recovery relays).
     var tasks: [Task<Void, Never>] = []
+    /// The task running each live job; dropped when the job ends.
+    var jobTasks: [String: Task<Void, Never>] = [:]
     var changeWaiters: [String: CheckedContinuation<Void, Never>] = [:]
     /// The attempt token `A:B` of each running attempt, by "A|worker".
     var attemptTokens: [String: JobToken] = [:]
@@ -106,7 +109,7 @@ public actor Coordinator: PerformerRole {
     /// Stops serving and disconnects. Unfinished jobs stay in the journal and resume at the
     /// next start.
     public func stop() async {
-        for task in tasks { task.cancel() }
+        for task in tasks + Array(jobTasks.values) { task.cancel() }
         for job in live.values { for subscriber in job.subscribers { subscriber.finish() } }
         await client.stop()
     }
