@@ -28,7 +28,7 @@ import VertebraXML
 
         func submitter() async throws -> Submitter {
             let submitter = Submitter(
-                client: XMPPClient(configuration: Cluster.configuration(server, user: "coordinator", resource: "submit")),
+                client: XMPPClient(configuration: Cluster.configuration(server, user: "coordinator", resource: "submit-\(UUID().uuidString.prefix(6))")),
                 coordinator: Cluster.jid(server, "coordinator", "coordinator"))
             try await submitter.start()
             return submitter
@@ -60,7 +60,6 @@ import VertebraXML
         // Each worker logs "advertised" at debug only; ask the coordinator instead: an echo per
         // worker through scope all succeeds once all are registered.
         let submitter = try await setup.submitter()
-        defer { Task { await submitter.stop() } }
         let ready = try await eventually(timeout: .seconds(30)) {
             // The coordinator may not be logged in yet: that is "not ready", not a failure.
             guard let job = try? await submitter.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=ping"]), scope: .all)
@@ -68,6 +67,7 @@ import VertebraXML
             let result = await outcome(of: job)
             return result.error == nil && result.chunks.count >= count
         }
+        await submitter.stop()
         #expect(ready, "workers did not register")
     }
 

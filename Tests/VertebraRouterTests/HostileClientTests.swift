@@ -104,7 +104,7 @@ struct HostileClientTests {
     @Test func slowLorisBeforeAuthenticationGetsConnectionTimeout() async throws {
         // The limit must leave a normal client (TLS + SCRAM in a debug build on a loaded CI
         // machine) time to log in afterwards; the trickle (~8 s) outlasts it.
-        let router = try await TestRouter { $0.limits.authTimeout = .seconds(4) }
+        let router = try await TestRouter { $0.limits.authTimeout = .seconds(6) }
         let raw = try await RawClient(port: router.port)
         let trickle = Task {
             for byte in Array(RawClient.header.utf8) + Array("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'".utf8) {
