@@ -32,6 +32,23 @@ struct NatterClientTests {
         await router.stop()
     }
 
+    @Test func aReplacedSessionDoesNotReconnectAndTakeTheJIDBack() async throws {
+        let router = try await TestRouter()
+        var configuration = try router.configuration("alice", resource: "same")
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200))
+        let first = XMPPClient(configuration: configuration, logger: TestRouter.clientLogger)
+        try await first.start()
+        let second = XMPPClient(configuration: configuration, logger: TestRouter.clientLogger)
+        try await second.start()
+        try await router.eventually("the first session is closed") { await !first.isConnected }
+        try await Task.sleep(for: .seconds(1))
+        #expect(await !first.isConnected)
+        #expect(await second.isConnected)
+        await second.stop()
+        await first.stop()
+        await router.stop()
+    }
+
     @Test func passwordWithColonAndSpaceLogsIn() async throws {
         let router = try await TestRouter()
         var configuration = try router.configuration("carol", resource: "x", password: "c:olon pw")

@@ -353,6 +353,10 @@ public actor XMPPClient {
                     return
                 }
                 didDisconnect(reason: reason.description)
+                if reason.code == .sessionReplaced {
+                    logger.error("another session took this JID and resource; not reconnecting", metadata: ["jid": "\(lastBoundJID?.description ?? "")"])
+                    break
+                }
             }
             guard configuration.reconnect.enabled, !stopped else { break }
             let delay = configuration.reconnect.delay(forAttempt: attempt, using: &random)

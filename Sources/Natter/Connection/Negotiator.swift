@@ -389,7 +389,11 @@ struct StreamErrorReport {
     }
 
     var error: NatterError {
-        NatterError(.streamError, "the server closed the stream: \(condition)" + (text.map { " (\($0))" } ?? ""))
+        let detail = "the server closed the stream: \(condition)" + (text.map { " (\($0))" } ?? "")
+        if condition == "conflict" {
+            return NatterError(.sessionReplaced, detail + "; another session uses this JID and resource, so this one does not reconnect")
+        }
+        return NatterError(.streamError, detail)
     }
 }
 

@@ -23,6 +23,9 @@ public struct NatterError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let serverNotVerified = Code("server-not-verified")
         /// The server closed the stream with a stream error.
         public static let streamError = Code("stream-error")
+        /// Another session bound this full JID (stream error `conflict`): the client does not
+        /// reconnect, or the two sessions would take the JID from each other forever.
+        public static let sessionReplaced = Code("session-replaced")
         /// Resource binding failed.
         public static let bindFailed = Code("bind-failed")
         /// The server broke the protocol (unexpected or malformed element).
