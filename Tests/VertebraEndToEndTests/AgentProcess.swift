@@ -63,7 +63,8 @@ final class AgentProcess: @unchecked Sendable {
 
     /// SIGKILL: no chance to clean up, as a crash.
     func kill() {
-        guard process.isRunning else { return }
+        // Not guarded by isRunning: Foundation's Process on Linux can report a live child as
+        // exited, and then the "crash" would silently not happen.
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }

@@ -85,15 +85,16 @@ import VertebraXML
         var jobs: [Submitter.Job] = []
         for _ in 0..<20 {
             jobs.append(try await submitter.submit(
-                Diagnostics.Count.path, arguments: try TypedArguments.parse(["count=i4:5", "intervalMilliseconds=i4:150"])))
+                Diagnostics.Count.path, arguments: try TypedArguments.parse(["count=i4:5", "intervalMilliseconds=i4:400"])))
         }
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(500))
         coordinator.kill()
         try await Task.sleep(for: .milliseconds(800))
         coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
         let finished = try await eventually { try await setup.states()[.done] == 21 }
         // The restarted coordinator found unfinished jobs: the kill really was mid-run.
-        #expect(coordinator.logText.contains("resuming unfinished jobs"))
+        let restarted = coordinator
+        #expect(try await eventually(timeout: .seconds(20)) { restarted.logText.contains("resuming unfinished jobs") })
         let states = try await setup.states()
         #expect(finished, "states: \(states)\n\(coordinator.logText.suffix(3000))")
         let reader = try readJournal(setup.coordinatorJournal)

@@ -28,8 +28,10 @@ struct Requester: Sendable {
         let op = ProtocolMessage.op(type: path, token: job, scope: scope, arguments: arguments).element
         let payload = extra.isEmpty ? op : op.with(children: op.children + extra.map { .element($0) })
         do {
-            let answer = try await client.sendAndWait(
-                IQ(type: .set, id: ids.next(), to: peer, payload: payload), timeout: answerTimeout)
+            // A link lost mid-request is retried with the same IQ id: the performer answers a
+            // repeat from its journal, so the job is submitted once.
+            let delivery = Delivery(client: client, answerTimeout: answerTimeout, giveUpAfter: answerTimeout * 2, absentPeer: .fail)
+            let answer = try await delivery.deliver(IQ(type: .set, id: ids.next(), to: peer, payload: payload))
             guard let element = answer.payload, case .accepted(let token)? = try? ProtocolMessage(element),
                 token.job == job.job, token.attempt != nil
             else {
