@@ -170,9 +170,9 @@ import VertebraXML
         let restarted = try setup.server.restart(users: Cluster.users)
         setup = Setup(server: restarted, directory: setup.directory)
         let current = setup
-        let finished = try await eventually(timeout: .seconds(90)) { try await current.states()[.done] == 11 }
+        let finished = try await eventually(timeout: .seconds(180)) { try await current.states()[.done] == 11 }
         let states = try await setup.states()
-        #expect(finished, "states: \(states)")
+        #expect(finished, "states: \(states)\ncoordinator: \(coordinator.logText.suffix(4000))\nw1: \(workers[0].logText.suffix(2000))")
         let after = try await submitter.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=after"]))
         let afterOutcome = await outcome(of: after)
         #expect(afterOutcome.error == nil)
