@@ -9,6 +9,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# One interpreter everywhere: the python3 that scripts/install-deps.sh installed slixmpp for
+# (the first on PATH), handed to the tests that run Python helpers.
+VERTEBRA_PYTHON=${VERTEBRA_PYTHON:-$(command -v python3 || true)}
+if [ -z "$VERTEBRA_PYTHON" ]; then
+  echo "test.sh: no python3 on PATH; run scripts/install-deps.sh first" >&2
+  exit 1
+fi
+export VERTEBRA_PYTHON
+echo "test.sh: Python helpers run with $VERTEBRA_PYTHON ($("$VERTEBRA_PYTHON" --version 2>&1))"
+
 results=.build/test-results
 rm -rf "$results"
 mkdir -p "$results"
@@ -17,6 +27,9 @@ mkdir -p "$results"
 pass() {
   local name=$1
   shift
+  # The tests this pass should report, so a pass that crashes or hangs (and writes no report)
+  # counts its tests as failed instead of letting them vanish from the totals.
+  swift test list "$@" >"$results/$name.list" 2>>"$results/log.txt" || rm -f "$results/$name.list"
   timeout --signal=TERM --kill-after=30s 35m swift test --xunit-output "$results/$name.xml" "$@" 2>&1 | tee -a "$results/log.txt"
   local status=${PIPESTATUS[0]}
   [ "$status" -eq 124 ] && echo "test.sh: swift test $* ran over 35 minutes and was stopped"
@@ -33,4 +46,4 @@ else
   second=$?
   status=$((first != 0 ? first : second))
 fi
-python3 scripts/test-summary.py "$results" "$status"
+"$VERTEBRA_PYTHON" scripts/test-summary.py "$results" "$status"

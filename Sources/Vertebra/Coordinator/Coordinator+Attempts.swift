@@ -11,6 +11,11 @@ enum AttemptOutcome: Sendable {
     case refused(String)
     /// The worker went away for longer than the lease.
     case lost(String)
+    /// The worker stayed present but silent, and did not confirm the attempt was running.
+    case silent(String)
+    /// The coordinator is stopping: the attempt stays open in the journal and resumes at the
+    /// next start.
+    case interrupted
     case failed(VertebraError, retryable: Bool)
     case cancelled(String)
     case deadline
@@ -50,49 +55,54 @@ extension Coordinator {
 
     private func runSingle(_ token: String, resume: ResumeState?) async {
         var excluded: Set<JID> = []
-        var attempts = max(0, ((try? await journal.job(token))?.attempts ?? 0) - (resume == nil ? 0 : 1))
-        var waitingSince = ContinuousClock.now
+        var attempts: Int
+        do {
+            attempts = max(0, (try await journal.job(token)?.attempts ?? 0) - (resume == nil ? 0 : 1))
+        } catch {
+            return await endUnrecorded(token, error, "could not read the job's attempts")
+        }
         var delay = options.retryDelay
         var next = resume
-        while let job = live[token] {
+        while let job = live[token], !isStopping {
             if let reason = job.cancelReason { return await end(token, .cancelled, error: VertebraError(.cancelled, reason)) }
             if let deadline = job.deadline, ContinuousClock.now >= deadline {
                 return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed before it finished"))
             }
             let worker: JID
+            var counted = false
             if let resumed = next {
                 worker = resumed.worker
             } else {
-                let capable = registry.capable(of: job.path, now: .now)
-                guard let pick = capable.first(where: { !excluded.contains($0.jid) && $0.outstanding < $0.capacity }) else {
-                    let settled = ContinuousClock.now - startedAt > options.workerWait
-                    if ContinuousClock.now - waitingSince > options.workerWait || (capable.isEmpty && settled) {
-                        let error = capable.isEmpty
-                            ? VertebraError(.noWorker, "no live worker offers \(job.path)")
-                            : VertebraError(.refused, "every worker offering \(job.path) refused or stayed busy for \(options.workerWait)")
-                        return await end(token, .failed, error: error)
-                    }
-                    if !capable.isEmpty && capable.allSatisfy({ excluded.contains($0.jid) }) {
-                        await waitForChange(timeout: jittered(delay))
-                        delay = min(delay * 2, options.maxRetryDelay)
-                        excluded.removeAll()
-                    } else {
-                        await waitForChange(timeout: .milliseconds(250))
-                    }
+                switch await waitForSlot(job, excluded: excluded) {
+                case .worker(let picked):
+                    worker = picked
+                    counted = true
+                case .allRefused:
+                    try? await Task.sleep(for: jittered(delay))
+                    delay = min(delay * 2, options.maxRetryDelay)
+                    excluded.removeAll()
+                    continue
+                case .noWorker:
+                    return await end(token, .failed, error: VertebraError(
+                        .noWorker, "no live worker offers \(job.path) (waited \(options.workerWait))"))
+                case .deadline:
+                    return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed while it waited for a worker"))
+                case .withdrawn:
                     continue
                 }
-                worker = pick.jid
             }
-            let outcome = await runAttempt(token, worker: worker, resume: next)
+            let outcome = await runAttempt(token, worker: worker, resume: next, counted: counted)
             next = nil
             switch outcome {
+            case .interrupted:
+                return
             case .done(let values):
                 return await end(token, .done, result: values)
             case .refused(let reason):
                 logger.info("worker refused; trying another", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(reason)"])
                 excluded.insert(worker)
-                if (try? await journal.job(token))?.state == .dispatched { _ = try? await journal.write(.transition(job: token, to: .pending)) }
-            case .lost, .failed:
+                await backToPending(token)
+            case .lost, .silent, .failed:
                 attempts += 1
                 if live[token]?.cancelReason != nil { continue }
                 let (error, retryable) = Self.failure(of: outcome)
@@ -104,7 +114,6 @@ extension Coordinator {
                 excluded.insert(worker)
                 try? await Task.sleep(for: jittered(delay))
                 delay = min(delay * 2, options.maxRetryDelay)
-                waitingSince = .now
             case .cancelled(let reason):
                 return await end(token, .cancelled, error: VertebraError(.cancelled, reason))
             case .deadline:
@@ -113,10 +122,20 @@ extension Coordinator {
         }
     }
 
+    /// A refused job waits again as `pending`.
+    private func backToPending(_ token: String) async {
+        do {
+            if try await journal.job(token)?.state == .dispatched { try await journal.write(.transition(job: token, to: .pending)) }
+        } catch {
+            noteJournalFailure(error, "could not journal that a refused job waits again", job: token)
+        }
+    }
+
     /// The error of a lost or failed attempt, and whether another attempt may help.
     private static func failure(of outcome: AttemptOutcome) -> (VertebraError, Bool) {
         switch outcome {
         case .lost(let reason): (VertebraError(.workerLost, reason), true)
+        case .silent(let reason): (VertebraError(.workerSilent, reason), true)
         case .failed(let error, let retryable): (error, retryable || error.code == .workerLost)
         default: (VertebraError(.failed, "unexpected outcome"), false)
         }
@@ -141,6 +160,7 @@ extension Coordinator {
         guard !workers.isEmpty else {
             return await end(token, .failed, error: VertebraError(.noWorker, "no worker offers \(job.path)"))
         }
+        if isStopping { return }
         let outcomes = await withTaskGroup(of: (JID, AttemptOutcome).self) { group in
             for worker in workers {
                 let resume = resumes.first { $0.worker == worker }
@@ -159,7 +179,8 @@ extension Coordinator {
                 result.append(XElement("string", namespace: ProtocolMessage.namespace, attributes: [XAttribute("name", "worker")], text: worker.description))
                 result += values
             case .cancelled: cancelled = true
-            case .refused(let reason), .lost(let reason): failures.append("\(worker): \(reason)")
+            case .refused(let reason), .lost(let reason), .silent(let reason): failures.append("\(worker): \(reason)")
+            case .interrupted: return
             case .failed(let error, _): failures.append("\(worker): \(error)")
             case .deadline: failures.append("\(worker): deadline passed")
             }
@@ -171,18 +192,26 @@ extension Coordinator {
 
     // MARK: - One attempt
 
-    func runAttempt(_ token: String, worker: JID, resume: ResumeState?) async -> AttemptOutcome {
-        if let ended = resume?.ended { return ended }
-        guard let job = live[token] else { return .cancelled("the job is gone") }
+    /// Runs one attempt on `worker`. `counted`: its slot was already reserved (by the queue).
+    func runAttempt(_ token: String, worker: JID, resume: ResumeState?, counted: Bool = false) async -> AttemptOutcome {
+        if let ended = resume?.ended {
+            if counted { releaseSlot(worker) }
+            return ended
+        }
+        guard let job = live[token] else {
+            if counted { releaseSlot(worker) }
+            return .cancelled("the job is gone")
+        }
         // Counted before the first suspension, so concurrent picks see this worker's load.
-        registry.adjustOutstanding(worker, by: 1)
+        if !counted { registry.adjustOutstanding(worker, by: 1) }
         let opened: (conversation: Int64, iqID: String)
         if let resume {
             opened = (resume.conversation, resume.opIQID)
         } else {
             do { opened = try await openAttempt(job, worker: worker) } catch {
-                registry.adjustOutstanding(worker, by: -1)
-                return .failed(VertebraError(.failed, "could not journal the attempt: \(error)"), retryable: false)
+                releaseSlot(worker)
+                noteJournalFailure(error, "could not journal a new attempt; the job fails", job: token)
+                return .failed(VertebraError(.journalFailed, "could not journal the attempt: \(error)"), retryable: false)
             }
         }
         let events: AsyncStream<InboxEvent>
@@ -202,12 +231,22 @@ extension Coordinator {
             ended = await follow(job, worker: worker, events: events, values: resume?.values ?? [])
         }
         attemptTokens["\(token)|\(worker)"] = nil
+        lastHeard["\(token)|\(worker)"] = nil
         await inbox.close(job: token, peer: worker)
-        registry.adjustOutstanding(worker, by: -1)
         live[token]?.workers.remove(worker)
-        notifyChange()
-        _ = try? await journal.write(.setConversationState(.id(opened.conversation), ended.conversationState))
+        releaseSlot(worker)
+        if case .interrupted = ended { return ended }
+        if isStopping { return .interrupted }
+        do { try await journal.write(.setConversationState(.id(opened.conversation), ended.conversationState)) } catch {
+            noteJournalFailure(error, "could not journal the end of an attempt", job: token)
+        }
         return ended
+    }
+
+    /// A worker slot is free again: hand it to the next queued job.
+    func releaseSlot(_ worker: JID) {
+        registry.adjustOutstanding(worker, by: -1)
+        notifyChange()
     }
 
     private func openAttempt(_ job: LiveJob, worker: JID) async throws -> (Int64, String) {
@@ -234,6 +273,7 @@ extension Coordinator {
         do {
             answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: job.op))
         } catch {
+            if error is CancellationError || isStopping { return .interrupted }
             guard let stanzaError = error.peerStanzaError else {
                 return known == nil ? .refused("no answer from \(worker): \(error)") : .lost("\(worker) did not answer after the restart: \(error)")
             }
@@ -254,7 +294,8 @@ extension Coordinator {
         do { _ = try await journal.write(records) } catch let error as JournalError where error.code == .duplicateConversation {
             return .refused("\(worker) answered with an attempt token already used")
         } catch {
-            return .failed(VertebraError(.failed, "could not journal \(worker)'s answer: \(error)"), retryable: false)
+            noteJournalFailure(error, "could not journal a worker's answer to the op; the job fails", job: job.token)
+            return .failed(VertebraError(.journalFailed, "could not journal \(worker)'s answer: \(error)"), retryable: false)
         }
         await inbox.name(job: job.token, peer: worker, attempt: token.attempt)
         attemptTokens["\(job.token)|\(worker)"] = token
@@ -273,31 +314,14 @@ extension Coordinator {
                 if !Task.isCancelled { await inbox.inject(.deadlineExceeded, job: token, peer: worker) }
             }
         }
-        // Presence is the fast signal that a worker went away; a ping every lease period is the
-        // fallback for a presence that never comes (a server that lost it, a worker that did
-        // not send it).
-        let client = self.client
-        let lease = options.lease
-        let prober = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: lease)
-                // Only the server saying "no such recipient" counts; while we are cut off
-                // ourselves, nothing is known about the worker.
-                guard !Task.isCancelled, await client.isConnected else { continue }
-                let ping = IQ(type: .get, id: "", to: worker, payload: XElement("ping", namespace: XMPPNamespace.ping))
-                do {
-                    _ = try await client.sendAndWait(ping, timeout: lease)
-                    await inbox.inject(.peerBack, job: token, peer: worker)
-                } catch let error as NatterError where error.stanzaError?.meansRecipientGone ?? false {
-                    await inbox.inject(.peerGone, job: token, peer: worker)
-                } catch {}
-            }
-        }
+        heard(token, worker)
+        let watcher = Task { await self.watch(token, worker: worker) }
         defer {
             leaseTimer?.cancel()
             deadlineTimer?.cancel()
-            prober.cancel()
+            watcher.cancel()
         }
+        let lease = options.lease
         func startLease() {
             leaseTimer?.cancel()
             leaseTimer = Task {
@@ -306,6 +330,7 @@ extension Coordinator {
             }
         }
         for await event in events {
+            if case .message = event { heard(token, worker) }
             switch event {
             case .message(.ack):
                 await markRunning(token, worker: worker)
@@ -335,6 +360,9 @@ extension Coordinator {
             case .leaseExpired:
                 if cancelSent { return .cancelled(live[token]?.cancelReason ?? "cancelled") }
                 return .lost("\(worker) went away and did not come back within the lease (\(lease))")
+            case .silent(let reason):
+                if cancelSent { return .cancelled(live[token]?.cancelReason ?? "cancelled") }
+                return .silent(reason)
             case .deadlineExceeded:
                 sendCancel(job, worker: worker)
                 return .deadline
@@ -345,13 +373,76 @@ extension Coordinator {
                 startLease()
             }
         }
-        return .lost("the attempt's mailbox closed")
+        // The mailbox closes only when the coordinator stops (or the job's task is cancelled).
+        return .interrupted
+    }
+
+    func heard(_ token: String, _ worker: JID) {
+        lastHeard["\(token)|\(worker)"] = .now
+    }
+
+    private func silence(_ token: String, _ worker: JID) -> Duration? {
+        lastHeard["\(token)|\(worker)"].map { ContinuousClock.now - $0 }
+    }
+
+    /// Watches one attempt's worker. Presence is the fast signal that a worker went away; a ping
+    /// every lease period is the fallback for a presence that never comes. An attempt silent for
+    /// `silenceTimeout` is probed for its status: a worker that does not confirm it is running
+    /// (a 0.4 performer that lost the conversation, a worker whose journal failed) loses it.
+    private func watch(_ token: String, worker: JID) async {
+        let client = self.client
+        let inbox = self.inbox
+        let lease = options.lease
+        let period = min(lease, options.silenceTimeout)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            // While we are cut off ourselves, nothing is known about the worker.
+            guard !Task.isCancelled, await client.isConnected else { continue }
+            switch await Self.ping(worker, client: client, timeout: lease) {
+            case .gone: await inbox.inject(.peerGone, job: token, peer: worker)
+            case .present: await inbox.inject(.peerBack, job: token, peer: worker)
+            case .unknown: continue
+            }
+            guard let quiet = silence(token, worker), quiet >= options.silenceTimeout,
+                let attempt = attemptTokens["\(token)|\(worker)"]
+            else { continue }
+            switch await AttemptStatus.ask(worker, attempt: attempt, client: client, ids: ids, timeout: lease) {
+            case .running:
+                heard(token, worker)
+            case .unreachable:
+                continue
+            case .notRunning(let why):
+                logger.warning("attempt silent; its worker does not confirm it", metadata: [
+                    "job": "\(token)", "worker": "\(worker)", "silent": "\(quiet)", "status": "\(why)"])
+                await inbox.inject(.silent("\(worker) sent nothing for \(quiet.components.seconds) s and \(why)"), job: token, peer: worker)
+            }
+        }
+    }
+
+    private enum Presence { case present, gone, unknown }
+
+    /// Only the server saying "no such recipient" counts as gone.
+    private static func ping(_ worker: JID, client: XMPPClient, timeout: Duration) async -> Presence {
+        let ping = IQ(type: .get, id: "", to: worker, payload: XElement("ping", namespace: XMPPNamespace.ping))
+        do {
+            _ = try await client.sendAndWait(ping, timeout: timeout)
+            return .present
+        } catch let error as NatterError where error.stanzaError?.meansRecipientGone ?? false {
+            return .gone
+        } catch {
+            return .unknown
+        }
     }
 
     private func markRunning(_ token: String, worker: JID) async {
         emit(token, .running(worker: worker))
-        guard let state = try? await journal.job(token)?.state, state == .dispatched || state == .pending else { return }
-        _ = try? await journal.write(.transition(job: token, to: .running))
+        do {
+            guard let state = try await journal.job(token)?.state, state == .dispatched || state == .pending else { return }
+            try await journal.write(.transition(job: token, to: .running))
+        } catch {
+            // `running` is informational (DESIGN 5.1): the job goes on, the failure is reported.
+            noteJournalFailure(error, "could not journal that a job runs", job: token)
+        }
     }
 
     private func sendCancel(_ job: LiveJob, worker: JID) {

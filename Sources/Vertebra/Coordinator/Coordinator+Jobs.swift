@@ -108,6 +108,7 @@ extension Coordinator {
     public func cancel(job token: String, reason: String = "cancelled by the program") async {
         guard live[token] != nil, live[token]?.cancelReason == nil else { return }
         live[token]?.cancelReason = reason
+        withdrawFromQueue(token)
         for worker in live[token]?.workers ?? [] {
             await inbox.inject(.cancelRequested(reason), job: token, peer: worker)
         }
@@ -131,10 +132,17 @@ extension Coordinator {
     /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
     func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
         guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
+        if let deadline = spec.deadline,
+            deadline < .milliseconds(1) || deadline > .seconds(Int64(DispatchExtension.maxDeadlineSeconds))
+        {
+            throw VertebraError(.badRequest, "a deadline must be from 1 ms to \(Int64(DispatchExtension.maxDeadlineSeconds)) s, not \(deadline)")
+        }
         let op = ProtocolMessage.op(type: spec.path, token: token, scope: spec.scope, arguments: spec.arguments).element
+        // Decided once, when the job is made, and journalled: a recovered job is the same job.
+        let retryable = spec.retryable ?? registry.isRetryable(spec.path)
         // The journal keeps the op with the dispatch extension, so recovery knows the targets,
         // deadline and retry policy; workers get the plain op.
-        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: spec.retryable)
+        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: retryable)
             .map { op.appending($0) } ?? op
         var records: [JournalRecord] = [.createJob(NewJob(
             token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
@@ -150,7 +158,6 @@ extension Coordinator {
         let outcomes = try await journal.write(records)
         var relayConversation: Int64?
         for case .conversation(let id) in outcomes { relayConversation = id }
-        let retryable = spec.retryable ?? registry.isRetryable(spec.path)
         let handle = startLive(
             token: spec.token, path: spec.path, op: op, scope: spec.scope, targets: spec.targets,
             deadline: spec.deadline.map { ContinuousClock.now + $0 }, retryable: retryable, resumes: [])
@@ -180,6 +187,8 @@ extension Coordinator {
     // MARK: - Ending a job
 
     func end(_ token: String, _ state: JobState, result: [XElement] = [], error: VertebraError? = nil) async {
+        // Stopping: the job stays unfinished in the journal and resumes at the next start.
+        if isStopping { return forgetLive(token) }
         do {
             if let current = try await journal.job(token), current.state.canTransition(to: state) {
                 _ = try await journal.write(.transition(
@@ -187,11 +196,22 @@ extension Coordinator {
                     error: error?.description))
             }
         } catch {
-            logger.error("could not journal the end of a job; it resumes at the next start", metadata: [
-                "job": "\(token)", "error": "\(error)"])
+            noteJournalFailure(error, "could not journal the end of a job; it resumes at the next start", job: token)
         }
         logger.info("job ended", metadata: ["job": "\(token)", "state": "\(state)", "error": "\(error?.description ?? "-")"])
         emit(token, error.map { .failed($0) } ?? .done)
+        forgetLive(token)
+    }
+
+    /// Ends a job that could not be followed because the journal failed: loudly, in memory
+    /// (its journal entry stays unfinished and resumes at the next start).
+    func endUnrecorded(_ token: String, _ error: any Error, _ what: String) async {
+        noteJournalFailure(error, "\(what); the job stops here and resumes at the next start", job: token)
+        emit(token, .failed(VertebraError(.journalFailed, "\(what): \(error)")))
+        forgetLive(token)
+    }
+
+    private func forgetLive(_ token: String) {
         for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
         live[token] = nil
         jobTasks[token] = nil
@@ -217,6 +237,7 @@ extension Coordinator {
     }
 
     func notifyChange() {
+        grantSlots()
         let waiters = changeWaiters
         changeWaiters.removeAll()
         for waiter in waiters.values { waiter.resume() }

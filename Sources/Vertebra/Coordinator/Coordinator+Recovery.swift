@@ -9,9 +9,11 @@ extension Coordinator {
     /// its original IQ id (the worker answers as before and replays what it sent); jobs between
     /// attempts are dispatched again; submitters get the rest of their relay.
     func recover() async throws {
+        // Oldest first: queued jobs keep their order across the restart.
         let open = try await journal.jobs(matching: JobFilter(states: [.pending, .dispatched, .running], limit: Int(Int32.max)))
+            .sorted { ($0.created, $0.token) < ($1.created, $1.token) }
         if !open.isEmpty { logger.info("resuming unfinished jobs", metadata: ["count": "\(open.count)"]) }
-        for job in open { await resume(job) }
+        for job in open { try await resume(job) }
         try await finishRelays(skipping: Set(open.map(\.token)))
     }
 
@@ -30,20 +32,31 @@ extension Coordinator {
             }
             continuation.finish()
             let scope = Scope(rawValue: job.scope.rawValue) ?? .single
-            await resumeRelay(conversation, events: events, scope: scope)
+            try await resumeRelay(conversation, events: events, scope: scope)
         }
     }
 
-    private func resume(_ job: Job) async {
-        guard let stored = JournalText.element(job.arguments), case .op(let path, let token, let scope, let arguments)? = try? ProtocolMessage(stored) else {
-            _ = try? await journal.write(.transition(job: job.token, to: .failed, error: "failed: the journalled op is unreadable"))
+    /// Throws only when the journal cannot be read: resuming on a partial picture could run a
+    /// job twice, so the start fails instead.
+    private func resume(_ job: Job) async throws {
+        let parsed: (XElement, Resource, JobToken, Scope?, [XElement], DispatchExtension.Parsed)
+        do {
+            guard let stored = JournalText.element(job.arguments), case .op(let path, let token, let scope, let arguments) = try ProtocolMessage(stored) else {
+                throw VertebraError(.badRequest, "not an op")
+            }
+            parsed = (stored, path, token, scope, arguments, try DispatchExtension.parse(stored))
+        } catch {
+            // Not this binary's own writing: end it with the reason rather than run it changed.
+            let reason = "failed: the journalled op cannot be read back (\(error)); the job was not resumed"
+            logger.error("an unfinished job cannot be resumed", metadata: ["job": "\(job.token)", "error": "\(error)"])
+            try await journal.write(.transition(job: job.token, to: .failed, error: reason))
             return
         }
-        let extensions = (try? DispatchExtension.parse(stored)) ?? DispatchExtension.Parsed()
-        let conversations = (try? await journal.conversations(ofJob: job.token)) ?? []
+        let (_, path, token, scope, arguments, extensions) = parsed
+        let conversations = try await journal.conversations(ofJob: job.token)
         var resumes: [ResumeState] = []
         for conversation in conversations where conversation.role == .requester && conversation.isCurrent {
-            if let state = await resumeState(conversation) { resumes.append(state) }
+            if let state = try await resumeState(conversation) { resumes.append(state) }
         }
         let jobScope = scope ?? .single
         if jobScope == .single, let last = resumes.last { resumes = [last] }
@@ -52,23 +65,25 @@ extension Coordinator {
                 job: job.token, peer: resumes[index].worker, conversation: resumes[index].conversation,
                 attempt: resumes[index].token?.attempt)
         }
-        let deadline = job.deadline.map { ContinuousClock.now + .milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
+        // Remaining time, clamped: a journal from elsewhere cannot make the conversion trap.
+        let deadline = job.deadline.map { date in
+            ContinuousClock.now + .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), DispatchExtension.maxDeadlineSeconds) * 1000))
+        }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
-            retryable: extensions.retryable ?? false, resumes: resumes)
+            retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes)
         if let relay = conversations.last(where: { $0.role == .performer && $0.state == .open }) {
-            await resumeRelay(relay, events: handle.events, scope: jobScope)
+            try await resumeRelay(relay, events: handle.events, scope: jobScope)
         } else {
             tasks.append(Task { for await _ in handle.events {} })
         }
     }
 
-    private func resumeState(_ conversation: Conversation) async -> ResumeState? {
-        guard let worker = JID(conversation.peer),
-            let stanzas = try? await journal.stanzas(ofConversation: conversation.id),
-            let op = stanzas.first(where: { $0.direction == .outbound && $0.kind == .op })
-        else { return nil }
+    private func resumeState(_ conversation: Conversation) async throws -> ResumeState? {
+        guard let worker = JID(conversation.peer) else { return nil }
+        let stanzas = try await journal.stanzas(ofConversation: conversation.id)
+        guard let op = stanzas.first(where: { $0.direction == .outbound && $0.kind == .op }) else { return nil }
         var state = ResumeState(
             worker: worker, conversation: conversation.id, opIQID: op.iqID,
             token: conversation.token.flatMap(JobToken.init), values: [], ended: nil)
@@ -89,10 +104,9 @@ extension Coordinator {
         return state
     }
 
-    private func resumeRelay(_ conversation: Conversation, events: AsyncStream<JobEvent>, scope: Scope) async {
-        guard let peer = JID(conversation.peer), let token = conversation.token.flatMap(JobToken.init),
-            let stanzas = try? await journal.stanzas(ofConversation: conversation.id)
-        else { return }
+    private func resumeRelay(_ conversation: Conversation, events: AsyncStream<JobEvent>, scope: Scope) async throws {
+        guard let peer = JID(conversation.peer), let token = conversation.token.flatMap(JobToken.init) else { return }
+        let stanzas = try await journal.stanzas(ofConversation: conversation.id)
         let ackSent = stanzas.contains { $0.direction == .outbound && $0.kind == .ack }
         let unacked = stanzas.filter { $0.direction == .outbound && $0.acked == nil }
         let out = OutboundConversation(

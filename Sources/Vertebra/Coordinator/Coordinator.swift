@@ -26,17 +26,23 @@ public actor Coordinator: PerformerRole {
         /// First retry delay; doubles (with jitter) up to `maxRetryDelay`.
         public var retryDelay: Duration
         public var maxRetryDelay: Duration
-        /// How long a `single` job waits for a capable, non-refusing worker before failing.
+        /// How long a job waits when no live worker offers its operation at all (jobs for which
+        /// capable workers exist but are busy wait, queued, as long as it takes).
         public var workerWait: Duration
         /// How long one `op` waits for a worker's answer.
         public var answerTimeout: Duration
         /// How long results are retried to a submitter that does not answer.
         public var relayGiveUp: Duration
+        /// How long an attempt may go without a word from its (present) worker before the
+        /// worker is asked for the attempt's status; an attempt it does not confirm running is
+        /// lost (`worker-silent`): retried when retryable, failed otherwise.
+        public var silenceTimeout: Duration
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
             retryDelay: Duration = .milliseconds(500), maxRetryDelay: Duration = .seconds(30),
-            workerWait: Duration = .seconds(30), answerTimeout: Duration = .seconds(10), relayGiveUp: Duration = .seconds(60)
+            workerWait: Duration = .seconds(30), answerTimeout: Duration = .seconds(10), relayGiveUp: Duration = .seconds(60),
+            silenceTimeout: Duration = .seconds(120)
         ) {
             self.accessList = accessList
             self.lease = lease
@@ -46,6 +52,7 @@ public actor Coordinator: PerformerRole {
             self.workerWait = workerWait
             self.answerTimeout = answerTimeout
             self.relayGiveUp = relayGiveUp
+            self.silenceTimeout = silenceTimeout
         }
     }
 
@@ -77,6 +84,16 @@ public actor Coordinator: PerformerRole {
     /// The task running each live job; dropped when the job ends.
     var jobTasks: [String: Task<Void, Never>] = [:]
     var changeWaiters: [String: CheckedContinuation<Void, Never>] = [:]
+    /// `single` jobs waiting for a worker slot, and how each is woken.
+    var slotQueue = SlotQueue()
+    var slotWaiters: [String: CheckedContinuation<SlotQueue.Outcome, Never>] = [:]
+    var sweeper: Task<Void, Never>?
+    /// When each running attempt ("A|worker") last heard from its worker.
+    var lastHeard: [String: ContinuousClock.Instant] = [:]
+    /// Set by ``stop()``: what is unfinished stays unfinished in the journal.
+    var isStopping = false
+    /// Journal writes that failed (each logged at error level).
+    public internal(set) var journalFailures = 0
     /// The attempt token `A:B` of each running attempt, by "A|worker".
     var attemptTokens: [String: JobToken] = [:]
     var isStarted = false
@@ -102,6 +119,8 @@ public actor Coordinator: PerformerRole {
         let presence = await client.exchange(.presence)
         tasks.append(Task { await self.watchPresence(presence) })
         try await client.start()
+        let known = try await knownWorkers()
+        tasks.append(Task { await self.probe(known) })
         try await recover()
         await inbox.setRecovering(false)
     }
@@ -109,6 +128,9 @@ public actor Coordinator: PerformerRole {
     /// Stops serving and disconnects. Unfinished jobs stay in the journal and resume at the
     /// next start.
     public func stop() async {
+        isStopping = true
+        sweeper?.cancel()
+        withdrawAllFromQueue()
         for task in tasks + Array(jobTasks.values) { task.cancel() }
         for job in live.values { for subscriber in job.subscribers { subscriber.finish() } }
         await client.stop()
@@ -139,7 +161,10 @@ public actor Coordinator: PerformerRole {
         for await presence in stream {
             guard let from = presence.fromJID, from.isFull else { continue }
             if presence[attribute: "type"] == "unavailable" {
-                if registry.entry(from) != nil { logger.info("worker went away", metadata: ["worker": "\(from)"]) }
+                if registry.entry(from) != nil {
+                    logger.info("worker went away", metadata: ["worker": "\(from)"])
+                    await forget(from)
+                }
                 registry.remove(from)
                 await inbox.injectAll(.peerGone, peer: from)
             } else if presence[attribute: "type"] == nil {
@@ -186,7 +211,11 @@ public actor Coordinator: PerformerRole {
 
     func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {
         guard let job = live[token.job] else { throw VertebraErrors.unknownConversation(token.description) }
-        let conversations = (try? await journal.conversations(ofJob: token.job)) ?? []
+        let conversations: [Conversation]
+        do { conversations = try await journal.conversations(ofJob: token.job) } catch {
+            noteJournalFailure(error, "could not read a job's conversations to check a cancel", job: token.job)
+            throw VertebraErrors.internalError("the coordinator's journal could not be read; try again")
+        }
         let isSubmitter = conversations.contains { $0.role == .performer && $0.peer == peer.description }
         guard isSubmitter || peer.bare == client.configuration.jid.bare else {
             throw VertebraErrors.notAuthorized("only the submitter may cancel job \(job.token)")
@@ -218,7 +247,15 @@ public actor Coordinator: PerformerRole {
             switch path {
             case ServiceOperation.advertise:
                 let ad = try decoder.decodeFields(Advertisement.self, from: arguments)
+                guard (0...Advertisement.maxTTL).contains(ad.ttl), (ad.capacity ?? 1) >= 1, (ad.capacity ?? 1) <= Advertisement.maxCapacity else {
+                    throw StanzaError.badRequest("advertisement out of range: ttl 0...\(Advertisement.maxTTL), capacity 1...\(Advertisement.maxCapacity)")
+                }
+                let isNew = registry.entry(peer) == nil
                 registry.advertise(peer, ad, now: .now)
+                await remember(peer, ad)
+                // Directed presence: the server tells this worker when we go away, so it
+                // re-advertises as soon as we are back.
+                if isNew && ad.ttl > 0 { try? await client.sendPresence(to: peer) }
                 notifyChange()
                 logger.info(ad.ttl > 0 ? "worker advertised" : "worker withdrew", metadata: [
                     "worker": "\(peer)", "operations": "\(ad.operations.map(\.path))"])

@@ -15,6 +15,8 @@ enum InboxEvent: Sendable {
     case leaseExpired
     /// The job's deadline passed.
     case deadlineExceeded
+    /// The worker stayed silent too long and did not confirm the attempt runs.
+    case silent(String)
     /// The submitter or the program asked to cancel.
     case cancelRequested(String)
 }

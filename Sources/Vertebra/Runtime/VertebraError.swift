@@ -29,6 +29,12 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let badResult = Code("bad-result")
         /// The agent was stopped.
         public static let shutDown = Code("shut-down")
+        /// The worker stayed present but said nothing about its attempt for longer than the
+        /// coordinator's silence limit, and a status probe did not show it running.
+        public static let workerSilent = Code("worker-silent")
+        /// A step could not be made durable in the journal (disk full, I/O error): the job
+        /// ended rather than go on unrecorded.
+        public static let journalFailed = Code("journal-failed")
     }
 
     public let code: Code
@@ -62,7 +68,7 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         if let colon = text.firstIndex(of: ":") {
             let code = String(text[..<colon])
             let known: [Code] = [.noWorker, .unknownOperation, .badRequest, .notAuthorized, .refused, .failed,
-                                 .workerLost, .cancelled, .deadlineExceeded, .badResult]
+                                 .workerLost, .cancelled, .deadlineExceeded, .badResult, .workerSilent, .journalFailed]
             if let match = known.first(where: { $0.rawValue == code }) {
                 return VertebraError(match, String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
             }

@@ -17,6 +17,10 @@ struct Advertisement: Codable, Sendable, Equatable {
     var retryable: [Resource]?
     /// How many jobs the worker runs at once.
     var capacity: Int?
+
+    /// Bounds a coordinator accepts (a day; a generous pool).
+    static let maxTTL = 86_400
+    static let maxCapacity = 100_000
 }
 
 /// `/security/discover`: which workers can run `operation` on `resources`.

@@ -106,6 +106,7 @@ extension Worker {
         do {
             try await out.send(.ack(attempt))
         } catch {
+            if await journalBroke(error, attempt: attempt, peer: peer) { return }
             await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack: \(error)")
             return
         }
@@ -121,6 +122,7 @@ extension Worker {
             await endLocally(attempt, conversation: conversation, reason: error.reason)
             return
         } catch {
+            if await journalBroke(error, attempt: attempt, peer: peer) { return }
             ending = failure(error, attempt: attempt, peer: peer, deadline: deadline)
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
@@ -128,8 +130,23 @@ extension Worker {
         let records = Self.endRecords(ending, job: attempt.job, conversation: conversation)
         let send = Task { try await out.send(ending, onAnswer: records) }
         if case .failure(let error) = await send.result {
+            if await journalBroke(error, attempt: attempt, peer: peer) { return }
             await endLocally(attempt, conversation: conversation, reason: "the requester did not take the end: \(error)")
         }
+    }
+
+    /// When `error` is the journal failing (disk full, I/O error), the attempt cannot go on
+    /// unrecorded: it is logged at error level and counted, and the requester gets an
+    /// unjournalled `error` (retryable) so the job moves on instead of waiting on silence.
+    private func journalBroke(_ error: any Error, attempt: JobToken, peer: JID) async -> Bool {
+        guard let journalError = error as? JournalError, !journalError.code.isRuleViolation else { return false }
+        noteJournalFailure(journalError, "could not journal a step of a job; ending the attempt", job: attempt.job)
+        let message = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: \(client.configuration.jid) could not journal the job: \(journalError.message)")
+        let iq = IQ(type: .set, id: ids.next(), to: peer, payload: message.element)
+        do { _ = try await delivery.deliver(iq) } catch {
+            logger.error("could not tell the requester that the journal failed", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
+        }
+        return true
     }
 
     private func failure(_ error: any Error, attempt: JobToken, peer: JID, deadline: ContinuousClock.Instant?) -> ProtocolMessage {
@@ -164,17 +181,24 @@ extension Worker {
     private func refuse(_ attempt: JobToken, conversation: Int64, peer: JID, reason: String) async {
         let nack = ProtocolMessage.nack(attempt, reason: reason)
         let out = outbound(attempt, peer: peer, conversation: conversation)
-        try? await out.send(nack, onAnswer: Self.endRecords(nack, job: attempt.job, conversation: conversation))
+        do { try await out.send(nack, onAnswer: Self.endRecords(nack, job: attempt.job, conversation: conversation)) } catch {
+            if await journalBroke(error, attempt: attempt, peer: peer) { return }
+            logger.notice("the requester did not take a nack", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
+        }
     }
 
     /// The requester is gone or refused the conversation: record the job's end here.
     private func endLocally(_ attempt: JobToken, conversation: Int64, reason: String) async {
         logger.warning("conversation ended without the requester", metadata: ["job": "\(attempt.job)", "reason": "\(reason)"])
         var records: [JournalRecord] = [.setConversationState(.id(conversation), .failed)]
-        if let job = try? await journal.job(attempt.job), job.state.canTransition(to: .failed) {
-            records.append(.transition(job: attempt.job, to: .failed, error: reason))
+        do {
+            if let job = try await journal.job(attempt.job), job.state.canTransition(to: .failed) {
+                records.append(.transition(job: attempt.job, to: .failed, error: reason))
+            }
+            try await journal.write(records)
+        } catch {
+            noteJournalFailure(error, "could not journal the local end of a conversation", job: attempt.job)
         }
-        _ = try? await journal.write(records)
     }
 
     private func finished(_ attempt: JobToken) {
@@ -200,6 +224,20 @@ extension Worker {
             }
             defer { group.cancelAll() }
             _ = try await group.next()
+        }
+    }
+
+    // MARK: - Status
+
+    /// Answers the coordinator's status probe for an attempt.
+    func status(of attempt: JobToken) async -> AttemptStatus.State {
+        if running[attempt.description] != nil { return .running }
+        do {
+            guard let conversation = try await journal.conversation(token: attempt.description) else { return .unknown }
+            return resuming.contains(conversation.id) ? .running : .ended
+        } catch {
+            noteJournalFailure(error, "could not read a conversation for a status probe", job: attempt.job)
+            return .unknown
         }
     }
 
@@ -249,15 +287,22 @@ extension Worker {
         }
         guard !ended else { return }
         let lost = ProtocolMessage.error(token, kind: .error, message: "worker-lost: the worker restarted while running the job")
-        try? await out.send(lost, onAnswer: Self.endRecords(lost, job: token.job, conversation: conversation))
+        do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: token.job, conversation: conversation)) } catch {
+            if await journalBroke(error, attempt: token, peer: peer) { return }
+            logger.warning("could not report a lost attempt after the restart", metadata: ["job": "\(token.job)", "error": "\(error)"])
+        }
     }
 
     /// Sends every outbound stanza of a conversation again, in order (answer to a repeated
     /// `op`); the requester's journal recognises the ones it already has.
     private func replay(conversation: Int64, attempt: JobToken, peer: JID) async {
-        guard running[attempt.description] == nil, resuming.insert(conversation).inserted,
-            let stanzas = try? await journal.stanzas(ofConversation: conversation)
-        else { return }
+        guard running[attempt.description] == nil, resuming.insert(conversation).inserted else { return }
+        let stanzas: [VertebraJournal.Stanza]
+        do { stanzas = try await journal.stanzas(ofConversation: conversation) } catch {
+            resuming.remove(conversation)
+            noteJournalFailure(error, "could not read a conversation to replay it", job: attempt.job)
+            return
+        }
         defer { resuming.remove(conversation) }
         let out = outbound(attempt, peer: peer, conversation: conversation)
         for stanza in stanzas where stanza.direction == .outbound {

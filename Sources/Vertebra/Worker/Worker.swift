@@ -71,6 +71,11 @@ public actor Worker: PerformerRole {
     var authorizations: [String: Bool] = [:]
     var backgroundTasks: [Task<Void, Never>] = []
     var isStarted = false
+    /// The advertisement refresh loop; restarted when the coordinator's presence changes.
+    var refresher: Task<Void, Never>?
+    var advertiseFailures = 0
+    /// Journal writes that failed (each logged at error level).
+    public internal(set) var journalFailures = 0
 
     public init(client: XMPPClient, journal: ExchangeJournal, options: Options, logger: Logger = Logger(label: "vertebra.worker")) {
         self.client = client
@@ -131,15 +136,24 @@ public actor Worker: PerformerRole {
         guard !isStarted else { return }
         isStarted = true
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
+        await client.respondToIQ(namespace: AttemptStatus.namespace, name: "status") { request in
+            guard request.type == .get, let attempt = request.payload?[attribute: "token"].flatMap(JobToken.init), attempt.attempt != nil else {
+                throw StanzaError.badRequest("a status probe is an IQ get with token='A:B'")
+            }
+            return IQAnswer(payload: AttemptStatus.answer(attempt, await self.status(of: attempt)))
+        }
+        let coordinatorPresence = await client.exchange(.presence, from: options.coordinator)
         try await client.start()
         try await recover()
         let events = await client.connectionEvents()
         backgroundTasks.append(Task { await self.announce(events: events) })
+        backgroundTasks.append(Task { await self.watchCoordinator(coordinatorPresence) })
     }
 
     /// Withdraws the advertisement, stops running jobs and disconnects.
     public func stop() async {
         for task in backgroundTasks { task.cancel() }
+        refresher?.cancel()
         _ = try? await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: 0), to: options.coordinator, timeout: .seconds(2))
         for task in running.values { task.cancel() }
         await client.stop()
@@ -164,18 +178,35 @@ public actor Worker: PerformerRole {
     /// Sends directed presence and the advertisement at every (re)connection, and refreshes the
     /// advertisement at 0.9 × TTL (every 5 s while the coordinator does not answer).
     private func announce(events: AsyncStream<XMPPClient.ConnectionEvent>) async {
-        let refresh = Task { await self.refreshLoop() }
-        defer { refresh.cancel() }
+        restartRefresh()
         for await event in events {
-            if case .connected = event { await advertiseOnce() }
+            if case .connected = event { restartRefresh() }
         }
+    }
+
+    /// The coordinator came back (or went away): advertise now, and while it is away retry
+    /// every second, so a restarted coordinator knows this worker at once.
+    private func watchCoordinator(_ presence: AsyncStream<XElement>) async {
+        for await stanza in presence {
+            let type = stanza[attribute: "type"]
+            guard type == nil || type == "unavailable" else { continue }
+            logger.info(type == nil ? "coordinator is here; advertising" : "coordinator went away; advertising until it is back",
+                        metadata: ["coordinator": "\(options.coordinator)"])
+            restartRefresh()
+        }
+    }
+
+    private func restartRefresh() {
+        refresher?.cancel()
+        refresher = Task { await self.refreshLoop() }
     }
 
     private func refreshLoop() async {
         let ttl = options.advertiseTTL
         while !Task.isCancelled {
             let ok = await advertiseOnce()
-            try? await Task.sleep(for: ok ? ttl * 0.9 : .seconds(5))
+            guard !Task.isCancelled else { return }
+            try? await Task.sleep(for: ok ? ttl * 0.9 : .seconds(1))
         }
     }
 
@@ -186,15 +217,24 @@ public actor Worker: PerformerRole {
             let seconds = Int(options.advertiseTTL.components.seconds)
             _ = try await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: seconds), to: options.coordinator)
             logger.debug("advertised", metadata: ["operations": "\(operations.map(\.path))"])
+            if advertiseFailures > 0 { logger.info("advertised again after \(advertiseFailures) failed tries") }
+            advertiseFailures = 0
             return true
         } catch {
-            logger.warning("could not advertise to the coordinator; retrying", metadata: [
+            advertiseFailures += 1
+            // Once per outage at warning level; the retries every second at debug.
+            logger.log(level: advertiseFailures == 1 ? .warning : .debug, "could not advertise to the coordinator; retrying", metadata: [
                 "coordinator": "\(options.coordinator)", "error": "\(error)"])
             return false
         }
     }
 
     // MARK: - Authorization
+
+    func noteJournalFailure(_ error: any Error, _ message: String, job: String) {
+        journalFailures += 1
+        logger.error("\(message)", metadata: ["job": "\(job)", "error": "\(error)", "journal": "\(journal.path)"])
+    }
 
     func authorize(_ peer: JID, _ path: Resource) async throws {
         if peer.bare == options.coordinator.bare || options.authorizedRequesters.contains(where: { $0.bare == peer.bare }) {

@@ -49,6 +49,22 @@ extension Connection {
         case .acknowledge(let reference, let answer, let at):
             try acknowledge(reference, answer: answer, at: at ?? now)
             return .none
+        case .setMeta(let key, let value):
+            try setMeta(key, value)
+            return .none
+        }
+    }
+
+    private func setMeta(_ key: String, _ value: String?) throws {
+        guard !key.isEmpty, !key.hasPrefix("journal."), key != "durability" else {
+            throw JournalError(.invalidArgument, "The meta key '\(key)' is reserved for the journal", path: path)
+        }
+        if let value {
+            try run(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [.text(key), .text(value)])
+        } else {
+            try run("DELETE FROM meta WHERE key = ?", [.text(key)])
         }
     }
 
@@ -234,6 +250,10 @@ extension JournalRecord {
 }
 
 extension JournalError.Code {
+    /// A rule of the journal refused one write (a duplicate, an illegal move, fencing...), or
+    /// the journal was closed on purpose; anything else means storage failed.
+    public var isRuleViolation: Bool { isConfinedToWrite || self == .closed || self == .ambiguousJob }
+
     /// Errors that concern one write only: the rest of its batch still commits.
     var isConfinedToWrite: Bool {
         [.unknownJob, .unknownConversation, .unknownStanza, .duplicateJob, .duplicateStanza,

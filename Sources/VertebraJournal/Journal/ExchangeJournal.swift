@@ -317,6 +317,9 @@ public actor ExchangeJournal {
         try connection.opReplay(job: token, peer: peer)
     }
 
+    /// The conversation named `token` (`A:B`), if any.
+    public func conversation(token: String) throws -> Conversation? { try connection.conversation(token: token) }
+
     /// Fencing: the conversation `token` (`A:B`) if it is the current attempt of its job.
     /// - Throws: `.supersededAttempt` or `.unknownConversation`.
     @discardableResult
@@ -337,6 +340,15 @@ public actor ExchangeJournal {
 
     /// Path, schema version, durability and size.
     public func info() throws -> JournalInfo { try connection.info() }
+
+    /// The agent state kept with ``JournalRecord/setMeta(key:value:)`` under keys starting with
+    /// `prefix`, by key.
+    public func meta(prefix: String) throws -> [String: String] {
+        let rows = try connection.all(
+            "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1", [.text(prefix)]
+        ) { ($0.text(0), $0.text(1)) }
+        return Dictionary(rows, uniquingKeysWith: { _, last in last })
+    }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL, 1 = NORMAL) and
     /// `PRAGMA wal_autocheckpoint`, for tests that check the durability setting really took effect.

@@ -235,6 +235,9 @@ public enum JournalRecord: Sendable {
     case recordStanza(NewStanza)
     /// Record the answer to a stanza and when it came.
     case acknowledge(StanzaRef, answer: String? = nil, at: Date? = nil)
+    /// Keep an agent's own state under `key` in the `meta` table (nil deletes it). Keys starting
+    /// with `journal.` are the journal's own and are refused.
+    case setMeta(key: String, value: String?)
 }
 
 /// What one ``JournalRecord`` produced.

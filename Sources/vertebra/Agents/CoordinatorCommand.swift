@@ -31,12 +31,29 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var lease: Int = 10
     @Option(help: "Attempts per retryable job before it fails.")
     var maxAttempts: Int = 3
-    @Option(help: "Seconds a job waits for a capable worker before it fails.")
+    @Option(help: """
+        Seconds a job waits when no live worker offers its operation at all; jobs whose workers \
+        are merely busy wait queued (pending, first in first out) as long as it takes.
+        """)
     var workerWait: Int = 30
+    @Option(help: """
+        Seconds an attempt may go without a word from its worker before the worker is asked \
+        for its status; unconfirmed, the attempt is lost (worker-silent): retried when the \
+        operation is retryable, failed otherwise. Vertebra 0.4 performers cannot confirm, so a \
+        0.4 handler silent this long is treated as lost.
+        """)
+    var silenceTimeout: Int = 120
+
+    /// A year: longer settings are mistakes (and would overflow durations).
+    static let maxSeconds = 31_536_000
 
     func validate() throws {
         guard Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
-        guard lease > 0, maxAttempts > 0, workerWait > 0 else { throw ValidationError("--lease, --max-attempts and --worker-wait must be positive") }
+        let ranged = [("--lease", lease), ("--worker-wait", workerWait), ("--silence-timeout", silenceTimeout)]
+        for (name, value) in ranged where !(1...Self.maxSeconds).contains(value) {
+            throw ValidationError("\(name) must be from 1 to \(Self.maxSeconds) seconds, not \(value)")
+        }
+        guard (1...1_000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be from 1 to 1000, not \(maxAttempts)") }
     }
 
     func run() async throws {
@@ -51,7 +68,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             }
             let journal = try ExchangeJournal(path: location.path, options: .init(durability: Durability(rawValue: durability)))
             let options = Coordinator.Options(
-                accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait))
+                accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait),
+                silenceTimeout: .seconds(silenceTimeout))
             let coordinator = Coordinator(
                 client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
             try await coordinator.start()
