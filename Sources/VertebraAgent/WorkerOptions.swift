@@ -20,6 +20,11 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
     public var durability: String = "normal"
 
+    @Option(help: ArgumentHelp(
+        "Cap the journal's size (e.g. 512m, 2g; k, m, g are powers of 1024). When it is full, the job whose step cannot be journalled ends with journal-failed (retried elsewhere when retryable) and new ops are refused. Default: no cap.",
+        valueName: "size"))
+    public var journalMaxSize: String?
+
     @Option(help: "Jobs run at once; more are refused (nack busy).")
     public var maxJobs: Int = 16
 
@@ -41,7 +46,9 @@ public struct WorkerOptions: ParsableArguments {
         guard Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
         guard maxJobs > 0 else { throw ValidationError("--max-jobs must be positive") }
         guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
+        guard ttl <= 86_400 else { throw ValidationError("--ttl must be at most 86400 seconds (a day)") }
         _ = try resources()
+        _ = try journalMaxPages()
     }
 
     func resources() throws -> [String: [Resource]] {
@@ -54,6 +61,24 @@ public struct WorkerOptions: ParsableArguments {
             result[String(parts[0]), default: []].append(Resource(String(parts[1])))
         }
         return result
+    }
+
+    /// `--journal-max-size` in journal pages (4 KiB).
+    func journalMaxPages() throws -> Int? {
+        guard let text = journalMaxSize?.lowercased() else { return nil }
+        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        var digits = Substring(text)
+        var unit = 1
+        if let last = digits.last, let factor = units[last] {
+            unit = factor
+            digits = digits.dropLast()
+        }
+        guard let count = Int(digits), count > 0, count <= (1 << 50) / unit else {
+            throw ValidationError("--journal-max-size '\(journalMaxSize ?? "")' is not a size such as 200k, 512m or 2g")
+        }
+        let pages = count * unit / 4096
+        guard pages >= 16 else { throw ValidationError("--journal-max-size must be at least 64k") }
+        return pages
     }
 
     func coordinatorJID(domain: String) throws -> JID {
@@ -74,7 +99,8 @@ public struct WorkerOptions: ParsableArguments {
         configuration.requestTimeout = .seconds(15)
         let coordinatorJID = try coordinatorJID(domain: configuration.jid.domain)
         let path = try journalPath(configuration)
-        let journal = try ExchangeJournal(path: path, options: .init(durability: Durability(rawValue: durability)))
+        let journal = try ExchangeJournal(
+            path: path, options: .init(durability: Durability(rawValue: durability), maxPageCount: try journalMaxPages()))
         let options = Worker.Options(
             coordinator: coordinatorJID, maxConcurrentJobs: maxJobs, advertiseTTL: .seconds(ttl), resources: try resources(),
             authorizedRequesters: allow.compactMap(JID.init), askCoordinatorToAuthorize: askCoordinator)

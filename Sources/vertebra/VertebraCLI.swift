@@ -23,5 +23,5 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print it beside its baseline (build with -c release).",
-        subcommands: [BenchXML.self, BenchJournal.self, BenchIQ.self, BenchJobs.self])
+        subcommands: [BenchXML.self, BenchJournal.self, BenchIQ.self, BenchJobs.self, BenchBurst.self])
 }

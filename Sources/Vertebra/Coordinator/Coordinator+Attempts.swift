@@ -91,6 +91,7 @@ extension Coordinator {
                     continue
                 }
             }
+            live[token]?.markedRunning = false  // a new attempt runs anew
             let outcome = await runAttempt(token, worker: worker, resume: next, counted: counted)
             next = nil
             switch outcome {
@@ -401,7 +402,7 @@ extension Coordinator {
             switch await Self.ping(worker, client: client, timeout: lease) {
             case .gone: await inbox.inject(.peerGone, job: token, peer: worker)
             case .present: await inbox.inject(.peerBack, job: token, peer: worker)
-            case .unknown: continue
+            case .unknown: break  // no XEP-0199 (a 0.4 peer), or slow: silence decides
             }
             guard let quiet = silence(token, worker), quiet >= options.silenceTimeout,
                 let attempt = attemptTokens["\(token)|\(worker)"]
@@ -436,6 +437,9 @@ extension Coordinator {
 
     private func markRunning(_ token: String, worker: JID) async {
         emit(token, .running(worker: worker))
+        // Once per job (fan-out attempts all ack), decided before the first suspension.
+        guard live[token]?.markedRunning == false else { return }
+        live[token]?.markedRunning = true
         do {
             guard let state = try await journal.job(token)?.state, state == .dispatched || state == .pending else { return }
             try await journal.write(.transition(job: token, to: .running))

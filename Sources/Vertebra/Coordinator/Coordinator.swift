@@ -69,6 +69,8 @@ public actor Coordinator: PerformerRole {
         /// Workers with an attempt in progress.
         var workers: Set<JID> = []
         var cancelReason: String?
+        /// `running` was journalled (or is being journalled) for this job.
+        var markedRunning = false
     }
 
     public nonisolated let client: XMPPClient

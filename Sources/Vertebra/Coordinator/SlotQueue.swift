@@ -9,7 +9,7 @@ import VertebraXML
 /// is reserved in the registry at once, so the next waiter sees the load it adds.
 struct SlotQueue {
     /// How a wait ended.
-    enum Outcome: Sendable, Equatable {
+    enum Outcome: Sendable, Hashable {
         /// Run the attempt on this worker (its slot is already counted).
         case worker(JID)
         /// Every capable worker refused this job already: back off, then try them again.

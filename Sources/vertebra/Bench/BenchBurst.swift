@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Natter
+import Vertebra
+import VertebraAgent
+import VertebraJournal
+import VertebraXML
+
+/// `vertebra bench burst`: a burst of jobs far beyond the workers' capacity queues durably and
+/// costs the coordinator next to nothing while it waits.
+struct BenchBurst: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "burst",
+        abstract: "A burst of jobs beyond every worker's capacity: all must end done; the coordinator's CPU while they wait.",
+        discussion: """
+            Starts two `vertebra worker` processes (accounts w1, w2, --max-jobs each) and a \
+            coordinator in this process. First every worker slot is taken by a /vertebra/sleep of \
+            --hold seconds; then -n /vertebra/echo jobs are submitted at once. While they wait \
+            (queued, pending) this process's CPU time is sampled: that is the coordinator's \
+            waiting cost. Then the slots free and the burst drains. Prints one JSON line.
+            """)
+
+    @Option(help: "XMPP server as host:port.") var server: String
+    @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
+    @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
+    @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
+    @Option(name: .short, help: "Jobs in the burst.") var n = 20_000
+    @Option(help: "Jobs each worker runs at once.") var maxJobs = 4
+    @Option(help: "Seconds the slots are held before the burst may drain (the waiting window).") var hold = 10
+
+    func validate() throws {
+        guard (1...1_000_000).contains(n) else { throw ValidationError("-n must be from 1 to 1000000") }
+        guard (1...256).contains(maxJobs) else { throw ValidationError("--max-jobs must be from 1 to 256") }
+        guard (3...600).contains(hold) else { throw ValidationError("--hold must be from 3 to 600 seconds") }
+    }
+
+    func run() async throws {
+        #if DEBUG
+            printError("warning: debug build; use swift build -c release")
+        #endif
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-burst-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let workers = try (1...2).map { try spawnWorker($0, directory: directory) }
+        defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
+        let journal = try ExchangeJournal(path: "\(directory)/coordinator.sqlite", options: .init(durability: .normal))
+        let coordinator = Coordinator(
+            client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
+            options: Coordinator.Options(workerWait: .seconds(30), answerTimeout: .seconds(30)))
+        try await coordinator.start()
+        try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
+        let slots = 2 * maxJobs
+        let holders = try await submitAll(coordinator, slots) { _ in
+            (Diagnostics.Sleep.path, try encode(Diagnostics.Sleep(milliseconds: hold * 1000)))
+        }
+        let heldAt = ContinuousClock.now
+        let submitStart = ContinuousClock.now
+        let burst = try await submitAll(coordinator, n) { _ in (Diagnostics.Echo.path, try encode(Diagnostics.Echo(text: "x"))) }
+        let submitSeconds = (ContinuousClock.now - submitStart).seconds
+        let residentKiB = BenchJobs.residentKiB(pid: getpid())
+        // Sample the waiting window: from now until one second before the slots free.
+        let window = max(1.0, Double(hold) - (ContinuousClock.now - heldAt).seconds - 1)
+        let cpuBefore = Self.cpuSeconds()
+        try await Task.sleep(for: .milliseconds(Int64(window * 1000)))
+        let waitingCPU = Self.cpuSeconds() - cpuBefore
+        let drainStart = ContinuousClock.now
+        let (done, failed, firstError) = await Self.outcomes(holders + burst)
+        let drainSeconds = (ContinuousClock.now - drainStart).seconds
+        print(String(
+            format: #"{"jobs":%d,"workers":2,"max_jobs":%d,"submit_s":%.2f,"waiting_window_s":%.1f,"waiting_cpu_s":%.3f,"waiting_cpu_share":%.4f,"drain_s":%.2f,"jobs_per_s_draining":%.0f,"rss_kib_queued":%d,"done":%d,"failed":%d%@}"#,
+            n, maxJobs, submitSeconds, window, waitingCPU, waitingCPU / window, drainSeconds, Double(n) / max(drainSeconds, 1e-9),
+            residentKiB, done, failed, firstError.map { #","first_error":"\#($0.replacingOccurrences(of: "\"", with: "'"))""# } ?? ""))
+        fflushStandardOutput()
+        await coordinator.stop()
+        await journal.close()
+        if failed > 0 { throw ExitCode(1) }
+    }
+
+    private func encode<T: Encodable>(_ value: T) throws -> [XElement] {
+        try TypedValueEncoder().encodeFields(value)
+    }
+
+    private func submitAll(
+        _ coordinator: Coordinator, _ count: Int, _ make: (Int) throws -> (Resource, [XElement])
+    ) async throws -> [JobHandle] {
+        var handles: [JobHandle] = []
+        handles.reserveCapacity(count)
+        for index in 0..<count {
+            let (path, arguments) = try make(index)
+            handles.append(try await coordinator.submit(path, arguments: arguments))
+        }
+        return handles
+    }
+
+    private static func outcomes(_ handles: [JobHandle]) async -> (Int, Int, String?) {
+        await withTaskGroup(of: String?.self) { group in
+            for handle in handles {
+                group.addTask {
+                    for await event in handle.events {
+                        if case .failed(let error) = event { return error.description }
+                    }
+                    return nil
+                }
+            }
+            var done = 0
+            var failed = 0
+            var first: String?
+            for await error in group {
+                if let error {
+                    failed += 1
+                    first = first ?? error
+                } else {
+                    done += 1
+                }
+            }
+            return (done, failed, first)
+        }
+    }
+
+    /// User + system CPU time of this process.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    private func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
+        let parts = server.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {
+            throw ValidationError("--server must be host:port")
+        }
+        var configuration = ClientConfiguration(
+            host: String(parts[0]), port: port, jid: jid, password: .file(passwordFile), tls: caFile == nil ? .disabled : .required,
+            trustedCAFile: caFile)
+        configuration.requestTimeout = .seconds(30)
+        configuration.streamManagement = false
+        return configuration
+    }
+
+    private func spawnWorker(_ index: Int, directory: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
+            process.executableURL = Bundle.main.executableURL
+        }
+        var arguments = [
+            "worker", "--server", server, "--jid", "w\(index)@\(domain)/w\(index)", "--password-file", passwordFile,
+            "--journal", "\(directory)/w\(index).sqlite", "--max-jobs", String(maxJobs), "--log-level", "error",
+        ]
+        if let caFile { arguments += ["--ca-file", caFile] } else { arguments += ["--tls", "disabled"] }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}
