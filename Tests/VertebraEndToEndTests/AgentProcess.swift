@@ -49,17 +49,48 @@ final class AgentProcess: @unchecked Sendable {
         try process.run()
     }
 
-    static func coordinator(_ server: XMPPServerProcess, directory: String, lease: Int = 2) throws -> AgentProcess {
+    static func coordinator(
+        _ server: XMPPServerProcess, directory: String, lease: Int = 2, workerWait: Int = 20, extra: [String] = []
+    ) throws -> AgentProcess {
         try AgentProcess(
-            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", "20"],
+            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait)]
+                + extra,
             user: "coordinator", resource: "coordinator", server: server, directory: directory)
     }
 
-    static func worker(_ index: Int, _ server: XMPPServerProcess, directory: String, extra: [String] = []) throws -> AgentProcess {
+    static func worker(_ index: Int, _ server: XMPPServerProcess, directory: String, ttl: Int = 10, extra: [String] = []) throws -> AgentProcess {
         try AgentProcess(
-            ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", "10"] + extra,
+            ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", String(ttl)] + extra,
             user: "w\(index)", resource: "w\(index)", server: server, directory: directory)
     }
+
+    /// Runs `vertebra <arguments>` as the coordinator's account (another resource) to its end
+    /// and returns its exit status and standard output.
+    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = arguments + ["--tls", "required", "--ca-file", server.caFile]
+        let passwordFile = "\(directory)/password"
+        if !FileManager.default.fileExists(atPath: passwordFile) {
+            try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"
+        environment["VERTEBRA_JID"] = "coordinator@\(server.domain)/cli-\(UUID().uuidString.prefix(6))"
+        environment["VERTEBRA_PASSWORD_FILE"] = passwordFile
+        environment["VERTEBRA_COORDINATOR"] = "coordinator@\(server.domain)/coordinator"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Whether the process has exited (waits for it when it has).
+    var hasExited: Bool { !process.isRunning }
 
     /// SIGKILL: no chance to clean up, as a crash.
     func kill() {

@@ -34,10 +34,12 @@ import VertebraXML
             return submitter
         }
 
-        /// Jobs in the coordinator's journal by state.
-        func states() async throws -> [JobState: Int] {
+        /// Jobs in the coordinator's journal by state (only `tokens`, when given).
+        func states(of tokens: Set<String>? = nil) async throws -> [JobState: Int] {
             let reader = try readJournal(coordinatorJournal)
-            return try await reader.jobs(matching: JobFilter(limit: 100_000)).reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
+            return try await reader.jobs(matching: JobFilter(limit: 100_000))
+                .filter { tokens?.contains($0.token) ?? true }
+                .reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
         }
 
         /// Handler runs per job on the workers (performer conversations).
@@ -91,7 +93,8 @@ import VertebraXML
         coordinator.kill()
         try await Task.sleep(for: .milliseconds(800))
         coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
-        let finished = try await eventually { try await setup.states()[.done] == 21 }
+        let tokens = Set(jobs.map(\.id))
+        let finished = try await eventually { try await setup.states(of: tokens)[.done] == jobs.count }
         // The restarted coordinator found unfinished jobs: the kill really was mid-run.
         let restarted = coordinator
         #expect(try await eventually(timeout: .seconds(20)) { restarted.logText.contains("resuming unfinished jobs") })
@@ -170,7 +173,8 @@ import VertebraXML
         let restarted = try setup.server.restart(users: Cluster.users)
         setup = Setup(server: restarted, directory: setup.directory)
         let current = setup
-        let finished = try await eventually(timeout: .seconds(180)) { try await current.states()[.done] == 11 }
+        let tokens = Set(jobs.map(\.id))
+        let finished = try await eventually(timeout: .seconds(180)) { try await current.states(of: tokens)[.done] == jobs.count }
         let states = try await setup.states()
         #expect(finished, "states: \(states)\ncoordinator: \(coordinator.logText.suffix(4000))\nw1: \(workers[0].logText.suffix(2000))")
         let after = try await submitter.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=after"]))

@@ -172,7 +172,7 @@ extension Coordinator {
             return collected
         }
         var result: [XElement] = []
-        var failures: [String] = []
+        var failures: [(JID, VertebraError)] = []
         var cancelled = false
         for (worker, outcome) in outcomes.sorted(by: { $0.0.description < $1.0.description }) {
             switch outcome {
@@ -180,15 +180,19 @@ extension Coordinator {
                 result.append(XElement("string", namespace: ProtocolMessage.namespace, attributes: [XAttribute("name", "worker")], text: worker.description))
                 result += values
             case .cancelled: cancelled = true
-            case .refused(let reason), .lost(let reason), .silent(let reason): failures.append("\(worker): \(reason)")
             case .interrupted: return
-            case .failed(let error, _): failures.append("\(worker): \(error)")
-            case .deadline: failures.append("\(worker): deadline passed")
+            case .refused(let reason): failures.append((worker, VertebraError(.refused, reason)))
+            case .lost, .silent, .failed: failures.append((worker, Self.failure(of: outcome).0))
+            case .deadline: failures.append((worker, VertebraError(.deadlineExceeded, "the job's deadline passed")))
             }
         }
         if cancelled { return await end(token, .cancelled, error: VertebraError(.cancelled, live[token]?.cancelReason ?? "cancelled")) }
         if failures.isEmpty { return await end(token, .done, result: result) }
-        await end(token, .failed, result: result, error: VertebraError(.failed, "\(failures.count) of \(workers.count) workers failed: " + failures.joined(separator: "; ")))
+        // One kind of failure everywhere keeps its code (worker-silent, worker-lost, ...).
+        let codes = Set(failures.map(\.1.code))
+        let code = codes.count == 1 ? codes.first ?? .failed : .failed
+        let text = failures.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+        await end(token, .failed, result: result, error: VertebraError(code, "\(failures.count) of \(workers.count) workers failed: " + text))
     }
 
     // MARK: - One attempt

@@ -1,0 +1,257 @@
+import Foundation
+import Natter
+import Testing
+import Vertebra
+import VertebraAgent
+import VertebraJournal
+import VertebraXML
+
+/// The recovery promise with real processes: a graceful stop, a restart, a silent worker, a
+/// burst and a crash sequence each leave every job in a known end, run once per attempt.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct RecoveryTests {
+    typealias Setup = CrashTests.Setup
+
+    /// Runs `body` with a router and a journal directory, stopped and removed on every path.
+    func withSetup(_ body: (Setup) async throws -> Void) async throws {
+        let setup = try Setup.make()
+        defer { setup.finish() }
+        try await body(setup)
+    }
+
+    func job(_ setup: Setup, _ token: String) async throws -> Job? {
+        try await readJournal(setup.coordinatorJournal).jobs(matching: JobFilter(limit: 100_000)).first { $0.token == token }
+    }
+
+    func states(_ setup: Setup, _ tokens: [String]) async throws -> [JobState] {
+        let all = try await readJournal(setup.coordinatorJournal).jobs(matching: JobFilter(limit: 100_000))
+        return tokens.compactMap { token in all.first { $0.token == token }?.state }
+    }
+
+    // 1. A graceful stop leaves running jobs unfinished; they finish after the restart.
+    @Test func aGracefulStopLeavesRunningJobsToFinishAfterTheRestart() async throws {
+        try await withSetup { setup in
+            var coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let workers = try (1...2).map { try AgentProcess.worker($0, setup.server, directory: setup.directory) }
+            defer {
+                coordinator.stop()
+                for worker in workers { worker.stop() }
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let submitter = try await setup.submitter()
+            defer { Task { await submitter.stop() } }
+            var tokens: [String] = []
+            for _ in 0..<4 {
+                // Not retryable: failing it on stop would be final.
+                tokens.append(try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:4000"])).id)
+            }
+            let running = try await eventually(timeout: .seconds(20)) { try await states(setup, tokens) == Array(repeating: .running, count: 4) }
+            let seen = try await states(setup, tokens)
+            #expect(running, "\(seen)")
+            coordinator.stop()
+            #expect(coordinator.logText.contains("stopping; unfinished jobs resume at the next start"))
+            let afterStop = try await states(setup, tokens)
+            #expect(afterStop.allSatisfy { !$0.isTerminal }, "a graceful stop ended jobs: \(afterStop)")
+            coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let done = try await eventually(timeout: .seconds(60)) { try await states(setup, tokens) == Array(repeating: .done, count: 4) }
+            let final = try await states(setup, tokens)
+            #expect(done, "states \(final)\n\(coordinator.logText.suffix(3000))")
+            let runs = try await setup.handlerRuns(workers: 2)
+            #expect(tokens.allSatisfy { runs[$0] == 1 }, "handler runs: \(runs)")
+        }
+    }
+
+    // 2. A restarted coordinator knows its live workers at once (their TTL is long).
+    @Test(arguments: [false, true])
+    func aRestartedCoordinatorKnowsItsLiveWorkersAtOnce(killed: Bool) async throws {
+        try await withSetup { setup in
+            var coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, workerWait: 3)
+            // Refreshed every 108 s: a coordinator that waits for the refresh cannot pass.
+            let workers = try (1...2).map { try AgentProcess.worker($0, setup.server, directory: setup.directory, ttl: 120) }
+            defer {
+                coordinator.stop()
+                for worker in workers { worker.stop() }
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            if killed { coordinator.kill() } else { coordinator.stop() }
+            coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, workerWait: 3)
+            let restarted = ContinuousClock.now
+            let submitter = try await setup.submitter()
+            defer { Task { await submitter.stop() } }
+            // scope all: the result names every worker the coordinator knows.
+            var workersSeen = 0
+            var lastError: VertebraError?
+            while ContinuousClock.now - restarted < .seconds(20) && workersSeen < 2 {
+                if let job = try? await submitter.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=x"]), scope: .all) {
+                    let result = await outcome(of: job)
+                    lastError = result.error
+                    workersSeen = result.error == nil ? result.chunks.count : 0
+                }
+                if workersSeen < 2 { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            let took = ContinuousClock.now - restarted
+            #expect(workersSeen == 2, "after \(took): \(String(describing: lastError))\n\(coordinator.logText.suffix(2000))")
+            #expect(took < .seconds(15), "the restarted coordinator knew its workers only after \(took)")
+        }
+    }
+
+    // 3. A 0.4 performer (no journal) that lost its conversation while the coordinator was down
+    //    stays present and silent: the attempt ends worker-silent instead of running forever.
+    @Test func anAttemptWhoseWorkerFallsSilentEndsWorkerSilent() async throws {
+        try await withSetup { setup in
+            let extra = ["--silence-timeout", "3"]
+            var coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, extra: extra)
+            defer { coordinator.stop() }
+            let performer = Cluster.jid(setup.server, "w3", "py")
+            let python = Process()
+            python.executableURL = URL(fileURLWithPath: TestPython.path)
+            python.arguments = [
+                Vertebra04InteropTests.peer, "perform", "--port", String(setup.server.port), "--jid", performer.description,
+                "--cafile", setup.server.caFile,
+            ]
+            python.environment = ProcessInfo.processInfo.environment.merging(["PEER_PASSWORD": XMPPServerProcess.password]) { $1 }
+            let pipe = Pipe()
+            python.standardOutput = pipe
+            python.standardError = FileHandle.nullDevice
+            try python.run()
+            defer {
+                // SIGKILL: the test process's blocked signal mask is inherited, SIGTERM would wait.
+                kill(python.processIdentifier, SIGKILL)
+                python.waitUntilExit()
+            }
+            var printed = Data()
+            while !String(decoding: printed, as: UTF8.self).contains("\"ready\"") {
+                let chunk = pipe.fileHandleForReading.availableData
+                guard !chunk.isEmpty else { break }
+                printed += chunk
+            }
+            let submitter = try await setup.submitter()
+            defer { Task { await submitter.stop() } }
+            let job = try await submitter.submit(
+                "/test/count", arguments: try TypedArguments.parse(["n=i4:30", "delay_ms=i4:300"]), scope: .direct, to: [performer])
+            let running = try await eventually(timeout: .seconds(20)) { try await states(setup, [job.id]) == [.running] }
+            #expect(running)
+            coordinator.kill()
+            // The performer's next data finds nobody: it drops the attempt, and stays online.
+            try await Task.sleep(for: .seconds(2))
+            coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, extra: extra)
+            let ended = try await eventually(timeout: .seconds(40)) { try await states(setup, [job.id]).first?.isTerminal == true }
+            let stored = try await self.job(setup, job.id)
+            #expect(ended, "the job is \(String(describing: stored?.state)) after 40 s\n\(coordinator.logText.suffix(2000))")
+            #expect(stored?.state == .failed)
+            #expect(stored?.error?.contains("worker-silent") == true, "\(String(describing: stored?.error))")
+            #expect(python.isRunning, "the performer should still be online (present but silent)")
+        }
+    }
+
+    // 4. A burst far beyond the workers' capacity queues and every job finishes.
+    @Test func aBurstBeyondEveryWorkersCapacityQueuesAndEveryJobFinishes() async throws {
+        try await withSetup { setup in
+            // --worker-wait 2 is far shorter than the burst takes: only "no capable worker at
+            // all" may fail a job, never "all busy".
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, workerWait: 2)
+            let workers = try (1...2).map { try AgentProcess.worker($0, setup.server, directory: setup.directory, extra: ["--max-jobs", "4"]) }
+            defer {
+                coordinator.stop()
+                for worker in workers { worker.stop() }
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let submitter = try await setup.submitter()
+            defer { Task { await submitter.stop() } }
+            var jobs: [Submitter.Job] = []
+            for _ in 0..<240 {
+                jobs.append(try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:100"])))
+            }
+            var failures: [String] = []
+            for job in jobs {
+                if let error = await outcome(of: job).error { failures.append("\(job.id): \(error)") }
+            }
+            #expect(failures.isEmpty, "\(failures.count) failed, first: \(failures.prefix(3))")
+            let states = try await self.states(setup, jobs.map(\.id))
+            #expect(states.count == 240 && states.allSatisfy { $0 == .done })
+        }
+    }
+
+    // 5. A retryable job dispatched from the CLI stays retryable across a coordinator crash:
+    //    its worker then dies and it finishes on the other worker.
+    @Test func aRetryableCLIJobSurvivesACoordinatorCrashThenAWorkerCrash() async throws {
+        try await withSetup { setup in
+            var coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let workers = try (1...2).map { try AgentProcess.worker($0, setup.server, directory: setup.directory) }
+            defer {
+                coordinator.stop()
+                for worker in workers { worker.stop() }
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let (status, printed) = try AgentProcess.command(
+                ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:8000", "--detach"],
+                server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            let running = try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] }
+            let seen = try await states(setup, [id])
+            #expect(running, "job '\(id)': \(seen)")
+            let first = try #require(try await job(setup, id)?.worker)
+            coordinator.kill()
+            coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            #expect(try await eventually(timeout: .seconds(20)) { coordinator.logText.contains("resuming unfinished jobs") })
+            let victim = first.hasPrefix("w1@") ? workers[0] : workers[1]
+            victim.kill()
+            let done = try await eventually(timeout: .seconds(60)) { try await states(setup, [id]) == [.done] }
+            let stored = try await job(setup, id)
+            #expect(done, "\(String(describing: stored?.state)) \(String(describing: stored?.error))\n\(coordinator.logText.suffix(2000))")
+            #expect(stored?.attempts == 2)
+            #expect(stored?.worker != first)
+        }
+    }
+}
+
+extension RecoveryTests {
+    // 6. A worker whose journal fills up ends the affected attempts loudly (journal-failed), so
+    //    they are retried on the other worker at once instead of waiting on a silent worker.
+    @Test func aWorkerWhoseJournalFillsEndsItsJobsLoudlyAndTheyFinishElsewhere() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let full = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--journal-max-size", "256k"])
+            let roomy = try AgentProcess.worker(2, setup.server, directory: setup.directory)
+            defer {
+                coordinator.stop()
+                full.stop()
+                roomy.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let submitter = try await setup.submitter()
+            defer { Task { await submitter.stop() } }
+            let text = String(repeating: "0123456789abcdef", count: 512)  // 8 KiB
+            var jobs: [Submitter.Job] = []
+            for _ in 0..<60 {
+                jobs.append(try await submitter.submit(Diagnostics.Echo.path, arguments: try TypedArguments.parse(["text=\(text)"])))
+            }
+            // Far below the silence timeout (120 s): no job may wait on a silent worker.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var failures: [String] = []
+            for job in jobs {
+                switch try await end(of: job, before: deadline) {
+                case .done: continue
+                case .failed(let error): failures.append("\(job.id): \(error)")
+                case .timedOut: failures.append("\(job.id): did not end within 60 s")
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.count) of 60 did not finish: \(failures.prefix(3))")
+            #expect(full.logText.contains("could not journal"), "the full journal was never hit:\n\(full.logText.suffix(2000))")
+        }
+    }
+
+    enum End { case done, failed(VertebraError), timedOut }
+
+    func end(of job: Submitter.Job, before deadline: ContinuousClock.Instant) async throws -> End {
+        try await withThrowingTaskGroup(of: End.self) { group in
+            group.addTask { await outcome(of: job).error.map(End.failed) ?? .done }
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                return .timedOut
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? .timedOut
+        }
+    }
+}
