@@ -59,6 +59,16 @@ final class XMPPServerProcess: Sendable {
         return XMPPServerProcess(kind: kind, directory: dir, port: port, domain: domain, caFile: ca)
     }
 
+    /// Starts a server (as ``start(_:users:port:directory:)``), runs `body` with it and stops it
+    /// however `body` ends: also when a `#require` fails or anything in it throws.
+    static func with<T>(
+        _ kind: Kind, users: [String], port: Int = 0, directory: String? = nil, _ body: (XMPPServerProcess) async throws -> T
+    ) async throws -> T {
+        let server = try start(kind, users: users, port: port, directory: directory)
+        defer { server.stop() }
+        return try await body(server)
+    }
+
     /// Stops the server (by the PID its script recorded); `purge` deletes its directory.
     func stop(purge: Bool = true) {
         _ = try? XMPPServerProcess.run("\(kind.rawValue)-down.sh", purge ? [directory, "--purge"] : [directory])

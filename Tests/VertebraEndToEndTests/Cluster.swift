@@ -52,6 +52,26 @@ final class Cluster: Sendable {
         }
     }
 
+    /// Starts a cluster (as ``start(_:workers:acl:workerOptions:inspector:coordinatorOptions:)``),
+    /// runs `body` with it and stops it however `body` ends: also when a `#require` fails or
+    /// anything in it throws.
+    static func with<T>(
+        _ kind: XMPPServerProcess.Kind, workers workerCount: Int = 2, acl: String = "alice@* /vertebra",
+        workerOptions: (Int, inout Worker.Options) -> Void = { _, _ in }, inspector: (any StanzaInspector)? = nil,
+        coordinatorOptions: (inout Coordinator.Options) -> Void = { _ in }, _ body: (Cluster) async throws -> T
+    ) async throws -> T {
+        let cluster = try await start(
+            kind, workers: workerCount, acl: acl, workerOptions: workerOptions, inspector: inspector, coordinatorOptions: coordinatorOptions)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+    }
+
     private static func start(
         on server: XMPPServerProcess, workers workerCount: Int, acl: String, workerOptions: (Int, inout Worker.Options) -> Void,
         inspector: (any StanzaInspector)?, coordinatorOptions: (inout Coordinator.Options) -> Void

@@ -21,176 +21,176 @@ struct HostileClientTests {
     }
 
     @Test func entityBombGetsRestrictedXML() async throws {
-        let router = try await TestRouter()
-        let raw = try await RawClient(port: router.port)
-        try await raw.send("<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;&lol;'>]><lolz>&lol2;</lolz>")
-        #expect(try await raw.waitFor("<restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "got: \(raw.text)")
-        #expect(try await raw.waitClosed())
-        try await router.stillServesNormalClients()
-        await router.stop()
+        try await TestRouter.with { router in
+            let raw = try await RawClient(port: router.port)
+            try await raw.send("<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;&lol;'>]><lolz>&lol2;</lolz>")
+            #expect(try await raw.waitFor("<restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "got: \(raw.text)")
+            #expect(try await raw.waitClosed())
+            try await router.stillServesNormalClients()
+        }
     }
 
     @Test func processingInstructionInsideTheStreamGetsRestrictedXML() async throws {
-        let router = try await TestRouter()
-        try await expectStreamError("restricted-xml", after: Array("<?evil stuff?>".utf8), router: router)
-        await router.stop()
+        try await TestRouter.with { router in
+            try await expectStreamError("restricted-xml", after: Array("<?evil stuff?>".utf8), router: router)
+        }
     }
 
     @Test func malformedXMLGetsNotWellFormed() async throws {
-        let router = try await TestRouter()
-        try await expectStreamError("not-well-formed", after: Array("<iq><a></b></iq>".utf8), router: router)
-        await router.stop()
+        try await TestRouter.with { router in
+            try await expectStreamError("not-well-formed", after: Array("<iq><a></b></iq>".utf8), router: router)
+        }
     }
 
     @Test func invalidUTF8GetsNotWellFormed() async throws {
-        let router = try await TestRouter()
-        try await expectStreamError("not-well-formed", after: Array("<message>".utf8) + [0xC3, 0x28, 0xFF] + Array("</message>".utf8), router: router)
-        await router.stop()
+        try await TestRouter.with { router in
+            try await expectStreamError("not-well-formed", after: Array("<message>".utf8) + [0xC3, 0x28, 0xFF] + Array("</message>".utf8), router: router)
+        }
     }
 
     @Test func stanzaOverTheLimitGetsPolicyViolation() async throws {
-        let router = try await TestRouter { $0.limits.maxStanzaBytes = 4096 }
-        let huge = "<message><body>" + String(repeating: "x", count: 10_000) + "</body></message>"
-        try await expectStreamError("policy-violation", after: Array(huge.utf8), router: router)
-        await router.stop()
+        try await TestRouter.with(adjust: { $0.limits.maxStanzaBytes = 4096 }) { router in
+            let huge = "<message><body>" + String(repeating: "x", count: 10_000) + "</body></message>"
+            try await expectStreamError("policy-violation", after: Array(huge.utf8), router: router)
+        }
     }
 
     @Test func nestingDeeperThanTheLimitGetsPolicyViolation() async throws {
-        let router = try await TestRouter()
-        let deep = "<message>" + String(repeating: "<a>", count: 200) + String(repeating: "</a>", count: 200) + "</message>"
-        try await expectStreamError("policy-violation", after: Array(deep.utf8), router: router)
-        await router.stop()
+        try await TestRouter.with { router in
+            let deep = "<message>" + String(repeating: "<a>", count: 200) + String(repeating: "</a>", count: 200) + "</message>"
+            try await expectStreamError("policy-violation", after: Array(deep.utf8), router: router)
+        }
     }
 
     @Test func stanzaBeforeAuthenticationGetsNotAuthorized() async throws {
-        let router = try await TestRouter()
-        try await expectStreamError("not-authorized", after: Array("<iq type='get' id='1' to='localhost'/>".utf8), router: router)
-        await router.stop()
+        try await TestRouter.with { router in
+            try await expectStreamError("not-authorized", after: Array("<iq type='get' id='1' to='localhost'/>".utf8), router: router)
+        }
     }
 
     @Test func passwordGuessingIsSlowedAndEndsAfterThreeAttempts() async throws {
-        let router = try await TestRouter(tls: false)
-        let raw = try await RawClient(port: router.port)
-        try await raw.send(RawClient.header)
-        #expect(try await raw.waitFor("<mechanism>PLAIN</mechanism>"), "PLAIN is offered on loopback: \(raw.text)")
-        let guess = Data("\u{0}alice\u{0}wrong".utf8).base64EncodedString()
-        for attempt in 1...3 {
-            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(guess)</auth>")
-            let failures = { raw.text.components(separatedBy: "<not-authorized/>").count - 1 }
-            let deadline = ContinuousClock.now + .seconds(5)
-            while failures() < attempt, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(failures() == attempt)
+        try await TestRouter.with(tls: false) { router in
+            let raw = try await RawClient(port: router.port)
+            try await raw.send(RawClient.header)
+            #expect(try await raw.waitFor("<mechanism>PLAIN</mechanism>"), "PLAIN is offered on loopback: \(raw.text)")
+            let guess = Data("\u{0}alice\u{0}wrong".utf8).base64EncodedString()
+            for attempt in 1...3 {
+                try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(guess)</auth>")
+                let failures = { raw.text.components(separatedBy: "<not-authorized/>").count - 1 }
+                let deadline = ContinuousClock.now + .seconds(5)
+                while failures() < attempt, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(failures() == attempt)
+            }
+            #expect(try await raw.waitFor("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+            #expect(try await raw.waitClosed())
+            let good = try await RawClient(port: router.port)
+            try await good.send(RawClient.header)
+            let right = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
+            try await good.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(right)</auth>")
+            #expect(try await good.waitFor("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"), "got: \(good.text)")
+            await good.close()
         }
-        #expect(try await raw.waitFor("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
-        #expect(try await raw.waitClosed())
-        let good = try await RawClient(port: router.port)
-        try await good.send(RawClient.header)
-        let right = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
-        try await good.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(right)</auth>")
-        #expect(try await good.waitFor("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"), "got: \(good.text)")
-        await good.close()
-        await router.stop()
     }
 
     @Test func wrongDomainGetsHostUnknown() async throws {
-        let router = try await TestRouter()
-        let raw = try await RawClient(port: router.port)
-        try await raw.send(RawClient.header.replacingOccurrences(of: "to='localhost'", with: "to='elsewhere.example'"))
-        #expect(try await raw.waitFor("<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
-        #expect(try await raw.waitClosed())
-        await router.stop()
+        try await TestRouter.with { router in
+            let raw = try await RawClient(port: router.port)
+            try await raw.send(RawClient.header.replacingOccurrences(of: "to='localhost'", with: "to='elsewhere.example'"))
+            #expect(try await raw.waitFor("<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+            #expect(try await raw.waitClosed())
+        }
     }
 
     @Test func slowLorisBeforeAuthenticationGetsConnectionTimeout() async throws {
         // The limit must leave a normal client (TLS + SCRAM in a debug build on a loaded CI
         // machine) time to log in afterwards; the trickle (~8 s) outlasts it.
-        let router = try await TestRouter { $0.limits.authTimeout = .seconds(6) }
-        let raw = try await RawClient(port: router.port)
-        let trickle = Task {
-            for byte in Array(RawClient.header.utf8) + Array("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'".utf8) {
-                try await raw.send([byte])
-                try await Task.sleep(for: .milliseconds(60))
+        try await TestRouter.with(adjust: { $0.limits.authTimeout = .seconds(6) }) { router in
+            let raw = try await RawClient(port: router.port)
+            let trickle = Task {
+                for byte in Array(RawClient.header.utf8) + Array("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'".utf8) {
+                    try await raw.send([byte])
+                    try await Task.sleep(for: .milliseconds(60))
+                }
             }
+            #expect(try await raw.waitFor("<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+            #expect(try await raw.waitClosed())
+            trickle.cancel()
+            try await router.stillServesNormalClients()
         }
-        #expect(try await raw.waitFor("<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
-        #expect(try await raw.waitClosed())
-        trickle.cancel()
-        try await router.stillServesNormalClients()
-        await router.stop()
     }
 
     @Test func twoThousandConnectionsOpenedAndDroppedLeaveNothingBehind() async throws {
-        let router = try await TestRouter()
-        for _ in 0..<20 {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in 0..<100 {
-                    group.addTask {
-                        let raw = try await RawClient(port: router.port)
-                        if index.isMultiple(of: 2) { try await raw.send(RawClient.header + "<mess") }
-                        await raw.close()
+        try await TestRouter.with { router in
+            for _ in 0..<20 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<100 {
+                        group.addTask {
+                            let raw = try await RawClient(port: router.port)
+                            if index.isMultiple(of: 2) { try await raw.send(RawClient.header + "<mess") }
+                            await raw.close()
+                        }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
             }
+            try await router.eventually("all dropped connections to be released") { router.router.connectionCount == 0 }
+            try await router.stillServesNormalClients()
         }
-        try await router.eventually("all dropped connections to be released") { router.router.connectionCount == 0 }
-        try await router.stillServesNormalClients()
-        await router.stop()
     }
 
     @Test func connectionOverTheLimitGetsResourceConstraint() async throws {
-        let router = try await TestRouter { $0.limits.maxConnections = 2 }
-        let first = try await RawClient(port: router.port)
-        let second = try await RawClient(port: router.port)
-        try await router.eventually("two connections") { router.router.connectionCount == 2 }
-        let third = try await RawClient(port: router.port)
-        #expect(try await third.waitFor("<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
-        #expect(try await third.waitClosed())
-        await first.close()
-        await second.close()
-        try await router.eventually("the connections to close") { router.router.connectionCount == 0 }
-        try await router.stillServesNormalClients()
-        await router.stop()
+        try await TestRouter.with(adjust: { $0.limits.maxConnections = 2 }) { router in
+            let first = try await RawClient(port: router.port)
+            let second = try await RawClient(port: router.port)
+            try await router.eventually("two connections") { router.router.connectionCount == 2 }
+            let third = try await RawClient(port: router.port)
+            #expect(try await third.waitFor("<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+            #expect(try await third.waitClosed())
+            await first.close()
+            await second.close()
+            try await router.eventually("the connections to close") { router.router.connectionCount == 0 }
+            try await router.stillServesNormalClients()
+        }
     }
 
     @Test func clientOverTheStanzaRateGetsPolicyViolationAndOthersAreUnaffected() async throws {
-        let router = try await TestRouter { $0.limits.stanzasPerSecond = 20; $0.limits.stanzaBurst = 20 }
-        let bystander = try await router.client("bob", resource: "bystander")
-        let flooder = try await router.client("alice", resource: "flooder")
-        let events = await flooder.connectionEvents()
-        for index in 0..<200 {
-            try? await flooder.send(XElement("message", namespace: XMLNamespace.client, attributes: ["to": "localhost", "id": "f\(index)"]))
-        }
-        var reason: String?
-        for await event in events {
-            if case .disconnected(let why) = event {
-                reason = why
-                break
+        try await TestRouter.with(adjust: { $0.limits.stanzasPerSecond = 20; $0.limits.stanzaBurst = 20 }) { router in
+            let bystander = try await router.client("bob", resource: "bystander")
+            let flooder = try await router.client("alice", resource: "flooder")
+            let events = await flooder.connectionEvents()
+            for index in 0..<200 {
+                try? await flooder.send(XElement("message", namespace: XMLNamespace.client, attributes: ["to": "localhost", "id": "f\(index)"]))
             }
+            var reason: String?
+            for await event in events {
+                if case .disconnected(let why) = event {
+                    reason = why
+                    break
+                }
+            }
+            #expect(reason?.contains("policy-violation") == true)
+            let pong = try await bystander.sendAndWait(IQ(type: .get, id: "", to: JID("localhost"), payload: XElement("ping", namespace: XMPPNamespace.ping)))
+            #expect(pong.type == .result)
+            await flooder.stop()
+            await bystander.stop()
         }
-        #expect(reason?.contains("policy-violation") == true)
-        let pong = try await bystander.sendAndWait(IQ(type: .get, id: "", to: JID("localhost"), payload: XElement("ping", namespace: XMPPNamespace.ping)))
-        #expect(pong.type == .result)
-        await flooder.stop()
-        await bystander.stop()
-        await router.stop()
     }
 
     @Test func gracefulShutdownEndsStreamsWithSystemShutdown() async throws {
-        let router = try await TestRouter()
-        let client = try await router.client("alice", resource: "a")
-        let events = await client.connectionEvents()
-        await router.router.shutdown()
-        var reason: String?
-        for await event in events {
-            if case .disconnected(let why) = event {
-                reason = why
-                break
+        try await TestRouter.with { router in
+            let client = try await router.client("alice", resource: "a")
+            let events = await client.connectionEvents()
+            await router.router.shutdown()
+            var reason: String?
+            for await event in events {
+                if case .disconnected(let why) = event {
+                    reason = why
+                    break
+                }
             }
+            #expect(reason?.contains("system-shutdown") == true)
+            #expect(router.router.connectionCount == 0)
+            await client.stop()
         }
-        #expect(reason?.contains("system-shutdown") == true)
-        #expect(router.router.connectionCount == 0)
-        await client.stop()
-        await router.stop()
     }
 }

@@ -47,6 +47,22 @@ final class TestRouter: Sendable {
         return logger
     }()
 
+    /// Starts a router (as ``init(tls:requireTLS:adjust:)``), runs `body` with it and stops it
+    /// however `body` ends: also when a `#require` fails or anything in it throws.
+    static func with<T>(
+        tls: Bool = true, requireTLS: Bool = true, adjust: (inout RouterConfiguration) -> Void = { _ in }, _ body: (TestRouter) async throws -> T
+    ) async throws -> T {
+        let router = try await TestRouter(tls: tls, requireTLS: requireTLS, adjust: adjust)
+        do {
+            let result = try await body(router)
+            await router.stop()
+            return result
+        } catch {
+            await router.stop()
+            throw error
+        }
+    }
+
     func stop() async {
         await router.shutdown()
         try? FileManager.default.removeItem(atPath: directory)

@@ -12,31 +12,31 @@ struct SlixmppInteropTests {
 
     @Test(arguments: ["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"])
     func slixmppLogsInOverTLSAndExchangesIQs(mechanism: String) async throws {
-        let router = try await TestRouter()
-        let passwordFile = router.directory + "/password"
-        try TestRouter.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", "-W", "ignore", Self.script, "--port", "\(router.port)", "--cafile", router.certificate,
-            "--password-file", passwordFile, "--mechanism", mechanism,
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let status = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
+        try await TestRouter.with { router in
+            let passwordFile = router.directory + "/password"
+            try TestRouter.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestPython.path)
+            process.arguments = [
+                "-W", "ignore", Self.script, "--port", "\(router.port)", "--cafile", router.certificate,
+                "--password-file", passwordFile, "--mechanism", mechanism,
+            ]
+            let output = Pipe()
+            let errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let status = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    process.waitUntilExit()
+                    continuation.resume(returning: process.terminationStatus)
+                }
             }
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(status == 0, "slixmpp failed: \(complaint)")
+            #expect(printed.contains("\"mechanism\": \"\(mechanism)\""), "printed: \(printed)")
+            #expect(printed.contains("\"ok\": true"))
         }
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(status == 0, "slixmpp failed: \(complaint)")
-        #expect(printed.contains("\"mechanism\": \"\(mechanism)\""), "printed: \(printed)")
-        #expect(printed.contains("\"ok\": true"))
-        await router.stop()
     }
 }

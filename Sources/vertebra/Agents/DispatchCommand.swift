@@ -41,8 +41,11 @@ struct DispatchCommand: AsyncParsableCommand {
         if !to.isEmpty && parsed != .direct { throw ValidationError("--to goes with --scope direct") }
         for target in to where JID(target)?.isFull != true { throw ValidationError("--to '\(target)' is not a full JID") }
         do { _ = try TypedArguments.parse(arguments) } catch { throw ValidationError("\(error)") }
-        if let deadline, deadline <= 0 { throw ValidationError("--deadline must be positive") }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        // Ten years at most: a larger number is a mistake, and the coordinator refuses it too.
+        if let deadline, !(1...315_360_000).contains(deadline) {
+            throw ValidationError("--deadline must be from 1 to 315360000 seconds (ten years), not \(deadline)")
+        }
+        guard (1...315_360_000).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 315360000 seconds, not \(timeout)") }
     }
 
     func run() async throws {
