@@ -4,7 +4,8 @@
 # A burst far beyond the workers' capacity (release build): the embedded router on a free
 # loopback port, two `vertebra worker` processes with --max-jobs 4 and a coordinator in the
 # bench process. Every worker slot is first held by a sleep; then N echo jobs are submitted at
-# once and wait, queued; the coordinator's CPU over that waiting window is measured; then the
+# once and wait, queued; the coordinator's CPU over a window with them queued is measured against
+# the same window before the burst (slots held, nothing queued: the baseline); then the
 # burst drains. Every job must end done. Runs RUNS times (default 3) and prints each JSON line
 # and the range; raw lines go to bench-results/burst-*.jsonl.
 set -uo pipefail
@@ -44,7 +45,8 @@ if rows:
         return f"{fmt.format(min(values))} to {fmt.format(max(values))}"
     print(f"{len(rows)} runs of {rows[0]['jobs']} jobs: done {span('done', '{}')}, failed {span('failed', '{}')}; "
           f"coordinator CPU while they waited {span('waiting_cpu_share', '{:.2%}')} of one core "
-          f"({span('waiting_cpu_s', '{:.3f}')} s in {rows[0]['waiting_window_s']} s); drained at {span('jobs_per_s_draining', '{:.0f}')} jobs/s; "
+          f"({span('waiting_cpu_s', '{:.3f}')} s in {rows[0]['window_s']} s; idle baseline {span('idle_cpu_s', '{:.3f}')} s, "
+          f"ratio {span('waiting_vs_idle', '{:.1f}')}x); drained at {span('jobs_per_s_draining', '{:.0f}')} jobs/s; "
           f"resident {span('rss_kib_queued', '{}')} KiB with all queued")
 PY
 exit $status

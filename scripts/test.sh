@@ -27,12 +27,14 @@ mkdir -p "$results"
 pass() {
   local name=$1
   shift
-  # The tests this pass should report, so a pass that crashes or hangs (and writes no report)
-  # counts its tests as failed instead of letting them vanish from the totals.
-  swift test list "$@" >"$results/$name.list" 2>>"$results/log.txt" || rm -f "$results/$name.list"
   timeout --signal=TERM --kill-after=30s 35m swift test --xunit-output "$results/$name.xml" "$@" 2>&1 | tee -a "$results/log.txt"
   local status=${PIPESTATUS[0]}
   [ "$status" -eq 124 ] && echo "test.sh: swift test $* ran over 35 minutes and was stopped"
+  # The tests this pass should have reported (listed after the run, from the built bundle), so
+  # a pass that crashed or hung without writing its report counts them as failed instead of
+  # letting them vanish from the totals.
+  swift test list --skip-build "$@" 2>>"$results/log.txt" | grep -E '^[A-Za-z_][A-Za-z0-9_]*\.' >"$results/$name.list" ||
+    rm -f "$results/$name.list"
   return "$status"
 }
 

@@ -32,13 +32,23 @@ struct SlotQueue {
     private var queues: [String: FIFO<Waiter>] = [:]
     /// Since when each operation has had no capable worker at all.
     private var noWorkerSince: [String: ContinuousClock.Instant] = [:]
+    /// Waiters with a deadline, per operation: a queue with none and capable workers needs no
+    /// scan when swept (20,000 waiting jobs cost nothing while they wait).
+    private var withDeadline: [String: Int] = [:]
     private(set) var count = 0
 
     var isEmpty: Bool { count == 0 }
 
     mutating func enqueue(_ waiter: Waiter) {
         queues[waiter.path.path, default: FIFO()].append(waiter)
+        if waiter.deadline != nil { withDeadline[waiter.path.path, default: 0] += 1 }
         count += 1
+    }
+
+    private mutating func left(_ waiter: Waiter) {
+        guard waiter.deadline != nil else { return }
+        let path = waiter.path.path
+        withDeadline[path] = (withDeadline[path] ?? 1) > 1 ? (withDeadline[path] ?? 1) - 1 : nil
     }
 
     /// Removes the waiter of job `token`, if it waits.
@@ -47,6 +57,7 @@ struct SlotQueue {
             if let waiter = queue.remove(where: { $0.token == token }) {
                 queues[path] = queue.isEmpty ? nil : queue
                 count -= 1
+                left(waiter)
                 return waiter
             }
         }
@@ -57,6 +68,7 @@ struct SlotQueue {
     mutating func removeAll() -> [Waiter] {
         let all = queues.values.flatMap(\.elements)
         queues.removeAll()
+        withDeadline.removeAll()
         count = 0
         return all
     }
@@ -76,9 +88,11 @@ struct SlotQueue {
                     registry.adjustOutstanding(pick.jid, by: 1)
                     granted.append((waiter.token, .worker(pick.jid)))
                     queue.remove(at: index)
+                    left(waiter)
                 } else if capable.allSatisfy({ waiter.excluded.contains($0.jid) }) {
                     granted.append((waiter.token, .allRefused))
                     queue.remove(at: index)
+                    left(waiter)
                 } else {
                     index += 1  // its own workers are busy: it keeps its place
                 }
@@ -102,17 +116,22 @@ struct SlotQueue {
                 noWorkerSince[path] = nil
             }
             let emptySince = noWorkerSince[path]
+            guard emptySince != nil || withDeadline[path] != nil else { continue }
+            var removed: [Waiter] = []
             queue.removeAll { waiter in
                 if let deadline = waiter.deadline, deadline <= now {
                     ended.append((waiter.token, .deadline))
+                    removed.append(waiter)
                     return true
                 }
                 if let emptySince, now - max(emptySince, waiter.since) >= workerWait {
                     ended.append((waiter.token, .noWorker))
+                    removed.append(waiter)
                     return true
                 }
                 return false
             }
+            for waiter in removed { left(waiter) }
             queues[path] = queue.isEmpty ? nil : queue
         }
         for path in Array(noWorkerSince.keys) where queues[path] == nil { noWorkerSince[path] = nil }

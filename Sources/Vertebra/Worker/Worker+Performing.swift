@@ -126,6 +126,7 @@ extension Worker {
             ending = failure(error, attempt: attempt, peer: peer, deadline: deadline)
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
+        freeSlot(attempt)
         // The end is sent even when the job's task was cancelled.
         let records = Self.endRecords(ending, job: attempt.job, conversation: conversation)
         let send = Task { try await out.send(ending, onAnswer: records) }
@@ -201,8 +202,16 @@ extension Worker {
         }
     }
 
+    /// The handler is over: its slot is free for the next op even while the end is still being
+    /// delivered (the coordinator sends the next op as soon as it has the end).
+    private func freeSlot(_ attempt: JobToken) {
+        guard slotFreed.insert(attempt.description).inserted else { return }
+        busySlots -= 1
+    }
+
     private func finished(_ attempt: JobToken) {
-        if running.removeValue(forKey: attempt.description) != nil { busySlots -= 1 }
+        if running.removeValue(forKey: attempt.description) != nil { freeSlot(attempt) }
+        slotFreed.remove(attempt.description)
         cancelled.remove(attempt.description)
     }
 

@@ -65,6 +65,8 @@ public actor Worker: PerformerRole {
     var running: [String: Task<Void, Never>] = [:]
     /// Slots taken by `op`s being accepted (journal write in progress) or running.
     var busySlots = 0
+    /// Attempts whose slot was freed when their handler ended (their end may still be in flight).
+    var slotFreed: Set<String> = []
     var cancelled: Set<String> = []
     /// Conversations whose stanzas are being sent again (recovery or replay).
     var resuming: Set<Int64> = []
@@ -74,6 +76,8 @@ public actor Worker: PerformerRole {
     /// The advertisement refresh loop; restarted when the coordinator's presence changes.
     var refresher: Task<Void, Never>?
     var advertiseFailures = 0
+    var isAdvertising = false
+    var advertiseAgain = false
     /// Journal writes that failed (each logged at error level).
     public internal(set) var journalFailures = 0
 
@@ -196,7 +200,13 @@ public actor Worker: PerformerRole {
         }
     }
 
+    /// Advertises again now. An advertisement in flight is not cut off (the coordinator would
+    /// answer into a closed conversation): the loop advertises once more right after it.
     private func restartRefresh() {
+        if isAdvertising {
+            advertiseAgain = true
+            return
+        }
         refresher?.cancel()
         refresher = Task { await self.refreshLoop() }
     }
@@ -204,8 +214,14 @@ public actor Worker: PerformerRole {
     private func refreshLoop() async {
         let ttl = options.advertiseTTL
         while !Task.isCancelled {
+            isAdvertising = true
             let ok = await advertiseOnce()
+            isAdvertising = false
             guard !Task.isCancelled else { return }
+            if advertiseAgain {
+                advertiseAgain = false
+                continue
+            }
             try? await Task.sleep(for: ok ? ttl * 0.9 : .seconds(1))
         }
     }

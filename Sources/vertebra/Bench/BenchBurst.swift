@@ -27,12 +27,14 @@ struct BenchBurst: AsyncParsableCommand {
     @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
     @Option(name: .short, help: "Jobs in the burst.") var n = 20_000
     @Option(help: "Jobs each worker runs at once.") var maxJobs = 4
-    @Option(help: "Seconds the slots are held before the burst may drain (the waiting window).") var hold = 10
+    @Option(help: "Seconds the slots are held before the burst may drain (holds both sampling windows).") var hold = 25
+    @Option(help: "Seconds of each CPU sample: idle with the slots held (the baseline), then with the burst queued.") var sample = 4
 
     func validate() throws {
         guard (1...1_000_000).contains(n) else { throw ValidationError("-n must be from 1 to 1000000") }
         guard (1...256).contains(maxJobs) else { throw ValidationError("--max-jobs must be from 1 to 256") }
-        guard (3...600).contains(hold) else { throw ValidationError("--hold must be from 3 to 600 seconds") }
+        guard (1...60).contains(sample) else { throw ValidationError("--sample must be from 1 to 60 seconds") }
+        guard (3 * sample...600).contains(hold) else { throw ValidationError("--hold must be from 3 x --sample to 600 seconds") }
     }
 
     func run() async throws {
@@ -60,21 +62,31 @@ struct BenchBurst: AsyncParsableCommand {
             (Diagnostics.Sleep.path, try encode(Diagnostics.Sleep(milliseconds: hold * 1000)))
         }
         let heldAt = ContinuousClock.now
+        // Baseline, same process, same window: the coordinator with its slots held and nothing queued.
+        try await Task.sleep(for: .milliseconds(500))
+        let idleBefore = Self.cpuSeconds()
+        try await Task.sleep(for: .seconds(sample))
+        let idleCPU = Self.cpuSeconds() - idleBefore
         let submitStart = ContinuousClock.now
         let burst = try await submitAll(coordinator, n) { _ in (Diagnostics.Echo.path, try encode(Diagnostics.Echo(text: "x"))) }
         let submitSeconds = (ContinuousClock.now - submitStart).seconds
         let residentKiB = BenchJobs.residentKiB(pid: getpid())
-        // Sample the waiting window: from now until one second before the slots free.
-        let window = max(1.0, Double(hold) - (ContinuousClock.now - heldAt).seconds - 1)
+        // The same window with the burst queued (it must end before the slots free).
+        let left = Double(hold) - (ContinuousClock.now - heldAt).seconds - 1
+        guard left >= Double(sample) else {
+            throw ValidationError("submitting took too long to sample \(sample) s before the slots free; raise --hold")
+        }
         let cpuBefore = Self.cpuSeconds()
-        try await Task.sleep(for: .milliseconds(Int64(window * 1000)))
+        try await Task.sleep(for: .seconds(sample))
         let waitingCPU = Self.cpuSeconds() - cpuBefore
+        let window = Double(sample)
         let drainStart = ContinuousClock.now
         let (done, failed, firstError) = await Self.outcomes(holders + burst)
         let drainSeconds = (ContinuousClock.now - drainStart).seconds
         print(String(
-            format: #"{"jobs":%d,"workers":2,"max_jobs":%d,"submit_s":%.2f,"waiting_window_s":%.1f,"waiting_cpu_s":%.3f,"waiting_cpu_share":%.4f,"drain_s":%.2f,"jobs_per_s_draining":%.0f,"rss_kib_queued":%d,"done":%d,"failed":%d%@}"#,
-            n, maxJobs, submitSeconds, window, waitingCPU, waitingCPU / window, drainSeconds, Double(n) / max(drainSeconds, 1e-9),
+            format: #"{"jobs":%d,"workers":2,"max_jobs":%d,"submit_s":%.2f,"window_s":%.1f,"idle_cpu_s":%.3f,"waiting_cpu_s":%.3f,"waiting_cpu_share":%.4f,"waiting_vs_idle":%.2f,"drain_s":%.2f,"jobs_per_s_draining":%.0f,"rss_kib_queued":%d,"done":%d,"failed":%d%@}"#,
+            n, maxJobs, submitSeconds, window, idleCPU, waitingCPU, waitingCPU / window, waitingCPU / max(idleCPU, 0.001), drainSeconds,
+            Double(n) / max(drainSeconds, 1e-9),
             residentKiB, done, failed, firstError.map { #","first_error":"\#($0.replacingOccurrences(of: "\"", with: "'"))""# } ?? ""))
         fflushStandardOutput()
         await coordinator.stop()
