@@ -30,7 +30,10 @@ import VertebraJournal
                 trustedCAFile: server.caFile)
         }
         let journal = try ExchangeJournal(path: directory + "/coordinator.sqlite")
-        let coordinator = Coordinator(client: XMPPClient(configuration: try configuration("coordinator")), journal: journal)
+        // The coordinator's ACL names who may serve what.
+        let acl = try AccessList(parsing: "serve counter@\(server.domain) /text")
+        let coordinator = Coordinator(
+            client: XMPPClient(configuration: try configuration("coordinator")), journal: journal, options: .init(accessList: acl))
         try await coordinator.start()
         let coordinatorJID = try #require(await coordinator.client.boundJID)
         let worker = try await startWordCountWorker(try configuration("counter"), coordinator: coordinatorJID, journalPath: directory + "/worker.sqlite")

@@ -52,9 +52,13 @@ final class AgentProcess: @unchecked Sendable {
     static func coordinator(
         _ server: XMPPServerProcess, directory: String, lease: Int = 2, workerWait: Int = 20, extra: [String] = []
     ) throws -> AgentProcess {
-        try AgentProcess(
-            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait)]
-                + extra,
+        // Workers w1, w2 and w3 may serve everything; nobody else.
+        let acl = "\(directory)/acl.txt"
+        try "serve w1@\(server.domain) /\nserve w2@\(server.domain) /\nserve w3@\(server.domain) /\n"
+            .write(toFile: acl, atomically: true, encoding: .utf8)
+        return try AgentProcess(
+            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait),
+             "--acl", acl] + extra,
             user: "coordinator", resource: "coordinator", server: server, directory: directory)
     }
 

@@ -39,7 +39,7 @@ final class Cluster: Sendable {
     /// Starts a server of `kind`, a coordinator and `workerCount` workers with the diagnostic
     /// operations.
     static func start(
-        _ kind: XMPPServerProcess.Kind, workers workerCount: Int = 2, acl: String = "alice@* /vertebra",
+        _ kind: XMPPServerProcess.Kind, workers workerCount: Int = 2, acl: String = "alice@* /vertebra\nserve w1@* /\nserve w2@* /\nserve w3@* /",
         workerOptions: (Int, inout Worker.Options) -> Void = { _, _ in }, inspector: (any StanzaInspector)? = nil,
         coordinatorOptions: (inout Coordinator.Options) -> Void = { _ in }
     ) async throws -> Cluster {
@@ -56,7 +56,7 @@ final class Cluster: Sendable {
     /// runs `body` with it and stops it however `body` ends: also when a `#require` fails or
     /// anything in it throws.
     static func with<T>(
-        _ kind: XMPPServerProcess.Kind, workers workerCount: Int = 2, acl: String = "alice@* /vertebra",
+        _ kind: XMPPServerProcess.Kind, workers workerCount: Int = 2, acl: String = "alice@* /vertebra\nserve w1@* /\nserve w2@* /\nserve w3@* /",
         workerOptions: (Int, inout Worker.Options) -> Void = { _, _ in }, inspector: (any StanzaInspector)? = nil,
         coordinatorOptions: (inout Coordinator.Options) -> Void = { _ in }, _ body: (Cluster) async throws -> T
     ) async throws -> T {

@@ -272,8 +272,11 @@ final class ClusterAgent: @unchecked Sendable {
     }
 
     static func coordinator(_ cluster: EjabberdCluster, node: Int, directory: String, lease: Int = 2, workerWait: Int = 20) throws -> ClusterAgent {
-        try ClusterAgent(
-            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait)],
+        let acl = "\(directory)/acl.txt"
+        try "serve w1@\(cluster.domain) /\nserve w2@\(cluster.domain) /\n".write(toFile: acl, atomically: true, encoding: .utf8)
+        return try ClusterAgent(
+            ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait),
+             "--acl", acl],
             user: "coordinator", resource: "coordinator", cluster: cluster, node: node, directory: directory)
     }
 

@@ -80,7 +80,11 @@ import VertebraXML
             process.standardOutput = pipe
             process.standardError = FileHandle.nullDevice
             try process.run()
-            defer { process.terminate(); process.waitUntilExit() }
+            // SIGKILL: the test process's blocked signal mask is inherited, so SIGTERM would wait forever.
+            defer {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
             // Wait for its "ready" line.
             var buffer = Data()
             while !String(decoding: buffer, as: UTF8.self).contains("\"ready\"") {

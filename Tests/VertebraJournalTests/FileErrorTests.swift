@@ -125,3 +125,31 @@ import Testing
         #expect(state?.remedy?.contains("pending, dispatched, running, done, failed, cancelled") == true)
     }
 }
+
+/// Journals hold every argument and result: only their owner may read them.
+@Suite struct JournalFileModeTests {
+    func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+    }
+
+    @Test func aNewJournalAndItsWALAreOwnerOnly() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path)
+        try await journal.write(.createJob(NewJob(token: "8f14e45fceea167a5a36dedd4bea2543", operation: "/x")))
+        #expect(mode(path) == 0o600)
+        #expect(mode(path + "-wal") == 0o600)
+        await journal.close()
+    }
+
+    @Test func anOlderWorldReadableJournalIsMadeOwnerOnly() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        await (try ExchangeJournal(path: path)).close()
+        chmod(path, 0o644)
+        let journal = try ExchangeJournal(path: path)
+        #expect(mode(path) == 0o600)
+        await journal.close()
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Natter
 import Testing
 import VertebraRouter
@@ -191,6 +192,59 @@ struct HostileClientTests {
             #expect(reason?.contains("system-shutdown") == true)
             #expect(router.router.connectionCount == 0)
             await client.stop()
+        }
+    }
+}
+
+/// Nothing one account sends may break another account's stream (DESIGN 6.1): the router
+/// checks the size of what it forwards, not only of what it receives.
+@Suite(.timeLimit(.minutes(1))) struct ForwardedSizeTests {
+    @Test func aStanzaThatGrowsPastTheLimitWhenForwardedIsRefusedAndTheRecipientStaysConnected() async throws {
+        try await TestRouter.with(tls: false, requireTLS: false) { router in
+            let victim = try await router.client("bob", resource: "victim", tls: .disabled)
+            let events = await victim.connectionEvents()
+            let drops = NIOLockedValueBox<[String]>([])
+            let watcher = Task {
+                for await event in events {
+                    if case .disconnected(let why) = event { drops.withLockedValue { $0.append(why) } }
+                }
+            }
+            let raw = try await RawClient(port: router.port)
+            try await raw.send(RawClient.header)
+            #expect(try await raw.waitFor("</stream:features>"))
+            let credentials = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
+            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
+            #expect(try await raw.waitFor("<success"))
+            try await raw.send(RawClient.header)
+            try await raw.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>")
+            #expect(try await raw.waitFor("</jid>"))
+            // 200,000 apostrophes in a double-quoted id: 200 KB in, 1.2 MB as `&apos;` out.
+            let id = String(repeating: "'", count: 200_000)
+            try await raw.send("<message to='bob@localhost/victim' id=\"\(id)\"><body>x</body></message>")
+            #expect(try await raw.waitFor("policy-violation"), "the sender was not told")
+            // A normal stanza still reaches the victim, whose stream never dropped.
+            try await raw.send("<message to='bob@localhost/victim' id='after'><body>after</body></message>")
+            let inbox = await victim.exchange(.message)
+            let delivered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await message in inbox where message[attribute: "id"] == "after" { return true }
+                    return false
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(10))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(delivered, "the next message did not reach the victim within 10 s")
+            #expect(raw.text.count < 10_000, "the error echoed the oversized stanza back (\(raw.text.count) bytes)")
+            let seen = drops.withLockedValue { $0 }
+            #expect(seen.isEmpty, "the victim's stream was closed: \(seen)")
+            watcher.cancel()
+            await victim.stop()
+            await raw.close()
         }
     }
 }

@@ -159,3 +159,29 @@ import VertebraXML
         }
     }
 }
+
+@Suite struct AccessListTests {
+    @Test func serveAndSubmitRulesAreSeparate() throws {
+        let acl = try AccessList(parsing: """
+            # submitters
+            alice@example.org /image
+            submit *@ops.example.org /exec
+            serve w1@example.org /image/resize   # a worker
+            serve *@workers.example.org /
+            """)
+        func jid(_ text: String) throws -> JID { try #require(JID(text)) }
+        #expect(acl.allows(try jid("alice@example.org/x"), "/image/crop"))
+        #expect(!acl.allowsServing(try jid("alice@example.org/x"), "/image/crop"))
+        #expect(acl.allows(try jid("bob@ops.example.org/x"), "/exec/run"))
+        #expect(acl.allowsServing(try jid("w1@example.org/w"), "/image/resize"))
+        #expect(!acl.allowsServing(try jid("w1@example.org/w"), "/image/crop"))
+        #expect(!acl.allows(try jid("w1@example.org/w"), "/image/resize"))
+        #expect(acl.allowsServing(try jid("any@workers.example.org/w"), "/files/checksum"))
+        #expect(!acl.allowsServing(try jid("mallory@example.org/m"), "/image/resize"))
+    }
+
+    @Test(arguments: ["serve", "serve w1@example.org", "serve w1@example.org image", "serve not a jid@@ /x"])
+    func badServeLinesNameTheLine(line: String) {
+        #expect(throws: VertebraError.self) { try AccessList(parsing: "alice@example.org /x\n" + line) }
+    }
+}

@@ -132,6 +132,11 @@ extension Coordinator {
     /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
     func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
         guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
+        // Arguments go only to workers the ACL lets serve the operation, named ones included.
+        let strangers = spec.targets.filter { !mayServeEverything($0) && !options.accessList.allowsServing($0, spec.path) }
+        guard strangers.isEmpty else {
+            throw VertebraError(.notAuthorized, "\(strangers.map(\.description).joined(separator: ", ")) may not serve \(spec.path) (no 'serve' rule in the coordinator's ACL)")
+        }
         if let deadline = spec.deadline,
             deadline < .milliseconds(1) || deadline > .seconds(Int64(DispatchExtension.maxDeadlineSeconds))
         {

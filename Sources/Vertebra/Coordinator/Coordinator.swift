@@ -194,7 +194,9 @@ public actor Coordinator: PerformerRole {
         let accepted = ProtocolMessage.accepted(attempt).element
         let spec = JobSpec(
             token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
-            deadline: extensions.deadline, retryable: extensions.retryable, submitter: peer)
+            // A submitter may forbid retries, never grant them: whether an operation may run again
+            // is the workers' declaration (vetted by serve rules), not one peer's say-so.
+            deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer)
         let relay = RelaySpec(
             attempt: attempt, peer: peer, iqID: request.id, op: payload,
             answer: JournalText.text(request.result(payload: accepted).element))
@@ -203,6 +205,8 @@ public actor Coordinator: PerformerRole {
             handle = try await begin(spec, relay: relay)
         } catch let error as JournalError where error.code == .duplicateJob {
             throw StanzaError(type: .cancel, condition: "conflict", text: "job \(token.job) already exists")
+        } catch let error as VertebraError {
+            throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
         }
         guard let conversation = handle.1 else { throw VertebraErrors.internalError("no relay conversation") }
         let events = handle.0.events
@@ -224,6 +228,26 @@ public actor Coordinator: PerformerRole {
         }
         await cancel(job: token.job, reason: "cancelled by \(peer)")
     }
+
+    /// Keeps only the operations the ACL lets `worker` serve; refuses an advertisement that
+    /// keeps none (a withdrawal is always accepted).
+    private func authorizeServing(_ worker: JID, _ ad: inout Advertisement) throws {
+        guard ad.ttl > 0, !mayServeEverything(worker) else { return }
+        let allowed = ad.operations.filter { options.accessList.allowsServing(worker, $0) }
+        let refused = ad.operations.filter { !allowed.contains($0) }
+        if !refused.isEmpty {
+            logger.notice("refused operations a worker may not serve", metadata: [
+                "worker": "\(worker)", "refused": "\(refused.map(\.path))"])
+        }
+        guard !allowed.isEmpty else {
+            throw VertebraErrors.notAuthorized(
+                "\(worker.bare) may not serve \(refused.map(\.path).joined(separator: " ")) (add a 'serve' rule to the coordinator's ACL)")
+        }
+        ad.operations = allowed
+        ad.retryable = ad.retryable?.filter { allowed.contains($0) }
+    }
+
+    func mayServeEverything(_ worker: JID) -> Bool { worker.bare == client.configuration.jid.bare }
 
     /// A repeated `op` from a submitter: answer as before (the relay goes on by itself).
     private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
@@ -248,7 +272,8 @@ public actor Coordinator: PerformerRole {
         do {
             switch path {
             case ServiceOperation.advertise:
-                let ad = try decoder.decodeFields(Advertisement.self, from: arguments)
+                var ad = try decoder.decodeFields(Advertisement.self, from: arguments)
+                try authorizeServing(peer, &ad)
                 guard (0...Advertisement.maxTTL).contains(ad.ttl), (ad.capacity ?? 1) >= 1, (ad.capacity ?? 1) <= Advertisement.maxCapacity else {
                     throw StanzaError.badRequest("advertisement out of range: ttl 0...\(Advertisement.maxTTL), capacity 1...\(Advertisement.maxCapacity)")
                 }

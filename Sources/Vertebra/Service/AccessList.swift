@@ -2,38 +2,61 @@ import Foundation
 import Natter
 import VertebraXML
 
-/// Who may dispatch which operations through the coordinator (`/security/authorize`).
+/// Who may dispatch which operations through the coordinator (`/security/authorize`), and who
+/// may serve (advertise) which operations as a worker.
 ///
-/// The file has one rule per line: a submitter pattern, then one or more operation paths.
-/// A submitter pattern is a bare JID (`alice@example.org`), `*@example.org` (anyone at that
-/// domain) or `*` (anyone). An operation path covers itself and everything below it by path
-/// component (`/image` covers `/image/resize`); `/` covers every operation. `#` starts a comment.
+/// The file has one rule per line: an optional kind (`submit`, the default, or `serve`), a JID
+/// pattern, then one or more operation paths. A pattern is a bare JID (`alice@example.org`),
+/// `*@example.org` (anyone at that domain) or `*` (anyone). An operation path covers itself and
+/// everything below it by path component (`/image` covers `/image/resize`); `/` covers every
+/// operation. `#` starts a comment.
 ///
 /// ```
 /// # submitter            operations
 /// alice@example.org      /image /files/checksum
 /// *@ops.example.org      /exec/run
+/// # workers
+/// serve w1@example.org   /image
+/// serve *@workers.example.org /
 /// ```
 ///
-/// The coordinator's own account is always allowed; everyone else needs a rule.
+/// The coordinator's own account is always allowed; everyone else needs a rule. An
+/// advertisement is kept only for the operations a `serve` rule allows its sender.
 public struct AccessList: Sendable, Equatable {
     public struct Rule: Sendable, Equatable {
+        /// A bare JID, `*@domain` or `*`.
         public var submitter: String
         public var operations: [Resource]
+
+        public init(submitter: String, operations: [Resource]) {
+            self.submitter = submitter
+            self.operations = operations
+        }
     }
 
+    /// Who may submit.
     public var rules: [Rule]
+    /// Who may serve.
+    public var serveRules: [Rule]
 
-    public init(rules: [Rule] = []) {
+    public init(rules: [Rule] = [], serveRules: [Rule] = []) {
         self.rules = rules
+        self.serveRules = serveRules
     }
 
     /// Parses the file format above; the error names the line.
     public init(parsing text: String) throws {
         var rules: [Rule] = []
+        var serveRules: [Rule] = []
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            var fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            var serves = false
+            if let kind = fields.first, kind == "serve" || kind == "submit" {
+                serves = kind == "serve"
+                fields.removeFirst()
+                guard !fields.isEmpty else { throw VertebraError(.badRequest, "ACL line \(index + 1): '\(kind)' needs a JID pattern and operation paths") }
+            }
             guard let submitter = fields.first else { continue }
             guard fields.count >= 2 else {
                 throw VertebraError(.badRequest, "ACL line \(index + 1): '\(submitter)' has no operation paths")
@@ -47,9 +70,14 @@ public struct AccessList: Sendable, Equatable {
                 }
                 return Resource(path)
             }
-            rules.append(Rule(submitter: submitter, operations: operations))
+            if serves {
+                serveRules.append(Rule(submitter: submitter, operations: operations))
+            } else {
+                rules.append(Rule(submitter: submitter, operations: operations))
+            }
         }
         self.rules = rules
+        self.serveRules = serveRules
     }
 
     /// Reads an ACL file.
@@ -62,12 +90,21 @@ public struct AccessList: Sendable, Equatable {
 
     /// Whether `submitter` may dispatch `operation`.
     public func allows(_ submitter: JID, _ operation: Resource) -> Bool {
+        Self.allows(rules, submitter, operation)
+    }
+
+    /// Whether `worker` may serve (advertise) `operation`.
+    public func allowsServing(_ worker: JID, _ operation: Resource) -> Bool {
+        Self.allows(serveRules, worker, operation)
+    }
+
+    private static func allows(_ rules: [Rule], _ jid: JID, _ operation: Resource) -> Bool {
         rules.contains { rule in
-            matches(rule.submitter, submitter) && rule.operations.contains { $0.covers(operation) }
+            matches(rule.submitter, jid) && rule.operations.contains { $0.covers(operation) }
         }
     }
 
-    private func matches(_ pattern: String, _ jid: JID) -> Bool {
+    private static func matches(_ pattern: String, _ jid: JID) -> Bool {
         if pattern == "*" { return true }
         if pattern.hasPrefix("*@") { return jid.domain == String(pattern.dropFirst(2)) }
         return JID(pattern)?.bare == jid.bare

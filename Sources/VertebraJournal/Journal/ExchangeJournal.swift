@@ -115,9 +115,11 @@ public actor ExchangeJournal {
         self.path = path
         self.options = options
         self.executor = JournalExecutor(label: "vertebra.journal")
+        if options.createIfMissing { Self.createPrivately(path) }
         let connection = try Connection(
             path: path, mode: options.createIfMissing ? .readWrite : .readWriteExisting,
             busyTimeout: options.busyTimeout)
+        Self.makePrivate(path)
         _ = try Schema.check(connection)
         let mode = try connection.first("PRAGMA journal_mode = WAL") { $0.text(0) }
         guard mode?.lowercased() == "wal" else {
@@ -149,6 +151,24 @@ public actor ExchangeJournal {
         }
         self.durability = durability
         self.connection = connection
+    }
+
+    /// A new journal is created owner-only (it holds every argument and result); SQLite gives
+    /// its -wal and -shm files the same mode.
+    private static func createPrivately(_ path: String) {
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { Glibc.close(descriptor) }
+    }
+
+    /// A journal of ours made group- or world-readable by an older version is made owner-only.
+    private static func makePrivate(_ path: String) {
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == getuid(), info.st_mode & 0o077 != 0 else {
+                continue
+            }
+            chmod(file, 0o600)
+        }
     }
 
     // MARK: Writing

@@ -41,7 +41,8 @@ extension C2SConnection {
         }
         if to.isFull {
             if let session = core.registry.session(to) {
-                session.deliver(ByteBuffer(bytes: stanza.serializedBytes(inheritedNamespace: XMLNamespace.client)))
+                guard let bytes = forwardable(stanza, to: to) else { return }
+                session.deliver(bytes)
             } else if kind != .presence {
                 bounce(stanza, .serviceUnavailable(), from: to)
             }
@@ -62,8 +63,29 @@ extension C2SConnection {
             if kind == .message { bounce(stanza, .serviceUnavailable(), from: to) }
             return
         }
-        let bytes = ByteBuffer(bytes: stanza.serializedBytes(inheritedNamespace: XMLNamespace.client))
+        guard let bytes = forwardable(stanza, to: to) else { return }
         for session in sessions { session.deliver(bytes) }
+    }
+
+    /// The stanza as it goes out, unless it is larger than the stanza limit: re-serialised (the
+    /// server stamps `from`; escaping may grow it, an apostrophe in a value becomes `&apos;`) it
+    /// could exceed what the recipient accepts and break the recipient's stream. Then the
+    /// sender gets a small `policy-violation` error instead and nothing is delivered.
+    private func forwardable(_ stanza: XElement, to: JID) -> ByteBuffer? {
+        let bytes = stanza.serializedBytes(inheritedNamespace: XMLNamespace.client)
+        let limit = core.configuration.limits.maxStanzaBytes
+        guard bytes.count > limit else { return ByteBuffer(bytes: bytes) }
+        logger.notice("refused to forward an oversized stanza", metadata: [
+            "from": "\(stanza[attribute: "from"] ?? "?")", "to": "\(to)", "bytes": "\(bytes.count)", "limit": "\(limit)"])
+        let type = stanza[attribute: "type"]
+        guard type != "error", type != "result", StanzaKind(stanza) != .presence else { return nil }
+        let error = StanzaError(type: .modify, condition: "policy-violation", text: "the stanza would be \(bytes.count) bytes as delivered; the limit is \(limit)")
+        var attributes = [XAttribute("type", "error"), XAttribute("from", to.description)]
+        if let sender = stanza[attribute: "from"] { attributes.append(XAttribute("to", sender)) }
+        // The id only when it is small: an error answer must not be the oversized thing itself.
+        if let id = stanza[attribute: "id"], id.utf8.count <= 256 { attributes.append(XAttribute("id", id)) }
+        write(XElement(stanza.name, namespace: XMLNamespace.client, attributes: attributes, children: [.element(error.element)]))
+        return nil
     }
 
     private func trackDirectedPresence(_ presence: XElement, to: JID) {

@@ -16,7 +16,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             submitters (`vertebra dispatch`, programs, Vertebra 0.4 clients) send it ops, which it \
             journals, forwards to workers and relays back. Submitters other than the \
             coordinator's own account need a rule in the ACL file (--acl): one rule per line, \
-            `SUBMITTER /op/path...`, where SUBMITTER is a bare JID, *@domain or *. On start it \
+            `SUBMITTER /op/path...`, where SUBMITTER is a bare JID, *@domain or *. Workers need a \
+            `serve WORKER /op/path...` rule for each operation they advertise (without one, \
+            their advertisement is refused: nobody else may read job arguments). On start it \
             resumes every unfinished job of its journal. `vertebra jobs --journal PATH` reads the \
             same journal while it runs.
             """)

@@ -54,7 +54,8 @@ struct BenchBurst: AsyncParsableCommand {
         let journal = try ExchangeJournal(path: "\(directory)/coordinator.sqlite", options: .init(durability: .normal))
         let coordinator = Coordinator(
             client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
-            options: Coordinator.Options(workerWait: .seconds(30), answerTimeout: .seconds(30)))
+            options: Coordinator.Options(
+                accessList: AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]), workerWait: .seconds(30), answerTimeout: .seconds(30)))
         try await coordinator.start()
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         let slots = 2 * maxJobs

@@ -62,7 +62,8 @@ struct BenchJobs: AsyncParsableCommand {
         let journal = try ExchangeJournal(path: "\(directory)/coordinator-\(durability).sqlite", options: .init(durability: durability))
         let coordinator = Coordinator(
             client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
-            options: Coordinator.Options(workerWait: .seconds(60)))
+            options: Coordinator.Options(
+                accessList: AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]), workerWait: .seconds(60)))
         try await coordinator.start()
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         _ = try await run(coordinator, jobs: 300, inFlight: 64)

@@ -61,10 +61,13 @@ struct DemoRun {
         try DemoProcesses.waitForPort(port)
         print("  router       127.0.0.1:\(port) (STARTTLS, self-signed certificate \(stage.certificate))")
         let common = ["--server", "127.0.0.1:\(port)", "--password-file", stage.passwordFile, "--ca-file", stage.certificate]
+        // Who may serve what: each agent its own operations, nobody else.
+        let acl = stage.directory + "/acl.txt"
+        try "serve files@localhost /files\nserve exec@localhost /exec\n".write(toFile: acl, atomically: true, encoding: .utf8)
         _ = try processes.start(
-            vertebra, ["coordinator", "--jid", "coordinator@localhost/coordinator", "--journal", stage.journal] + common,
+            vertebra, ["coordinator", "--jid", "coordinator@localhost/coordinator", "--journal", stage.journal, "--acl", acl] + common,
             log: stage.directory + "/coordinator.log")
-        print("  coordinator  coordinator@localhost/coordinator, journal \(stage.journal)")
+        print("  coordinator  coordinator@localhost/coordinator, journal \(stage.journal), ACL \(acl)")
         _ = try processes.start(
             stage.binaries + "/files-agent",
             ["--jid", "files@localhost/files", "--root", stage.data, "--journal", stage.directory + "/files-agent.sqlite"] + common,
