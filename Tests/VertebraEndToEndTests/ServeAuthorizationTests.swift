@@ -42,4 +42,19 @@ import VertebraXML
             #expect(offered == [Diagnostics.Echo.path], "w1 may serve only /vertebra/echo, the registry has \(offered)")
         }
     }
+
+    @Test func onlyAccountsTheACLNamesMayDiscoverWorkers() async throws {
+        try await Cluster.with(.router, workers: 1) { cluster in
+            try await cluster.coordinator.waitForWorkers(1, offering: Diagnostics.Echo.path, timeout: .seconds(20))
+            let alice = try await cluster.submitter("alice")
+            let found = try await alice.discover(Diagnostics.Echo.path)
+            #expect(found == [Cluster.jid(cluster.server, "w1", "w1")])
+            let mallory = try await cluster.submitter("mallory")
+            await #expect {
+                _ = try await mallory.discover(Diagnostics.Echo.path)
+            } throws: { ($0 as? VertebraError)?.code == .notAuthorized }
+            await alice.stop()
+            await mallory.stop()
+        }
+    }
 }

@@ -266,6 +266,11 @@ public actor Coordinator: PerformerRole {
     }
 
     private func serveService(_ path: Resource, token: JobToken, arguments: [XElement], from peer: JID) async throws -> IQAnswer {
+        // Discovery and authorization answer only accounts the ACL knows (each answer starts a
+        // delivery the coordinator keeps retrying; strangers get none).
+        if path != ServiceOperation.advertise, !mayServeEverything(peer), !options.accessList.mentions(peer) {
+            throw VertebraErrors.notAuthorized("\(peer.bare) is not in the coordinator's ACL")
+        }
         let values: [XElement]
         let decoder = TypedValueDecoder()
         let encoder = TypedValueEncoder()

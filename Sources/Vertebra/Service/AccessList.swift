@@ -98,6 +98,12 @@ public struct AccessList: Sendable, Equatable {
         Self.allows(serveRules, worker, operation)
     }
 
+    /// Whether any rule (submit or serve) names `jid`: only such accounts may use the
+    /// coordinator's discovery and authorization services.
+    public func mentions(_ jid: JID) -> Bool {
+        (rules + serveRules).contains { Self.matches($0.submitter, jid) }
+    }
+
     private static func allows(_ rules: [Rule], _ jid: JID, _ operation: Resource) -> Bool {
         rules.contains { rule in
             matches(rule.submitter, jid) && rule.operations.contains { $0.covers(operation) }
