@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import Natter
 import Testing
 import VertebraRouter
@@ -23,6 +25,24 @@ struct AccountStoreTests {
         #expect(reloaded.account("ALICE")?.matches(password: "very-secret-password") == true)
         #expect(reloaded.account("alice")?.matches(password: "very-secret-passwore") == false)
         try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    }
+
+    @Test func aSymlinkPlantedAtTheTemporaryFileIsNotFollowed() async throws {
+        let path = temporaryPath()
+        let directory = (path as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try AccountStore(path: path)
+        try store.put(try Account(username: "alice", password: "first-password"))
+        // Someone who can write the directory points the next temporary file at another file.
+        let victim = directory + "/victim"
+        try "do not overwrite".write(toFile: victim, atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: path + ".tmp-\(getpid())", withDestinationPath: victim)
+        try store.put(try Account(username: "bob", password: "second-password"))
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not overwrite")
+        #expect(try AccountStore(path: path).usernames == ["alice", "bob"])
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect((attributes[.type] as? FileAttributeType) == .typeRegular)
     }
 
     @Test func anotherProcessAddingAUserIsSeenWithoutRestart() async throws {
@@ -51,5 +71,41 @@ struct AccountStoreTests {
             #expect(error.message.contains(path))
         }
         try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    }
+}
+
+/// Credentials never reach the log, even at trace level.
+@Suite struct CredentialLoggingTests {
+    /// Keeps every log line.
+    struct Capture: LogHandler {
+        let lines: NIOLockedValueBox<[String]>
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            lines.withLockedValue { $0.append("\(event.message) \(all)") }
+        }
+    }
+
+    @Test func aPLAINPasswordIsNotLoggedAtTrace() async throws {
+        let lines = NIOLockedValueBox<[String]>([])
+        let logger = Logger(label: "router-trace") { _ in Capture(lines: lines) }
+        try await TestRouter.with(tls: false, requireTLS: false, logger: logger) { router in
+            let raw = try await RawClient(port: router.port)
+            try await raw.send(RawClient.header)
+            #expect(try await raw.waitFor("</stream:features>"))
+            let credentials = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
+            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
+            #expect(try await raw.waitFor("<success"))
+            await raw.close()
+        }
+        let logged = lines.withLockedValue { $0 }.joined(separator: "\n")
+        #expect(logged.contains("stanza in"), "nothing was traced: the test would prove nothing")
+        #expect(!logged.contains(Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()))
+        #expect(!logged.contains(TestRouter.password))
     }
 }

@@ -117,4 +117,13 @@ struct RouterCommandTests {
         #expect(try await Self.exitStatus(del) != 0)
         #expect(Self.read(delErr).contains("no account nobody"))
     }
+
+    @Test func noTLSIsRefusedOnANonLoopbackAddress() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (router, _, err) = try Self.launch(["router", "--no-tls", "--address", "0.0.0.0", "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(router) == 64)
+        #expect(Self.read(err).contains("--no-tls serves loopback clients only"))
+    }
 }

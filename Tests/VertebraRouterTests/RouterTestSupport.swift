@@ -20,7 +20,9 @@ final class TestRouter: Sendable {
     let certificate: String
     let accounts: AccountStore
 
-    init(tls: Bool = true, requireTLS: Bool = true, adjust: (inout RouterConfiguration) -> Void = { _ in }) async throws {
+    init(
+        tls: Bool = true, requireTLS: Bool = true, logger custom: Logger? = nil, adjust: (inout RouterConfiguration) -> Void = { _ in }
+    ) async throws {
         directory = NSTemporaryDirectory() + "router-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let files = RouterConfiguration.TLSFiles(certificatePath: directory + "/cert.pem", privateKeyPath: directory + "/key.pem")
@@ -36,7 +38,7 @@ final class TestRouter: Sendable {
         adjust(&configuration)
         var logger = Logger(label: "router-test")
         logger.logLevel = ProcessInfo.processInfo.environment["ROUTER_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
+        router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: custom ?? logger)
         guard let port = try await router.start().port else { throw RouterTestError("the router has no port") }
         self.port = port
     }
@@ -50,9 +52,10 @@ final class TestRouter: Sendable {
     /// Starts a router (as ``init(tls:requireTLS:adjust:)``), runs `body` with it and stops it
     /// however `body` ends: also when a `#require` fails or anything in it throws.
     static func with<T>(
-        tls: Bool = true, requireTLS: Bool = true, adjust: (inout RouterConfiguration) -> Void = { _ in }, _ body: (TestRouter) async throws -> T
+        tls: Bool = true, requireTLS: Bool = true, logger: Logger? = nil, adjust: (inout RouterConfiguration) -> Void = { _ in },
+        _ body: (TestRouter) async throws -> T
     ) async throws -> T {
-        let router = try await TestRouter(tls: tls, requireTLS: requireTLS, adjust: adjust)
+        let router = try await TestRouter(tls: tls, requireTLS: requireTLS, logger: logger, adjust: adjust)
         do {
             let result = try await body(router)
             await router.stop()

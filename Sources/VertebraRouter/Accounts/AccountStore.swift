@@ -134,9 +134,16 @@ enum AccountsFile {
         return Dictionary(contents.accounts.map { ($0.username, $0) }) { _, last in last }
     }
 
-    /// Creates `path` with mode 0600 from the start (never briefly readable by others).
+    /// Creates `path` anew with mode 0600 from the start (never briefly readable by others).
+    /// Whatever is already there (a stale temporary file, or a symlink planted to redirect the
+    /// write) is removed, not followed: `O_EXCL | O_NOFOLLOW`.
     private static func writePrivate(_ data: Data, to path: String) throws(RouterError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        var descriptor = open(path, flags, 0o600)
+        if descriptor < 0 && errno == EEXIST {
+            unlink(path)
+            descriptor = open(path, flags, 0o600)
+        }
         guard descriptor >= 0 else { throw RouterError(.accounts, "cannot create \(path): errno \(errno)") }
         defer { close(descriptor) }
         let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }

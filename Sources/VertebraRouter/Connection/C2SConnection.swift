@@ -156,7 +156,7 @@ final class C2SConnection: ChannelInboundHandler {
     }
 
     func write(_ element: XElement) {
-        logger.trace("stanza out", metadata: ["xml": "\(element)"])
+        logger.trace("stanza out", metadata: ["xml": "\(Self.loggable(element))"])
         write(element.serializedBytes(inheritedNamespace: XMLNamespace.client))
     }
 
@@ -213,6 +213,11 @@ final class C2SConnection: ChannelInboundHandler {
             terminate(.unsupportedVersion, text: "XMPP version 1.0 is required")
             return
         }
+        // Without TLS, credentials and stanzas would cross the network in clear: loopback only.
+        guard core.configuration.tls != nil || isLoopback else {
+            terminate(.policyViolation, text: "this server offers no TLS; only loopback clients may connect")
+            return
+        }
         sendHeader()
         // Written with the conventional `stream:` prefix, as every server does, for clients that
         // look at prefixes rather than namespaces.
@@ -222,8 +227,16 @@ final class C2SConnection: ChannelInboundHandler {
         write(bytes)
     }
 
+    /// What a trace log may show of an element: SASL elements carry credentials (PLAIN's is the
+    /// password itself, base64), so only their name and mechanism are logged.
+    static func loggable(_ element: XElement) -> String {
+        guard element.namespace == XMPPNamespace.sasl else { return "\(element)" }
+        let mechanism = element[attribute: "mechanism"].map { " mechanism='\($0)'" } ?? ""
+        return "<\(element.name)\(mechanism)> (SASL content not logged)"
+    }
+
     private func received(_ element: XElement) {
-        logger.trace("stanza in", metadata: ["xml": "\(element)"])
+        logger.trace("stanza in", metadata: ["xml": "\(Self.loggable(element))"])
         switch phase {
         case .negotiating: negotiate(element)
         case .authenticated(let user): bindResource(element, user: user)

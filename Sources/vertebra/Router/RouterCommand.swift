@@ -62,6 +62,13 @@ struct RouterServe: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("give both --cert and --key, or neither") }
+        if noTLS && !Self.isLoopback(address) {
+            throw ValidationError("--no-tls serves loopback clients only; listen on 127.0.0.1 or ::1, not \(address) (or drop --no-tls)")
+        }
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1" || address == "localhost"
     }
 
     func run() async throws {
