@@ -88,8 +88,9 @@ let package = Package(
         .executableTarget(
             name: "files-agent", dependencies: ["FilesAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agents/files/Main", swiftSettings: strict),
+        .target(name: "CPosixShims"),
         .target(
-            name: "ExecAgentOperations", dependencies: ["Vertebra", "VertebraXML"], path: "Agents/exec/Operations",
+            name: "ExecAgentOperations", dependencies: ["Vertebra", "VertebraXML", "CPosixShims"], path: "Agents/exec/Operations",
             swiftSettings: strict),
         .executableTarget(
             name: "exec-agent", dependencies: ["ExecAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],

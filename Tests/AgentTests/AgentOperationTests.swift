@@ -35,6 +35,59 @@ import Vertebra
         #expect(error?.fatal == true)
     }
 
+    @Test func aFileSwappedForALinkOutsideTheRootIsNotRead() throws {
+        let integrity = try FileIntegrity(root: root)
+        let listed = try integrity.files(under: try integrity.resolve("docs"), limit: 100)
+        let target = try #require(listed.first { $0.lastPathComponent == "abc.txt" })
+        // Between listing and reading, the file becomes a link to a secret outside the root.
+        let secret = root + "-secret"
+        try "the secret".write(toFile: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        try FileManager.default.removeItem(atPath: target.path)
+        try FileManager.default.createSymbolicLink(atPath: target.path, withDestinationPath: secret)
+        let error = #expect(throws: OperationFailure.self) { _ = try integrity.checksum(target) }
+        #expect(error?.message.contains("refused") == true, "\(String(describing: error))")
+    }
+
+    @Test func aDirectoryAboveTheFileSwappedForALinkOutsideTheRootIsRefused() throws {
+        let integrity = try FileIntegrity(root: root)
+        let target = try integrity.resolve("docs/abc.txt")
+        let outside = root + "-outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try "not yours".write(toFile: outside + "/abc.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: root + "/docs")
+        try FileManager.default.createSymbolicLink(atPath: root + "/docs", withDestinationPath: outside)
+        let error = #expect(throws: OperationFailure.self) { _ = try integrity.checksum(target) }
+        #expect(error?.message.contains("outside the allowed root") == true, "\(String(describing: error))")
+    }
+
+    @Test func aFIFOIsRefusedInsteadOfBlocking() throws {
+        let integrity = try FileIntegrity(root: root)
+        let fifo = root + "/docs/pipe"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let error = #expect(throws: OperationFailure.self) { _ = try integrity.checksum(URL(fileURLWithPath: fifo)) }
+        #expect(error?.message.contains("not a regular file") == true, "\(String(describing: error))")
+        // Nor is it listed.
+        let listed = try integrity.files(under: try integrity.resolve("docs"), limit: 100)
+        #expect(!listed.contains { $0.lastPathComponent == "pipe" })
+    }
+
+    @Test func cancellationStopsHashingALargeFile() async throws {
+        let integrity = try FileIntegrity(root: root)
+        let big = root + "/docs/big"
+        #expect(FileManager.default.createFile(atPath: big, contents: nil))
+        defer { try? FileManager.default.removeItem(atPath: big) }
+        let handle = try #require(FileHandle(forWritingAtPath: big))
+        try handle.truncate(atOffset: 4 << 30)  // 4 GiB, sparse: seconds of hashing
+        try handle.close()
+        let task = Task { try integrity.checksum(URL(fileURLWithPath: big)) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let result = await task.result
+        #expect(throws: CancellationError.self) { try result.get() }
+    }
+
     @Test func aMissingPathAndTooManyFilesAreClearErrors() throws {
         let integrity = try FileIntegrity(root: root)
         let missing = #expect(throws: OperationFailure.self) { _ = try integrity.resolve("nope") }
@@ -80,6 +133,38 @@ import Vertebra
         }
         #expect(error?.message.contains("timed out") == true)
         #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func aTimeoutEndsTheJobEvenWhenAGrandchildHoldsTheOutputOpen() async throws {
+        let started = ContinuousClock.now
+        let error = await #expect(throws: OperationFailure.self) {
+            // The shell's background sleep keeps stdout open: only killing the group ends it.
+            try await runner.run(CommandRun(command: "sh", arguments: ["-c", "sleep 30 & echo started; wait"], timeoutSeconds: 1)) { _ in }
+        }
+        #expect(error?.message.contains("timed out") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(10), "the job outlived its timeout by \(ContinuousClock.now - started)")
+    }
+
+    @Test func outputPastTheLimitKillsTheCommandAndFailsTheJob() async throws {
+        let bounded = try CommandRunner(
+            allowing: ["sh=/bin/sh"], maximumTimeout: .seconds(20), limits: OutputLimits(maxBytes: 1 << 20, maxLineBytes: 4096))
+        let lines = Lines()
+        let error = await #expect(throws: OperationFailure.self) {
+            try await bounded.run(CommandRun(command: "sh", arguments: ["-c", "while :; do echo yyyyyyyyyyyyyyyy; done"])) { lines.add($0) }
+        }
+        #expect(error?.message.contains("output limit") == true, "\(String(describing: error))")
+        let sent = lines.all.reduce(0) { $0 + $1.line.utf8.count + 1 }
+        #expect(sent <= 1 << 20)
+    }
+
+    @Test func aLongLineWithoutNewlineComesInPieces() async throws {
+        let bounded = try CommandRunner(allowing: ["sh=/bin/sh"], limits: OutputLimits(maxLineBytes: 1024))
+        let lines = Lines()
+        try await bounded.run(CommandRun(command: "sh", arguments: ["-c", "printf '%10000s' '' | tr ' ' a"])) { lines.add($0) }
+        let pieces = lines.all.map(\.line)
+        #expect(pieces.allSatisfy { $0.utf8.count <= 1024 })
+        #expect(pieces.joined() == String(repeating: "a", count: 10_000))
+        #expect(pieces.count == 10)
     }
 
     @Test func aNonZeroExitFailsAndBadAllowListsAreRefused() async throws {

@@ -96,11 +96,7 @@ struct AccountStoreTests {
         let logger = Logger(label: "router-trace") { _ in Capture(lines: lines) }
         try await TestRouter.with(tls: false, requireTLS: false, logger: logger) { router in
             let raw = try await RawClient(port: router.port)
-            try await raw.send(RawClient.header)
-            #expect(try await raw.waitFor("</stream:features>"))
-            let credentials = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
-            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
-            #expect(try await raw.waitFor("<success"))
+            #expect(try await raw.logInPLAIN("alice"))
             await raw.close()
         }
         let logged = lines.withLockedValue { $0 }.joined(separator: "\n")

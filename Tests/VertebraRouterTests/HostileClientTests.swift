@@ -210,11 +210,7 @@ struct HostileClientTests {
                 }
             }
             let raw = try await RawClient(port: router.port)
-            try await raw.send(RawClient.header)
-            #expect(try await raw.waitFor("</stream:features>"))
-            let credentials = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
-            try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
-            #expect(try await raw.waitFor("<success"))
+            #expect(try await raw.logInPLAIN("alice"))
             try await raw.send(RawClient.header)
             try await raw.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>")
             #expect(try await raw.waitFor("</jid>"))

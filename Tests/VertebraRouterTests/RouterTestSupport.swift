@@ -137,6 +137,16 @@ final class RawClient: Sendable {
 
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
+    /// Opens the stream and authenticates `user` with SASL PLAIN (plaintext loopback); returns
+    /// whether the router said `<success>`.
+    func logInPLAIN(_ user: String, password: String = TestRouter.password) async throws -> Bool {
+        try await send(Self.header)
+        guard try await waitFor("</stream:features>") else { return false }
+        let credentials = Data("\u{0}\(user)\u{0}\(password)".utf8).base64EncodedString()
+        try await send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
+        return try await waitFor("<success")
+    }
+
     func send(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }

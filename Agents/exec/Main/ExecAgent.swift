@@ -18,14 +18,24 @@ struct ExecAgent: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
     @Option(help: ArgumentHelp("An allowed command as name=/absolute/path (repeatable).", valueName: "name=path")) var allowCommand: [String] = []
     @Option(help: "Longest any command may run, in seconds.") var maxTimeout: Int = 60
+    @Option(help: "Most bytes of output (both streams) one command may write; past it, it is killed and the job fails.")
+    var maxOutputBytes: Int = 16 << 20
+    @Option(help: "Most output lines one command may write; past it, it is killed and the job fails.") var maxOutputLines: Int = 100_000
+    @Option(help: "A longer output line is sent in pieces of this many bytes.") var maxLineBytes: Int = 64 << 10
 
     func validate() throws {
         guard !allowCommand.isEmpty else { throw ValidationError("give at least one --allow-command name=/path: nothing runs that is not allowed") }
-        guard maxTimeout > 0 else { throw ValidationError("--max-timeout must be positive") }
+        guard (1...86_400).contains(maxTimeout) else { throw ValidationError("--max-timeout must be from 1 to 86400 seconds") }
+        guard (1...(1 << 34)).contains(maxOutputBytes) else { throw ValidationError("--max-output-bytes must be from 1 to 16 GiB") }
+        guard (1...100_000_000).contains(maxOutputLines) else { throw ValidationError("--max-output-lines must be from 1 to 100000000") }
+        guard (1...(1 << 20)).contains(maxLineBytes) else {
+            throw ValidationError("--max-line-bytes must be from 1 to 1048576 (a stanza carries the line)")
+        }
     }
 
     func run() async throws {
-        let runner = try CommandRunner(allowing: allowCommand, maximumTimeout: .seconds(maxTimeout))
+        let limits = OutputLimits(maxBytes: maxOutputBytes, maxLines: maxOutputLines, maxLineBytes: maxLineBytes)
+        let runner = try CommandRunner(allowing: allowCommand, maximumTimeout: .seconds(maxTimeout), limits: limits)
         try await worker.run(name: "exec-agent") { try await runner.register(on: $0) }
     }
 }

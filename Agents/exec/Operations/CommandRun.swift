@@ -1,3 +1,4 @@
+internal import CPosixShims
 import Foundation
 import Synchronization
 import Vertebra
@@ -34,9 +35,11 @@ public struct CommandRunner: Sendable {
     public let allowed: [String: String]
     /// The longest a command may run.
     public let maximumTimeout: Duration
+    /// How much output a command may produce.
+    public let limits: OutputLimits
 
     /// `entries` are `name=/absolute/executable` (or a bare absolute path, named by its file name).
-    public init(allowing entries: [String], maximumTimeout: Duration = .seconds(60)) throws {
+    public init(allowing entries: [String], maximumTimeout: Duration = .seconds(60), limits: OutputLimits = OutputLimits()) throws {
         var allowed: [String: String] = [:]
         for entry in entries {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -48,6 +51,7 @@ public struct CommandRunner: Sendable {
         }
         self.allowed = allowed
         self.maximumTimeout = maximumTimeout
+        self.limits = limits
     }
 
     /// Runs `op`, calling `line` for each output line; throws for a refused command, a
@@ -62,7 +66,7 @@ public struct CommandRunner: Sendable {
             guard seconds > 0 else { throw OperationFailure("timeoutSeconds must be positive", fatal: true) }
             timeout = min(timeout, .seconds(seconds))
         }
-        let child = try ChildProcess(executable: executable, arguments: op.arguments ?? [])
+        let child = try ChildProcess(executable: executable, arguments: op.arguments ?? [], limits: limits)
         let timedOut = Mutex(false)
         let killer = Task {
             try await Task.sleep(for: timeout)
@@ -73,6 +77,8 @@ public struct CommandRunner: Sendable {
         do {
             for await output in child.lines {
                 try Task.checkCancellation()
+                // After the timeout, nothing more is sent: the job is over.
+                if timedOut.withLock({ $0 }) { break }
                 try await line(output)
             }
         } catch {
@@ -81,6 +87,9 @@ public struct CommandRunner: Sendable {
         }
         if Task.isCancelled { child.terminate() }
         let status = await child.exitStatus()
+        if let overflow = child.overflow {
+            throw OperationFailure("output limit: \(op.command) wrote more than \(overflow); it was killed", fatal: true)
+        }
         if timedOut.withLock({ $0 }) {
             throw OperationFailure("timed out: \(op.command) ran longer than \(timeout) and was killed", fatal: true)
         }
@@ -108,14 +117,22 @@ final class ChildProcess: Sendable {
     let pid: pid_t
     let lines: AsyncStream<CommandRun.Result>
     private let exit: AsyncStream<Int32>
+    private let output: OutputBudget.Shared
 
-    init(executable: String, arguments: [String]) throws {
+    /// What the command wrote beyond its limits (nil while within them).
+    var overflow: String? { output.budget.withLock { $0.overflow } }
+
+    init(executable: String, arguments: [String], limits: OutputLimits) throws {
         var out: [Int32] = [0, 0]
         var err: [Int32] = [0, 0]
-        guard pipe(&out) == 0, pipe(&err) == 0 else {
+        // Close-on-exec from the start (pipe2): a command spawned concurrently cannot inherit them.
+        guard vertebra_pipe_cloexec(&out) == 0 else {
             throw OperationFailure("could not make pipes: \(String(cString: strerror(errno)))", fatal: true)
         }
-        for descriptor in out + err { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        guard vertebra_pipe_cloexec(&err) == 0 else {
+            out.forEach { close($0) }
+            throw OperationFailure("could not make pipes: \(String(cString: strerror(errno)))", fatal: true)
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -139,7 +156,10 @@ final class ChildProcess: Sendable {
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // Its own process group, so a timeout or cancel kills what it started too (a grandchild
+        // holding the pipes open would otherwise keep the job alive).
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var spawnedPID: pid_t = 0
         let spawned = posix_spawn(&spawnedPID, executable, &actions, &attributes, argv, envp)
         let pid = spawnedPID
@@ -155,10 +175,20 @@ final class ChildProcess: Sendable {
         let (exit, exitContinuation) = AsyncStream<Int32>.makeStream()
         self.lines = lines
         self.exit = exit
+        let output = OutputBudget.Shared(limits: limits)
+        self.output = output
         let open = Mutex(2)
         for (descriptor, name) in [(out[0], "stdout"), (err[0], "stderr")] {
             Thread.detachNewThread {
-                Self.readLines(descriptor) { linesContinuation.yield(CommandRun.Result(stream: name, line: $0)) }
+                Self.readLines(descriptor, maxLineBytes: limits.maxLineBytes) { text in
+                    // Within the job's budget, or the command is killed and reading stops.
+                    guard output.budget.withLock({ $0.admit(text.utf8.count) }) else {
+                        kill(-pid, SIGKILL)
+                        return false
+                    }
+                    linesContinuation.yield(CommandRun.Result(stream: name, line: text))
+                    return true
+                }
                 close(descriptor)
                 if open.withLock({ count in
                     count -= 1
@@ -176,7 +206,10 @@ final class ChildProcess: Sendable {
     }
 
     /// Stops the command (SIGKILL: a timed-out or cancelled command gets no say).
-    func terminate() { kill(pid, SIGKILL) }
+    func terminate() {
+        kill(-pid, SIGKILL)  // the process group: what it started too
+        kill(pid, SIGKILL)
+    }
 
     /// The exit status (128 + signal when killed by one).
     func exitStatus() async -> Int32 {
@@ -184,19 +217,66 @@ final class ChildProcess: Sendable {
         return -1
     }
 
-    private static func readLines(_ descriptor: Int32, _ emit: (String) -> Void) {
+    /// Splits the output into lines, a line longer than `maxLineBytes` into pieces of that size;
+    /// each byte is looked at once. Stops when `emit` returns false.
+    private static func readLines(_ descriptor: Int32, maxLineBytes: Int, _ emit: (String) -> Bool) {
         var pending = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
+        reading: while true {
             let count = read(descriptor, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
-            pending += buffer[0..<count]
-            while let newline = pending.firstIndex(of: 0x0A) {
-                emit(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
+            for byte in buffer[0..<count] {
+                if byte == 0x0A || pending.count == maxLineBytes {
+                    guard emit(String(decoding: pending, as: UTF8.self)) else { break reading }
+                    pending.removeAll(keepingCapacity: true)
+                    if byte == 0x0A { continue }
+                }
+                pending.append(byte)
             }
         }
-        if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
+        if !pending.isEmpty { _ = emit(String(decoding: pending, as: UTF8.self)) }
+    }
+}
+
+/// How much output one command may produce: a command past it is killed and its job fails
+/// (its output would otherwise be buffered without bound).
+public struct OutputLimits: Sendable, Equatable {
+    /// Bytes of output in all (both streams).
+    public var maxBytes: Int
+    /// Lines in all.
+    public var maxLines: Int
+    /// A longer line is sent in pieces of this size.
+    public var maxLineBytes: Int
+
+    public init(maxBytes: Int = 16 << 20, maxLines: Int = 100_000, maxLineBytes: Int = 64 << 10) {
+        self.maxBytes = max(1, maxBytes)
+        self.maxLines = max(1, maxLines)
+        self.maxLineBytes = max(1, maxLineBytes)
+    }
+}
+
+/// Output counted against the limits, shared by the stdout and stderr readers.
+struct OutputBudget: Sendable {
+    let limits: OutputLimits
+    private var bytes = 0
+    private var lines = 0
+    private(set) var overflow: String?
+
+    init(limits: OutputLimits) { self.limits = limits }
+
+    /// One budget for both readers of a command.
+    final class Shared: Sendable {
+        let budget: Mutex<OutputBudget>
+        init(limits: OutputLimits) { budget = Mutex(OutputBudget(limits: limits)) }
+    }
+
+    mutating func admit(_ count: Int) -> Bool {
+        guard overflow == nil else { return false }
+        bytes += count + 1
+        lines += 1
+        if bytes > limits.maxBytes { overflow = "\(limits.maxBytes) bytes" }
+        if lines > limits.maxLines { overflow = "\(limits.maxLines) lines" }
+        return overflow == nil
     }
 }

@@ -94,22 +94,36 @@ public struct FileIntegrity: Sendable {
     }
 
     /// The SHA-256 (hex) and size of a file, read in 1 MiB blocks.
+    ///
+    /// The file is opened without following a final symbolic link and without blocking (a FIFO
+    /// or device is refused, never waited on); then the *opened* file is checked: a regular
+    /// file whose real path is still inside the root. A file swapped for a link between listing
+    /// and reading is refused, not read. Cancellation is checked between blocks.
     public func checksum(_ url: URL) throws -> FileChecksum.Result {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw OperationFailure("cannot read \(relative(url))", fatal: true)
+        let descriptor = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let reason = errno == ELOOP ? "refused: it became a symbolic link" : "cannot read it (errno \(errno))"
+            throw OperationFailure("\(relative(url)): \(reason)", fatal: true)
         }
-        defer { try? handle.close() }
+        defer { close(descriptor) }
+        try checkOpened(descriptor, url)
         guard let context = vertebra_sha256_begin() else { throw OperationFailure("libcrypto could not start SHA-256", fatal: true) }
         var bytes = 0
+        var block = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let block: Data
-            do { block = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
+            if Task.isCancelled {
                 vertebra_sha256_discard(context)
-                throw OperationFailure("reading \(relative(url)) failed: \(error)", fatal: true)
+                throw CancellationError()
             }
-            if block.isEmpty { break }
-            bytes += block.count
-            let ok = block.withUnsafeBytes { vertebra_sha256_update(context, $0.baseAddress, $0.count) }
+            let count = block.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                vertebra_sha256_discard(context)
+                throw OperationFailure("reading \(relative(url)) failed: errno \(errno)", fatal: true)
+            }
+            if count == 0 { break }
+            bytes += count
+            let ok = block.withUnsafeBytes { vertebra_sha256_update(context, $0.baseAddress, count) }
             guard ok == 1 else {
                 vertebra_sha256_discard(context)
                 throw OperationFailure("SHA-256 failed on \(relative(url))", fatal: true)
@@ -118,6 +132,30 @@ public struct FileIntegrity: Sendable {
         var digest = [UInt8](repeating: 0, count: 32)
         guard vertebra_sha256_finish(context, &digest) == 32 else { throw OperationFailure("SHA-256 failed", fatal: true) }
         return FileChecksum.Result(path: relative(url), sha256: digest.map { String(format: "%02x", $0) }.joined(), bytes: bytes)
+    }
+
+    /// The opened file must be a regular file whose real path is inside the root.
+    private func checkOpened(_ descriptor: Int32, _ url: URL) throws {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw OperationFailure("refused: \(relative(url)) is not a regular file", fatal: true)
+        }
+        guard let real = Self.realPath(of: descriptor), real == root.path || real.hasPrefix(root.path + "/") else {
+            throw OperationFailure("refused: \(relative(url)) now leads outside the allowed root \(root.path)", fatal: true)
+        }
+    }
+
+    /// Where an open file really is (Linux: its /proc/self/fd link; Darwin: F_GETPATH).
+    private static func realPath(of descriptor: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        #if os(Linux)
+            let length = readlink("/proc/self/fd/\(descriptor)", &buffer, buffer.count - 1)
+            guard length > 0 else { return nil }
+            return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #else
+            guard fcntl(descriptor, F_GETPATH, &buffer) == 0 else { return nil }
+            return String(cString: buffer)
+        #endif
     }
 
     func relative(_ url: URL) -> String {
