@@ -139,6 +139,27 @@ struct HostileClientTests {
         }
     }
 
+    @Test func oneAddressCannotTakeEverySlot() async throws {
+        try await TestRouter.with(adjust: { $0.limits.maxConnectionsPerAddress = 2 }) { router in
+            let first = try await RawClient(port: router.port)
+            let second = try await RawClient(port: router.port)
+            try await router.eventually("two connections") { router.router.connectionCount == 2 }
+            let third = try await RawClient(port: router.port)
+            #expect(try await third.waitFor("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+            #expect(third.text.contains("too many connections from 127.0.0.1"), "\(third.text)")
+            #expect(try await third.waitClosed())
+            // A slot freed is a slot again.
+            await first.close()
+            try await router.eventually("one connection") { router.router.connectionCount == 1 }
+            let fourth = try await RawClient(port: router.port)
+            try await fourth.send(RawClient.header)
+            #expect(try await fourth.waitFor("</stream:features>"))
+            await second.close()
+            await fourth.close()
+            try await router.eventually("the connections to close") { router.router.connectionCount == 0 }
+        }
+    }
+
     @Test func connectionOverTheLimitGetsResourceConstraint() async throws {
         try await TestRouter.with(adjust: { $0.limits.maxConnections = 2 }) { router in
             let first = try await RawClient(port: router.port)

@@ -76,6 +76,9 @@ public struct RouterLimits: Sendable, Hashable {
     public var maxStanzaBytes: Int
     /// Most simultaneous connections (the next one: `resource-constraint`). Default 10,000.
     public var maxConnections: Int
+    /// Most simultaneous connections from one IP address (the next one: `policy-violation`),
+    /// so one host cannot take every slot. Default 512.
+    public var maxConnectionsPerAddress: Int
     /// Stanzas per second one connection may send on average (`policy-violation` beyond);
     /// `0` disables the limit. Default 10,000.
     public var stanzasPerSecond: Int
@@ -87,8 +90,9 @@ public struct RouterLimits: Sendable, Hashable {
     /// Makes limits with the defaults above.
     public init(
         maxStanzaBytes: Int = 1 << 20, maxConnections: Int = 10_000, stanzasPerSecond: Int = 10_000,
-        stanzaBurst: Int = 20_000, authTimeout: Duration = .seconds(30)
+        stanzaBurst: Int = 20_000, authTimeout: Duration = .seconds(30), maxConnectionsPerAddress: Int = 512
     ) {
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.maxStanzaBytes = maxStanzaBytes
         self.maxConnections = maxConnections
         self.stanzasPerSecond = stanzasPerSecond
@@ -101,6 +105,7 @@ public struct RouterLimits: Sendable, Hashable {
             throw RouterError(.configuration, "max stanza size \(maxStanzaBytes) is below 1024 bytes; stream negotiation needs more")
         }
         guard maxConnections > 0 else { throw RouterError(.configuration, "max connections must be positive") }
+        guard maxConnectionsPerAddress > 0 else { throw RouterError(.configuration, "max connections per address must be positive") }
         guard stanzasPerSecond >= 0, stanzaBurst >= 0 else {
             throw RouterError(.configuration, "the stanza rate and burst must not be negative")
         }

@@ -82,9 +82,15 @@ final class C2SConnection: ChannelInboundHandler {
         logger[metadataKey: "conn"] = "\(id)"
         logger[metadataKey: "peer"] = "\(context.channel.remoteAddress?.description ?? "?")"
         let handle = ConnectionHandle(id: id, channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
-        guard core.registry.admit(handle) else {
-            logger.warning("connection refused: too many connections or shutting down")
-            terminate(.resourceConstraint, text: "too many connections")
+        if let refusal = core.registry.admit(handle) {
+            switch refusal {
+            case .tooManyFromAddress:
+                logger.warning("connection refused: too many connections from its address")
+                terminate(.policyViolation, text: "too many connections from \(handle.address)")
+            case .full, .shuttingDown:
+                logger.warning("connection refused: too many connections or shutting down")
+                terminate(.resourceConstraint, text: "too many connections")
+            }
             context.fireChannelActive()
             return
         }

@@ -13,7 +13,8 @@ final class RouterCore: Sendable {
         self.configuration = configuration
         self.accounts = accounts
         self.tlsContext = tlsContext
-        self.registry = SessionRegistry(maxConnections: configuration.limits.maxConnections)
+        self.registry = SessionRegistry(
+            maxConnections: configuration.limits.maxConnections, maxPerAddress: configuration.limits.maxConnectionsPerAddress)
         self.logger = logger
     }
 

@@ -9,6 +9,8 @@ import Natter
 final class ConnectionHandle: Sendable {
     let id: Int
     let channel: any Channel
+    /// The client's IP address (connections are also counted per address).
+    let address: String
     private let handler: NIOLoopBound<C2SConnection>
     /// The bound full JID, set once at resource binding.
     private let boundJID = NIOLockedValueBox<JID?>(nil)
@@ -16,6 +18,7 @@ final class ConnectionHandle: Sendable {
     init(id: Int, channel: any Channel, handler: NIOLoopBound<C2SConnection>) {
         self.id = id
         self.channel = channel
+        self.address = channel.remoteAddress?.ipAddress ?? "?"
         self.handler = handler
     }
 
@@ -42,6 +45,7 @@ final class ConnectionHandle: Sendable {
 final class SessionRegistry: Sendable {
     private struct State {
         var connections: [Int: ConnectionHandle] = [:]
+        var perAddress: [String: Int] = [:]
         var sessions: [JID: ConnectionHandle] = [:]
         var resources: [JID: Set<String>] = [:]
         var nextID = 0
@@ -50,9 +54,16 @@ final class SessionRegistry: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let maxConnections: Int
+    private let maxPerAddress: Int
 
-    init(maxConnections: Int) {
+    init(maxConnections: Int, maxPerAddress: Int = .max) {
         self.maxConnections = maxConnections
+        self.maxPerAddress = maxPerAddress
+    }
+
+    /// Why a connection was not admitted.
+    enum Refusal {
+        case full, tooManyFromAddress, shuttingDown
     }
 
     /// A fresh connection number.
@@ -64,18 +75,23 @@ final class SessionRegistry: Sendable {
     }
 
     /// Admits a connection unless the limit is reached or the router is shutting down.
-    func admit(_ handle: ConnectionHandle) -> Bool {
+    func admit(_ handle: ConnectionHandle) -> Refusal? {
         state.withLockedValue {
-            guard $0.accepting, $0.connections.count < maxConnections else { return false }
+            guard $0.accepting else { return .shuttingDown }
+            guard $0.connections.count < maxConnections else { return .full }
+            guard $0.perAddress[handle.address, default: 0] < maxPerAddress else { return .tooManyFromAddress }
             $0.connections[handle.id] = handle
-            return true
+            $0.perAddress[handle.address, default: 0] += 1
+            return nil
         }
     }
 
     /// Forgets a closed connection and its session (if it is still the bound one).
     func release(_ handle: ConnectionHandle) {
         state.withLockedValue { state in
-            state.connections[handle.id] = nil
+            guard state.connections.removeValue(forKey: handle.id) != nil else { return }
+            let left = state.perAddress[handle.address, default: 1] - 1
+            state.perAddress[handle.address] = left > 0 ? left : nil
             guard let jid = handle.jid, state.sessions[jid]?.id == handle.id, let resource = jid.resource else { return }
             state.sessions[jid] = nil
             state.resources[jid.bare]?.remove(resource)

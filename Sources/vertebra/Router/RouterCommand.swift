@@ -53,6 +53,7 @@ struct RouterServe: AsyncParsableCommand {
     @Flag(help: "Let clients authenticate without STARTTLS (SCRAM, or PLAIN on loopback).") var allowPlaintext = false
     @Option(help: "Largest stanza in bytes (policy-violation beyond).") var maxStanzaBytes = 1 << 20
     @Option(help: "Most simultaneous connections.") var maxConnections = 10_000
+    @Option(help: "Most simultaneous connections from one IP address (loopback included).") var maxConnectionsPerAddress = 512
     @Option(help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
     @Option(help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
     @Option(help: "Seconds a connection has to authenticate.") var authTimeout = 30
@@ -61,6 +62,7 @@ struct RouterServe: AsyncParsableCommand {
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
+        guard maxConnectionsPerAddress > 0 else { throw ValidationError("--max-connections-per-address must be positive") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("give both --cert and --key, or neither") }
         if noTLS && !Self.isLoopback(address) {
             throw ValidationError("--no-tls serves loopback clients only; listen on 127.0.0.1 or ::1, not \(address) (or drop --no-tls)")
@@ -95,7 +97,7 @@ struct RouterServe: AsyncParsableCommand {
             host: address, port: port, domain: domain, tls: tls, requireTLS: !allowPlaintext,
             limits: RouterLimits(
                 maxStanzaBytes: maxStanzaBytes, maxConnections: maxConnections, stanzasPerSecond: stanzaRate,
-                stanzaBurst: stanzaBurst, authTimeout: .seconds(authTimeout)))
+                stanzaBurst: stanzaBurst, authTimeout: .seconds(authTimeout), maxConnectionsPerAddress: maxConnectionsPerAddress))
         configuration.domain = domain.lowercased()
         let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
         say("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
