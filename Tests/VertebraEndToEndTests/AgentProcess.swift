@@ -24,8 +24,22 @@ final class AgentProcess: @unchecked Sendable {
         return found.path
     }
 
+    /// Where an agent logs in: one server, or one node of a cluster.
+    struct Endpoint {
+        let port: Int
+        let domain: String
+        let caFile: String
+    }
+
     /// Starts `vertebra <arguments>` logged in as `user` on `server`.
-    init(_ arguments: [String], user: String, resource: String, server: XMPPServerProcess, directory: String) throws {
+    convenience init(_ arguments: [String], user: String, resource: String, server: XMPPServerProcess, directory: String) throws {
+        try self.init(
+            arguments, user: user, resource: resource,
+            endpoint: Endpoint(port: server.port, domain: server.domain, caFile: server.caFile), directory: directory)
+    }
+
+    /// Starts `vertebra <arguments>` logged in as `user` at `endpoint`.
+    init(_ arguments: [String], user: String, resource: String, endpoint server: Endpoint, directory: String) throws {
         name = "\(user)-\(resource)"
         log = "\(directory)/\(name).log"
         let passwordFile = "\(directory)/password"

@@ -21,7 +21,7 @@ import VertebraXML
         let cluster = try EjabberdCluster.start(directory: directory + "/ejabberd", users: Self.users)
         defer { cluster.stop() }
         // Agents: stopped before the cluster (defers run last-first), also when one fails to start.
-        var agents: [ClusterAgent] = []
+        var agents: [AgentProcess] = []
         defer { for agent in agents { agent.stop() } }
         agents.append(try ClusterAgent.coordinator(cluster, node: 1, directory: directory, lease: 2))
         agents.append(try ClusterAgent.worker(1, cluster, node: 1, directory: directory, ttl: 5))
@@ -241,62 +241,25 @@ final class EjabberdCluster: Sendable {
     }
 }
 
-/// A `vertebra coordinator` or `vertebra worker` process logged in on one node of an
-/// ``EjabberdCluster`` (``AgentProcess`` is bound to a single ``XMPPServerProcess``); stopped or
-/// killed by PID.
-final class ClusterAgent: @unchecked Sendable {
-    let process: Process
-    let log: String
-
-    init(_ arguments: [String], user: String, resource: String, cluster: EjabberdCluster, node: Int, directory: String) throws {
-        log = "\(directory)/\(user)-\(resource).log"
-        let passwordFile = "\(directory)/password"
-        if !FileManager.default.fileExists(atPath: passwordFile) {
-            try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
-        }
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        output.seekToEndOfFile()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: try AgentProcess.binary())
-        process.arguments = arguments + ["--tls", "required", "--ca-file", cluster.caFile, "--log-level", "info"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["VERTEBRA_SERVER"] = "127.0.0.1:\(cluster.port(node: node))"
-        environment["VERTEBRA_JID"] = "\(user)@\(cluster.domain)/\(resource)"
-        environment["VERTEBRA_PASSWORD_FILE"] = passwordFile
-        environment["VERTEBRA_COORDINATOR"] = "coordinator@\(cluster.domain)/coordinator"
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+/// The agents of the cluster test: `vertebra coordinator` and `vertebra worker` processes
+/// logged in on one node each.
+enum ClusterAgent {
+    static func endpoint(_ cluster: EjabberdCluster, node: Int) -> AgentProcess.Endpoint {
+        AgentProcess.Endpoint(port: cluster.port(node: node), domain: cluster.domain, caFile: cluster.caFile)
     }
 
-    static func coordinator(_ cluster: EjabberdCluster, node: Int, directory: String, lease: Int = 2, workerWait: Int = 20) throws -> ClusterAgent {
+    static func coordinator(_ cluster: EjabberdCluster, node: Int, directory: String, lease: Int = 2, workerWait: Int = 20) throws -> AgentProcess {
         let acl = "\(directory)/acl.txt"
         try "serve w1@\(cluster.domain) /\nserve w2@\(cluster.domain) /\n".write(toFile: acl, atomically: true, encoding: .utf8)
-        return try ClusterAgent(
+        return try AgentProcess(
             ["coordinator", "--journal", "\(directory)/coordinator.sqlite", "--lease", String(lease), "--worker-wait", String(workerWait),
              "--acl", acl],
-            user: "coordinator", resource: "coordinator", cluster: cluster, node: node, directory: directory)
+            user: "coordinator", resource: "coordinator", endpoint: endpoint(cluster, node: node), directory: directory)
     }
 
-    static func worker(_ index: Int, _ cluster: EjabberdCluster, node: Int, directory: String, ttl: Int = 10) throws -> ClusterAgent {
-        try ClusterAgent(
+    static func worker(_ index: Int, _ cluster: EjabberdCluster, node: Int, directory: String, ttl: Int = 10) throws -> AgentProcess {
+        try AgentProcess(
             ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", String(ttl)],
-            user: "w\(index)", resource: "w\(index)", cluster: cluster, node: node, directory: directory)
+            user: "w\(index)", resource: "w\(index)", endpoint: endpoint(cluster, node: node), directory: directory)
     }
-
-    /// SIGTERM, then wait for the exit (SIGKILL after 10 s).
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let end = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < end { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
-    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 }

@@ -12,6 +12,7 @@ enum TestPython {
             let candidate = "\(directory)/python3"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
-        return "/usr/bin/python3"
+        // None on PATH: launching fails and says so (scripts/install-deps.sh installs one).
+        return "python3"
     }()
 }

@@ -21,10 +21,7 @@ struct BenchBurst: AsyncParsableCommand {
             waiting cost. Then the slots free and the burst drains. Prints one JSON line.
             """)
 
-    @Option(help: "XMPP server as host:port.") var server: String
-    @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
-    @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
-    @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
+    @OptionGroup var accounts: BenchAccounts
     @Option(name: .short, help: "Jobs in the burst.") var n = 20_000
     @Option(help: "Jobs each worker runs at once.") var maxJobs = 4
     @Option(help: "Seconds the slots are held before the burst may drain (holds both sampling windows).") var hold = 25
@@ -49,13 +46,13 @@ struct BenchBurst: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-burst-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let workers = try (1...2).map { try spawnWorker($0, directory: directory) }
+        let workers = try (1...2).map { try accounts.spawnWorker($0, journal: "\(directory)/w\($0).sqlite", extra: ["--max-jobs", String(maxJobs)]) }
         defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
         let journal = try ExchangeJournal(path: "\(directory)/coordinator.sqlite", options: .init(durability: .normal))
         let coordinator = Coordinator(
-            client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
+            client: XMPPClient(configuration: try accounts.configuration("coordinator", resource: "coordinator")), journal: journal,
             options: Coordinator.Options(
-                accessList: AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]), workerWait: .seconds(30), answerTimeout: .seconds(30)))
+                accessList: accounts.workersServeEverything, workerWait: .seconds(30), answerTimeout: .seconds(30)))
         try await coordinator.start()
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         let slots = 2 * maxJobs
@@ -142,35 +139,5 @@ struct BenchBurst: AsyncParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
-
-    private func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
-        let parts = server.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {
-            throw ValidationError("--server must be host:port")
-        }
-        var configuration = ClientConfiguration(
-            host: String(parts[0]), port: port, jid: jid, password: .file(passwordFile), tls: caFile == nil ? .disabled : .required,
-            trustedCAFile: caFile)
-        configuration.requestTimeout = .seconds(30)
-        configuration.streamManagement = false
-        return configuration
-    }
-
-    private func spawnWorker(_ index: Int, directory: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
-            process.executableURL = Bundle.main.executableURL
-        }
-        var arguments = [
-            "worker", "--server", server, "--jid", "w\(index)@\(domain)/w\(index)", "--password-file", passwordFile,
-            "--journal", "\(directory)/w\(index).sqlite", "--max-jobs", String(maxJobs), "--log-level", "error",
-        ]
-        if let caFile { arguments += ["--ca-file", caFile] } else { arguments += ["--tls", "disabled"] }
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 }

@@ -20,10 +20,7 @@ struct BenchJobs: AsyncParsableCommand {
             router and Prosody in one go and prints them side by side.
             """)
 
-    @Option(help: "XMPP server as host:port.") var server: String
-    @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
-    @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
-    @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
+    @OptionGroup var accounts: BenchAccounts
     @Option(help: "Label for the JSON 'server' field.") var label = "xmpp"
     @Option(name: .short, help: "Jobs per level (the 1-in-flight level runs at most 2,000).") var n = 5000
     @Option(help: "Jobs in flight per level, comma separated.") var inFlight = "1,256"
@@ -57,13 +54,14 @@ struct BenchJobs: AsyncParsableCommand {
     }
 
     private func runDurability(_ durability: Durability, directory: String) async throws {
-        let workers = try (1...2).map { try spawnWorker($0, durability: durability, directory: directory) }
+        let workers = try (1...2).map { try accounts.spawnWorker(
+            $0, journal: "\(directory)/w\($0)-\(durability).sqlite", extra: ["--durability", durability.rawValue, "--max-jobs", "256"]) }
         defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
         let journal = try ExchangeJournal(path: "\(directory)/coordinator-\(durability).sqlite", options: .init(durability: durability))
         let coordinator = Coordinator(
-            client: XMPPClient(configuration: try configuration("coordinator", resource: "coordinator")), journal: journal,
+            client: XMPPClient(configuration: try accounts.configuration("coordinator", resource: "coordinator")), journal: journal,
             options: Coordinator.Options(
-                accessList: AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]), workerWait: .seconds(60)))
+                accessList: accounts.workersServeEverything, workerWait: .seconds(60)))
         try await coordinator.start()
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         _ = try await run(coordinator, jobs: 300, inFlight: 64)
@@ -115,37 +113,6 @@ struct BenchJobs: AsyncParsableCommand {
             }
             return latencies
         }
-    }
-
-    private func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
-        let parts = server.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {
-            throw ValidationError("--server must be host:port")
-        }
-        var configuration = ClientConfiguration(
-            host: String(parts[0]), port: port, jid: jid, password: .file(passwordFile), tls: caFile == nil ? .disabled : .required,
-            trustedCAFile: caFile)
-        configuration.requestTimeout = .seconds(30)
-        configuration.streamManagement = false
-        return configuration
-    }
-
-    private func spawnWorker(_ index: Int, durability: Durability, directory: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
-            process.executableURL = Bundle.main.executableURL
-        }
-        var arguments = [
-            "worker", "--server", server, "--jid", "w\(index)@\(domain)/w\(index)", "--password-file", passwordFile,
-            "--journal", "\(directory)/w\(index)-\(durability).sqlite", "--durability", durability.rawValue,
-            "--max-jobs", "256", "--log-level", "error",
-        ]
-        if let caFile { arguments += ["--ca-file", caFile] } else { arguments += ["--tls", "disabled"] }
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 
     static func residentKiB(pid: Int32) -> Int {

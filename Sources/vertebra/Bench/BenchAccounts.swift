@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Natter
+import Vertebra
+import VertebraXML
+
+/// The server and accounts the end-to-end benchmarks use (coordinator, w1, w2, one password):
+/// client configurations, worker processes, and an ACL that lets the workers serve.
+struct BenchAccounts: ParsableArguments {
+    @Option(help: "XMPP server as host:port.") var server: String
+    @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
+    @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
+    @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
+
+    /// Workers w1, w2... may serve every operation.
+    var workersServeEverything: AccessList { AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]) }
+
+    func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
+        let parts = server.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {
+            throw ValidationError("--server must be host:port")
+        }
+        var configuration = ClientConfiguration(
+            host: String(parts[0]), port: port, jid: jid, password: .file(passwordFile), tls: caFile == nil ? .disabled : .required,
+            trustedCAFile: caFile)
+        configuration.requestTimeout = .seconds(30)
+        configuration.streamManagement = false
+        return configuration
+    }
+
+    /// Starts `vertebra worker` as `w<index>` with its journal at `journal` and `extra` options.
+    func spawnWorker(_ index: Int, journal: String, extra: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
+            process.executableURL = Bundle.main.executableURL
+        }
+        var arguments = [
+            "worker", "--server", server, "--jid", "w\(index)@\(domain)/w\(index)", "--password-file", passwordFile,
+            "--journal", journal, "--log-level", "error",
+        ] + extra
+        if let caFile { arguments += ["--ca-file", caFile] } else { arguments += ["--tls", "disabled"] }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}
