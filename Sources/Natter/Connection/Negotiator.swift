@@ -242,12 +242,23 @@ struct NegotiationSession {
         let context = try NIOSSLContext(configuration: tls)
         let serverName = configuration.tlsServerName ?? domain
         let channel = self.channel
+        let handshake = channel.eventLoop.makePromise(of: Void.self)
         try await channel.eventLoop.submit {
             let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
             try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(promise: handshake), position: .after(handler))
         }.get()
+        do { try await handshake.futureResult.get() } catch {
+            throw Self.tlsFailure(error)
+        }
         try await restart()
         logger.debug("TLS started", metadata: ["server": "\(serverName)"])
+    }
+
+    /// Whatever ended the handshake, reported as a TLS failure.
+    private static func tlsFailure(_ error: any Error) -> NatterError {
+        let described = Negotiator.describe(error)
+        return described.code == .tlsFailed ? described : NatterError(.tlsFailed, "TLS failed: \(described.message)")
     }
 
     // MARK: SASL

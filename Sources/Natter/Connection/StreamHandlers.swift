@@ -1,4 +1,5 @@
 import NIOCore
+import NIOTLS
 import VertebraXML
 
 /// Turns inbound bytes into ``XMLStreamEvent``s with one streaming parser per stream, and
@@ -71,5 +72,40 @@ final class StreamEventBridge: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         continuation.finish(throwing: error)
         context.close(promise: nil)
+    }
+}
+
+/// Reports the end of a TLS handshake: success, the error that failed it, or the connection
+/// closing under it. Whatever ends a handshake is a TLS failure, whichever event NIO delivers
+/// first (a handshake error and the close it causes race with pending writes).
+final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let promise: EventLoopPromise<Void>
+
+    init(promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent {
+            promise.succeed(())
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(NatterError(.tlsFailed, "the connection closed during the TLS handshake"))
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise.fail(NatterError(.tlsFailed, "the TLS handshake was abandoned"))
     }
 }

@@ -274,28 +274,43 @@ extension Coordinator {
         let delivery = Delivery(
             client: client, answerTimeout: options.answerTimeout,
             giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
-        let answer: IQ
+        var answer: IQ?
         do {
             answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: job.op))
         } catch {
             if error is CancellationError || isStopping { return .interrupted }
-            guard let stanzaError = error.peerStanzaError else {
+            if let stanzaError = error.peerStanzaError {
+                if stanzaError.condition == "bad-request" {
+                    return .failed(VertebraError(.badRequest, "\(worker): \(stanzaError.text ?? "bad request")"), retryable: false)
+                }
+                return .refused("\(worker) answered \(stanzaError)")
+            }
+            // The answer was lost, but the worker's own messages show it took the op: abandoning
+            // the attempt now would leave it running unseen (and a later op would replay it).
+            guard known == nil, await inbox.heardAttempt(job: job.token, peer: worker) != nil else {
                 return known == nil ? .refused("no answer from \(worker): \(error)") : .lost("\(worker) did not answer after the restart: \(error)")
             }
-            if stanzaError.condition == "bad-request" {
-                return .failed(VertebraError(.badRequest, "\(worker): \(stanzaError.text ?? "bad request")"), retryable: false)
-            }
-            return .refused("\(worker) answered \(stanzaError)")
         }
-        guard let payload = answer.payload, case .accepted(let token)? = try? ProtocolMessage(payload),
-            token.job == job.token, token.attempt != nil
-        else {
-            return .refused("\(worker) answered the op without a token A:B")
+        let token: JobToken
+        if let answer {
+            guard let payload = answer.payload, case .accepted(let accepted)? = try? ProtocolMessage(payload),
+                accepted.job == job.token, accepted.attempt != nil
+            else {
+                return .refused("\(worker) answered the op without a token A:B")
+            }
+            token = accepted
+        } else if let heard = await inbox.heardAttempt(job: job.token, peer: worker), heard.attempt != nil {
+            token = heard
+        } else {
+            return .refused("\(worker) sent messages without a token A:B")
         }
         if let known, known != token { return .lost("\(worker) answered with another attempt after the restart") }
-        var records: [JournalRecord] = [.acknowledge(
-            .iq(peer: worker.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element))]
-        if known == nil { records.insert(.nameConversation(.id(conversation), token: token.description), at: 0) }
+        var records: [JournalRecord] = []
+        if known == nil { records.append(.nameConversation(.id(conversation), token: token.description)) }
+        if let answer {
+            records.append(.acknowledge(
+                .iq(peer: worker.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
+        }
         do { _ = try await journal.write(records) } catch let error as JournalError where error.code == .duplicateConversation {
             return .refused("\(worker) answered with an attempt token already used")
         } catch {

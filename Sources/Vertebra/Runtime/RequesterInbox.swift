@@ -39,6 +39,9 @@ actor RequesterInbox {
         var attempt: String?
         /// IQ ids already taken (without a journal).
         var seen: Set<String> = []
+        /// The attempt token of the first message taken, which proves the performer accepted
+        /// the `op` even when its answer to the `op` was lost.
+        var heard: JobToken?
     }
 
     private let journal: ExchangeJournal?
@@ -63,6 +66,11 @@ actor RequesterInbox {
     /// Records the attempt part `B` the performer answered the `op` with.
     func name(job: String, peer: JID, attempt: String?) {
         boxes[Key(job: job, peer: peer.description)]?.attempt = attempt
+    }
+
+    /// The attempt token the performer's messages carried, if any arrived.
+    func heardAttempt(job: String, peer: JID) -> JobToken? {
+        boxes[Key(job: job, peer: peer.description)]?.heard
     }
 
     /// Injects an event into an attempt's mailbox.
@@ -107,7 +115,11 @@ actor RequesterInbox {
             }
         } else {
             guard box.seen.insert(request.id).inserted else { return }
-            boxes[key] = box
+            boxes[key]?.seen = box.seen
+        }
+        // The mailbox may have changed while the journal wrote: update it in place.
+        if let current = boxes[key], current.conversation == box.conversation, current.heard == nil {
+            boxes[key]?.heard = message.token
         }
         box.continuation.yield(.message(message))
     }
