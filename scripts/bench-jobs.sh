@@ -7,6 +7,13 @@
 # at 1 and 256 in flight under durability normal and full, plus MEMORY_JOBS more jobs (default
 # 100000) before measuring resident memory, and prints a table with each server's rate against
 # the first server's. Raw JSON lines are kept in bench-results/jobs-*.jsonl.
+#
+# Then, in the same invocation, the Celery 5 + Redis baseline (scripts/bench-celery.sh, one run,
+# the same N up to 5000; it installs redis-server and a Celery venv when missing), whose lines go
+# to the same file, and a second table with our rates and latencies against Celery with Redis AOF
+# everysec at the same in-flight level. CELERY=0 skips it. Last, scripts/bench-jobs-report.py
+# prints the tables and plots jobs/s, p50 and p99 into bench-results/jobs-*.png (matplotlib in
+# the same venv; PLOT=0 skips the plot).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 XMPP="$ROOT/scripts/xmpp"
@@ -15,6 +22,8 @@ shift || true
 SERVERS=("$@")
 [ ${#SERVERS[@]} -gt 0 ] || SERVERS=(router prosody)
 MEMORY_JOBS=${MEMORY_JOBS:-100000}
+CELERY=${CELERY:-1}
+PLOT=${PLOT:-1}
 
 BIN="$ROOT/.build/release/vertebra"
 if [ ! -x "$BIN" ]; then
@@ -47,20 +56,24 @@ for server in "${SERVERS[@]}"; do
   "$XMPP/$server-down.sh" "$dir" --purge >/dev/null 2>&1
 done
 
-python3 - "$OUT" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-rates = [r for r in rows if "jobs_per_s" in r]
-servers = list(dict.fromkeys(r["server"] for r in rates))
-base = servers[0]
-def find(server, durability, level):
-    return next((r for r in rates if r["server"] == server and r["durability"] == durability and r["in_flight"] == level), None)
-print(f"{'server':10} {'durability':10} {'in flight':>9} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs '+base:>12}")
-for r in rates:
-    b = find(base, r["durability"], r["in_flight"])
-    ratio = r["jobs_per_s"] / b["jobs_per_s"] if b and b["jobs_per_s"] else 0
-    print(f"{r['server']:10} {r['durability']:10} {r['in_flight']:>9} {r['jobs_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {ratio:>11.2f}x")
-for m in (r for r in rows if "memory_after_jobs" in r):
-    workers = ", ".join(f"{k / 1024:.1f}" for k in m["worker_kib"])
-    print(f"{m['server']}: after {m['memory_after_jobs']} jobs: coordinator (+driver) {m['coordinator_and_driver_kib'] / 1024:.1f} MiB RSS, workers {workers} MiB RSS")
-PY
+status=0
+if [ "$CELERY" != 0 ]; then
+  celery_n=$((N < 5000 ? N : 5000))
+  echo "bench-jobs: the Celery + Redis baseline (scripts/bench-celery.sh $celery_n 1; CELERY=0 skips it)..." >&2
+  if ! "$ROOT/scripts/bench-celery.sh" "$celery_n" 1 | tee -a "$OUT" >&2; then
+    echo "bench-jobs: WARNING: the Celery baseline failed; the tables show ours alone" >&2
+    status=1
+  fi
+fi
+
+report=(python3 "$ROOT/scripts/bench-jobs-report.py" "$OUT")
+if [ "$PLOT" = 0 ]; then
+  report+=(--no-plot)
+elif py=$("$ROOT/scripts/bench-venv.sh" 'matplotlib=matplotlib'); then
+  report[0]=$py
+else
+  echo "bench-jobs: WARNING: no matplotlib, so no plot" >&2
+fi
+"${report[@]}" || status=1
+echo "raw results: $OUT"
+exit $status
