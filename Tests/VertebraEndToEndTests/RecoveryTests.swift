@@ -236,7 +236,11 @@ extension RecoveryTests {
                 case .timedOut: failures.append("\(job.id): did not end within 60 s")
                 }
             }
-            #expect(failures.isEmpty, "\(failures.count) of 60 did not finish: \(failures.prefix(3))")
+            let stuck = failures.compactMap { $0.split(separator: ":").first.map(String.init) }
+            func lines(_ process: AgentProcess) -> String {
+                process.logText.split(separator: "\n").filter { line in stuck.contains { line.contains($0) } }.suffix(40).joined(separator: "\n")
+            }
+            #expect(failures.isEmpty, "\(failures.count) of 60 did not finish: \(failures.prefix(3))\ncoordinator:\n\(lines(coordinator))\nfull worker:\n\(lines(full))\nroomy worker:\n\(lines(roomy))")
             #expect(full.logText.contains("could not journal"), "the full journal was never hit:\n\(full.logText.suffix(2000))")
         }
     }

@@ -119,4 +119,45 @@ import Testing
         let error = await journalError { try await journal.makeJob() }
         #expect(error?.code == .closed)
     }
+
+    /// A write that is not awaited commits in order with the awaited ones: an awaited write
+    /// that depends on it (the job it names) succeeds in the same or a later batch.
+    @Test func aLaterWriteCommitsBeforeOrWithTheAwaitedWritesThatFollowIt() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path, options: .init(durability: .normal))
+        let reader = try JournalReader(path: path)
+        for index in 0..<50 {
+            let token = newToken()
+            await journal.writeLater([.createJob(NewJob(token: token, operation: "/op/\(index)", arguments: "", state: .pending))])
+            // Depends on the queued job: an illegal or unknown-job error would mean it overtook it.
+            try await journal.write(.transition(job: token, to: .running))
+            #expect(try await reader.contains(job: token))
+        }
+        #expect(await journal.lazyWrites == 50)
+        #expect(await journal.awaitedWrites == 50)
+        #expect(await journal.committedBatches <= 50)
+        await journal.close()
+    }
+
+    @Test func aLaterWriteReportsARuleViolationAndAFailedCommitToItsHandler() async throws {
+        let directory = try TemporaryDirectory()
+        let journal = try ExchangeJournal(path: directory.path("journal.sqlite"))
+        let failures = Failures()
+        await journal.writeLater([.transition(job: newToken(), to: .done)]) { error in failures.add(error) }
+        try await journal.write(.createJob(NewJob(token: newToken(), operation: "/flush", arguments: "", state: .pending)))
+        #expect(failures.codes == [.unknownJob])
+        await journal.close()
+        await journal.writeLater([.createJob(NewJob(token: newToken(), operation: "/late", arguments: "", state: .pending))]) { error in
+            failures.add(error)
+        }
+        #expect(failures.codes == [.unknownJob, .closed])
+    }
+
+    final class Failures: @unchecked Sendable {
+        private let lock = NSLock()
+        private var seen: [JournalError.Code?] = []
+        func add(_ error: any Error) { lock.withLock { seen.append((error as? JournalError)?.code) } }
+        var codes: [JournalError.Code?] { lock.withLock { seen } }
+    }
 }

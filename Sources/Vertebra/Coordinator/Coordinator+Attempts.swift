@@ -55,12 +55,7 @@ extension Coordinator {
 
     private func runSingle(_ token: String, resume: ResumeState?) async {
         var excluded: Set<JID> = []
-        var attempts: Int
-        do {
-            attempts = max(0, (try await journal.job(token)?.attempts ?? 0) - (resume == nil ? 0 : 1))
-        } catch {
-            return await endUnrecorded(token, error, "could not read the job's attempts")
-        }
+        var attempts = max(0, (live[token]?.attemptsBefore ?? 0) - (resume == nil ? 0 : 1))
         var delay = options.retryDelay
         var next = resume
         while let job = live[token], !isStopping {
@@ -125,8 +120,10 @@ extension Coordinator {
 
     /// A refused job waits again as `pending`.
     private func backToPending(_ token: String) async {
+        guard live[token]?.journalState == .dispatched else { return }
         do {
-            if try await journal.job(token)?.state == .dispatched { try await journal.write(.transition(job: token, to: .pending)) }
+            try await journal.write(.transition(job: token, to: .pending))
+            live[token]?.journalState = .pending
         } catch {
             noteJournalFailure(error, "could not journal that a refused job waits again", job: token)
         }
@@ -209,9 +206,10 @@ extension Coordinator {
         }
         // Counted before the first suspension, so concurrent picks see this worker's load.
         if !counted { registry.adjustOutstanding(worker, by: 1) }
-        let opened: (conversation: Int64, iqID: String)
+        let opened: (conversation: Int64, iqID: String, op: XElement)
         if let resume {
-            opened = (resume.conversation, resume.opIQID)
+            // The worker answers a repeated IQ id from its journal, whatever the op says.
+            opened = (resume.conversation, resume.opIQID, job.op)
         } else {
             do { opened = try await openAttempt(job, worker: worker) } catch {
                 releaseSlot(worker)
@@ -230,7 +228,7 @@ extension Coordinator {
         if job.cancelReason != nil { await inbox.inject(.cancelRequested(job.cancelReason ?? ""), job: token, peer: worker) }
         if let known = resume?.token { attemptTokens["\(token)|\(worker)"] = known }
         let ended: AttemptOutcome
-        if let early = await sendOp(job, worker: worker, conversation: opened.conversation, iqID: opened.iqID, known: resume?.token) {
+        if let early = await sendOp(job, worker: worker, conversation: opened.conversation, iqID: opened.iqID, op: opened.op, known: resume?.token) {
             ended = early
         } else {
             ended = await follow(job, worker: worker, events: events, values: resume?.values ?? [])
@@ -242,8 +240,14 @@ extension Coordinator {
         releaseSlot(worker)
         if case .interrupted = ended { return ended }
         if isStopping { return .interrupted }
-        do { try await journal.write(.setConversationState(.id(opened.conversation), ended.conversationState)) } catch {
-            noteJournalFailure(error, "could not journal the end of an attempt", job: token)
+        let record = JournalRecord.setConversationState(.id(opened.conversation), ended.conversationState)
+        if case .done = ended {
+            // The journalled `final` already says so.
+            await journalLater([record], "could not journal the end of an attempt", job: token)
+        } else {
+            do { try await journal.write(record) } catch {
+                noteJournalFailure(error, "could not journal the end of an attempt", job: token)
+            }
         }
         return ended
     }
@@ -254,29 +258,39 @@ extension Coordinator {
         notifyChange()
     }
 
-    private func openAttempt(_ job: LiveJob, worker: JID) async throws -> (Int64, String) {
+    private func openAttempt(_ job: LiveJob, worker: JID) async throws -> (Int64, String, XElement) {
         let iqID = ids.next()
+        let op = usesFastPath(worker) ? job.op.appending(FastPath.request) : job.op
         var records: [JournalRecord] = [
             .openConversation(NewConversation(
                 job: job.token, peer: worker.description, role: .requester, supersedesOthers: job.scope == .single)),
-            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: iqID, kind: .op, body: JournalText.text(job.op))),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: iqID, kind: .op, body: JournalText.text(op))),
         ]
-        let state = try await journal.job(job.token)?.state
-        if job.scope == .single || state == .pending { records.append(.transition(job: job.token, to: .dispatched)) }
+        let state = live[job.token]?.journalState
+        if job.scope == .single || state == .pending {
+            records.append(.transition(job: job.token, to: .dispatched))
+            live[job.token]?.journalState = .dispatched
+        }
         let outcomes = try await journal.write(records)
-        for case .conversation(let id) in outcomes { return (id, iqID) }
+        for case .conversation(let id) in outcomes { return (id, iqID, op) }
         throw VertebraError(.failed, "the journal returned no conversation")
+    }
+
+    /// The fast path is used when the worker offers it with a budget well inside our answer timeout.
+    private func usesFastPath(_ worker: JID) -> Bool {
+        guard options.fastPath, let budget = registry.entry(worker)?.fastPathBudget else { return false }
+        return budget * 2 < options.answerTimeout
     }
 
     /// Sends the `op` (again, with its id, when resuming) and records the attempt's token.
     /// Returns an outcome only when the attempt is over before it started.
-    private func sendOp(_ job: LiveJob, worker: JID, conversation: Int64, iqID: String, known: JobToken?) async -> AttemptOutcome? {
+    private func sendOp(_ job: LiveJob, worker: JID, conversation: Int64, iqID: String, op: XElement, known: JobToken?) async -> AttemptOutcome? {
         let delivery = Delivery(
             client: client, answerTimeout: options.answerTimeout,
             giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
         var answer: IQ?
         do {
-            answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: job.op))
+            answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: op))
         } catch {
             if error is CancellationError || isStopping { return .interrupted }
             if let stanzaError = error.peerStanzaError {
@@ -292,6 +306,7 @@ extension Coordinator {
             }
         }
         let token: JobToken
+        var inline: [ProtocolMessage] = []
         if let answer {
             guard let payload = answer.payload, case .accepted(let accepted)? = try? ProtocolMessage(payload),
                 accepted.job == job.token, accepted.attempt != nil
@@ -299,6 +314,9 @@ extension Coordinator {
                 return .refused("\(worker) answered the op without a token A:B")
             }
             token = accepted
+            do { inline = try FastPath.inlineMessages(in: payload, attempt: accepted) } catch {
+                return .failed(VertebraError(.badResult, "\(worker) answered the op with a broken inline conversation: \(error)"), retryable: false)
+            }
         } else if let heard = await inbox.heardAttempt(job: job.token, peer: worker), heard.attempt != nil {
             token = heard
         } else {
@@ -311,15 +329,45 @@ extension Coordinator {
             records.append(.acknowledge(
                 .iq(peer: worker.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
         }
-        do { _ = try await journal.write(records) } catch let error as JournalError where error.code == .duplicateConversation {
-            return .refused("\(worker) answered with an attempt token already used")
-        } catch {
-            noteJournalFailure(error, "could not journal a worker's answer to the op; the job fails", job: job.token)
-            return .failed(VertebraError(.journalFailed, "could not journal \(worker)'s answer: \(error)"), retryable: false)
+        if !inline.isEmpty {
+            // The conversation came inside the answer (fast path): journalled like inbound
+            // messages, without waiting: if it is lost, recovery sends the op again and the
+            // worker answers the same from its journal.
+            for (index, message) in inline.enumerated() {
+                records.append(.recordStanza(NewStanza(
+                    conversation: .id(conversation), direction: .inbound, iqID: FastPath.inlineID(of: iqID, index: index),
+                    kind: message.journalKind, body: JournalText.text(message.element))))
+            }
+            await journalLater(records, "could not journal a fast-path conversation", job: job.token)
+            return inlineOutcome(inline, job: job, worker: worker)
         }
+        // Not awaited (DESIGN 5.1): if it is lost, recovery sends the op again with its id and the
+        // worker answers the same A:B from its journal.
+        await journalLater(records, "could not journal a worker's answer to the op", job: job.token)
         await inbox.name(job: job.token, peer: worker, attempt: token.attempt)
         attemptTokens["\(job.token)|\(worker)"] = token
         return nil
+    }
+
+    /// How an attempt that ended inside the answer to its op ended; its chunks are reported as
+    /// if they had come one by one.
+    private func inlineOutcome(_ inline: [ProtocolMessage], job: LiveJob, worker: JID) -> AttemptOutcome {
+        emit(job.token, .running(worker: worker))
+        var values: [XElement] = []
+        for case .data(_, let chunk) in inline {
+            values += chunk
+            emit(job.token, .data(worker: worker, values: chunk))
+        }
+        switch inline.last {
+        case .final(_, let last)?:
+            if !last.isEmpty { emit(job.token, .data(worker: worker, values: last)) }
+            return .done(values + last)
+        case .error(_, let kind, let text)?:
+            if kind == .cancel { return .cancelled(text) }
+            return .failed(VertebraError.parse(text, kind: kind), retryable: kind == .error)
+        default:
+            return .failed(VertebraError(.badResult, "\(worker) answered the op without an end"), retryable: false)
+        }
     }
 
     private func follow(_ job: LiveJob, worker: JID, events: AsyncStream<InboxEvent>, values start: [XElement]) async -> AttemptOutcome {
@@ -459,13 +507,10 @@ extension Coordinator {
         // Once per job (fan-out attempts all ack), decided before the first suspension.
         guard live[token]?.markedRunning == false else { return }
         live[token]?.markedRunning = true
-        do {
-            guard let state = try await journal.job(token)?.state, state == .dispatched || state == .pending else { return }
-            try await journal.write(.transition(job: token, to: .running))
-        } catch {
-            // `running` is informational (DESIGN 5.1): the job goes on, the failure is reported.
-            noteJournalFailure(error, "could not journal that a job runs", job: token)
-        }
+        guard let state = live[token]?.journalState, state == .dispatched || state == .pending else { return }
+        live[token]?.journalState = .running
+        // `running` is informational (DESIGN 5.1): not awaited; a failure is reported.
+        await journalLater([.transition(job: token, to: .running)], "could not journal that a job runs", job: token)
     }
 
     private func sendCancel(_ job: LiveJob, worker: JID) {

@@ -160,23 +160,29 @@ extension Coordinator {
                 conversation: .opened, direction: .inbound, iqID: relay.iqID, kind: .op, body: JournalText.text(relay.op),
                 answer: relay.answer)))
         }
-        let outcomes = try await journal.write(records)
         var relayConversation: Int64?
-        for case .conversation(let id) in outcomes { relayConversation = id }
+        if relay == nil {
+            // In process, nobody outside learns of the job before its op leaves, and the op's
+            // write commits after (or with) this one: no commit to wait for here.
+            await journalLater(records, "could not journal a new job", job: spec.token)
+        } else {
+            for case .conversation(let id) in try await journal.write(records) { relayConversation = id }
+        }
         let handle = startLive(
             token: spec.token, path: spec.path, op: op, scope: spec.scope, targets: spec.targets,
-            deadline: spec.deadline.map { ContinuousClock.now + $0 }, retryable: retryable, resumes: [])
+            deadline: spec.deadline.map { ContinuousClock.now + $0 }, retryable: retryable, resumes: [],
+            journalState: .pending, attemptsBefore: 0)
         return (handle, relayConversation)
     }
 
     func startLive(
         token: String, path: Resource, op: XElement, scope: Scope, targets: [JID], deadline: ContinuousClock.Instant?,
-        retryable: Bool, resumes: [ResumeState]
+        retryable: Bool, resumes: [ResumeState], journalState: JobState, attemptsBefore: Int
     ) -> JobHandle {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
-            subscribers: [continuation])
+            subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore)
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
     }
@@ -194,18 +200,29 @@ extension Coordinator {
     func end(_ token: String, _ state: JobState, result: [XElement] = [], error: VertebraError? = nil) async {
         // Stopping: the job stays unfinished in the journal and resumes at the next start.
         if isStopping { return forgetLive(token) }
-        do {
-            if let current = try await journal.job(token), current.state.canTransition(to: state) {
-                _ = try await journal.write(.transition(
-                    job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result),
-                    error: error?.description))
-            }
-        } catch {
-            noteJournalFailure(error, "could not journal the end of a job; it resumes at the next start", job: token)
+        let records: [JournalRecord] = [.transition(
+            job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result), error: error?.description)]
+        if state == .done, live[token]?.journalState.canTransition(to: .done) ?? false {
+            // Implied by the journalled `final`(s): recovery reaches the same end without it.
+            live[token]?.journalState = .done
+            await journalLater(records, "could not journal the end of a job; it resumes at the next start", job: token)
+        } else {
+            await endDurably(token, state, records)
         }
         logger.info("job ended", metadata: ["job": "\(token)", "state": "\(state)", "error": "\(error?.description ?? "-")"])
         emit(token, error.map { .failed($0) } ?? .done)
         forgetLive(token)
+    }
+
+    private func endDurably(_ token: String, _ state: JobState, _ records: [JournalRecord]) async {
+        do {
+            if let current = try await journal.job(token), current.state.canTransition(to: state) {
+                _ = try await journal.write(records)
+                live[token]?.journalState = state
+            }
+        } catch {
+            noteJournalFailure(error, "could not journal the end of a job; it resumes at the next start", job: token)
+        }
     }
 
     /// Ends a job that could not be followed because the journal failed: loudly, in memory

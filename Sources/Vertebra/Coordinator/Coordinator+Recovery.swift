@@ -72,7 +72,8 @@ extension Coordinator {
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
-            retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes)
+            retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes,
+            journalState: job.state, attemptsBefore: job.attempts)
         if let relay = conversations.last(where: { $0.role == .performer && $0.state == .open }) {
             try await resumeRelay(relay, events: handle.events, scope: jobScope)
         } else {

@@ -37,6 +37,8 @@ public actor Coordinator: PerformerRole {
         /// worker is asked for the attempt's status; an attempt it does not confirm running is
         /// lost (`worker-silent`): retried when retryable, failed otherwise.
         public var silenceTimeout: Duration
+        /// Use the fast path (``FastPath``) with workers that offer it.
+        public var fastPath = true
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
@@ -71,6 +73,11 @@ public actor Coordinator: PerformerRole {
         var cancelReason: String?
         /// `running` was journalled (or is being journalled) for this job.
         var markedRunning = false
+        /// The job's state as the journal holds it once queued writes commit: the hot path
+        /// reads no journal.
+        var journalState: JobState
+        /// Attempts the journal counted before this coordinator took the job (recovery).
+        let attemptsBefore: Int
     }
 
     public nonisolated let client: XMPPClient
@@ -279,8 +286,11 @@ public actor Coordinator: PerformerRole {
             case ServiceOperation.advertise:
                 var ad = try decoder.decodeFields(Advertisement.self, from: arguments)
                 try authorizeServing(peer, &ad)
-                guard (0...Advertisement.maxTTL).contains(ad.ttl), (ad.capacity ?? 1) >= 1, (ad.capacity ?? 1) <= Advertisement.maxCapacity else {
-                    throw StanzaError.badRequest("advertisement out of range: ttl 0...\(Advertisement.maxTTL), capacity 1...\(Advertisement.maxCapacity)")
+                guard (0...Advertisement.maxTTL).contains(ad.ttl), (ad.capacity ?? 1) >= 1, (ad.capacity ?? 1) <= Advertisement.maxCapacity,
+                    (1...FastPath.maxBudgetMilliseconds).contains(ad.fastPath ?? 1)
+                else {
+                    throw StanzaError.badRequest(
+                        "advertisement out of range: ttl 0...\(Advertisement.maxTTL), capacity 1...\(Advertisement.maxCapacity), fastPath 1...\(FastPath.maxBudgetMilliseconds)")
                 }
                 let isNew = registry.entry(peer) == nil
                 registry.advertise(peer, ad, now: .now)

@@ -10,6 +10,8 @@ struct WorkerRegistry {
         var resources: [String: [Resource]]
         var retryable: Set<String>
         var capacity: Int
+        /// The fast-path budget the worker offers (``FastPath``), if it does.
+        var fastPathBudget: Duration?
         var expires: ContinuousClock.Instant
         var outstanding = 0
 
@@ -31,7 +33,7 @@ struct WorkerRegistry {
         entries[jid.description] = Entry(
             jid: jid, operations: ad.operations, resources: ad.resources,
             retryable: Set((ad.retryable ?? []).map(\.path)), capacity: max(1, ad.capacity ?? 16),
-            expires: now + .seconds(ad.ttl), outstanding: outstanding)
+            fastPathBudget: ad.fastPath.map { .milliseconds($0) }, expires: now + .seconds(ad.ttl), outstanding: outstanding)
     }
 
     mutating func remove(_ jid: JID) { entries[jid.description] = nil }

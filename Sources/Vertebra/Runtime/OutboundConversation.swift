@@ -45,10 +45,16 @@ actor OutboundConversation {
         let iqID = ids.next()
         let body = JournalText.text(message.element)
         if let record {
-            _ = try await record.journal.write(
-                .recordStanza(NewStanza(
-                    conversation: .id(record.conversation), direction: .outbound, iqID: iqID,
-                    kind: message.journalKind, body: body)))
+            let stanza = JournalRecord.recordStanza(NewStanza(
+                conversation: .id(record.conversation), direction: .outbound, iqID: iqID,
+                kind: message.journalKind, body: body))
+            if case .ack = message {
+                // An ack carries nothing to keep (DESIGN 5.1): queued, not awaited. A later
+                // data or final commits after it.
+                await record.journal.writeLater([stanza], onFailure: journalFailureReporter)
+            } else {
+                _ = try await record.journal.write(stanza)
+            }
         }
         try await deliver(iqID: iqID, payload: message.element, onAnswer: onAnswer)
     }
@@ -79,7 +85,21 @@ actor OutboundConversation {
         guard let record else { return }
         let acknowledge = JournalRecord.acknowledge(
             .iq(peer: peer.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element))
-        _ = try await record.journal.write([acknowledge] + onAnswer)
+        // Not awaited (DESIGN 5.1): if it is lost, recovery sends the stanza again with its id and
+        // the requester answers it from its journal; `onAnswer` (the job's end after `final`) is
+        // implied by the journalled end.
+        await record.journal.writeLater([acknowledge] + onAnswer, onFailure: journalFailureReporter)
+    }
+
+    /// Reports a queued write that failed to commit (a rule violation is a race the journal
+    /// settled, and is not reported).
+    private var journalFailureReporter: @Sendable (any Error) -> Void {
+        let logger = logger
+        let token = token
+        return { error in
+            if let journalError = error as? JournalError, journalError.code.isRuleViolation { return }
+            logger.error("could not journal a step of a conversation", metadata: ["token": "\(token)", "error": "\(error)"])
+        }
     }
 }
 

@@ -100,7 +100,16 @@ actor RequesterInbox {
         if let expected = box.attempt, message.token.attempt != expected {
             throw VertebraErrors.superseded(message.token.description)
         }
-        if let journal, let conversation = box.conversation {
+        if let journal, let conversation = box.conversation, case .ack = message {
+            // An ack changes nothing durable (DESIGN 5.1): answered at once, journalled without
+            // waiting; a repeat after a restart is harmless.
+            guard box.seen.insert(request.id).inserted else { return }
+            boxes[key]?.seen = box.seen
+            await journal.writeLater([.recordStanza(NewStanza(
+                conversation: .id(conversation), direction: .inbound, iqID: request.id,
+                kind: message.journalKind, body: JournalText.text(message.element),
+                answer: JournalText.text(request.result().element)))])
+        } else if let journal, let conversation = box.conversation {
             do {
                 _ = try await journal.write(.recordStanza(NewStanza(
                     conversation: .id(conversation), direction: .inbound, iqID: request.id,

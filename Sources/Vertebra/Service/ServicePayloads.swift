@@ -17,6 +17,8 @@ struct Advertisement: Codable, Sendable, Equatable {
     var retryable: [Resource]?
     /// How many jobs the worker runs at once.
     var capacity: Int?
+    /// The fast-path budget in milliseconds, when the worker offers the fast path (``FastPath``).
+    var fastPath: Int?
 
     /// Bounds a coordinator accepts (a day; a generous pool).
     static let maxTTL = 86_400

@@ -7,7 +7,22 @@ import VertebraXML
 extension Worker {
     // MARK: - Accepting an op
 
+    /// An `op` whose `(peer, IQ id)` is still being answered (the requester repeated it, or the
+    /// network did) waits for that answer instead of racing it.
     func receiveOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
+        let key = "\(peer)|\(request.id)"
+        if opsInProgress[key] != nil {
+            let first = await withCheckedContinuation { opsInProgress[key, default: []].append($0) }
+            return IQAnswer(payload: try first.get())
+        }
+        opsInProgress[key] = []
+        let result: Result<IQAnswer, any Error>
+        do { result = .success(try await acceptOp(message, payload: payload, request: request, from: peer)) } catch { result = .failure(error) }
+        for waiter in opsInProgress.removeValue(forKey: key) ?? [] { waiter.resume(returning: result.map(\.payload)) }
+        return try result.get()
+    }
+
+    private func acceptOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
         guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
             throw StanzaError.badRequest("an op must carry a job token A (without :B)")
         }
@@ -34,9 +49,62 @@ extension Worker {
             return IQAnswer(payload: accepted) { await self.refuse(attempt, conversation: conversation, peer: peer, reason: reason) }
         }
         let deadline = handler.defaultDeadline.map { ContinuousClock.now + $0 }
-        let job = Task { await self.perform(run, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline) }
+        let fast = options.fastPathBudget > .zero && FastPath.isRequested(in: payload)
+            ? FastAttempt(out: outbound(attempt, peer: peer, conversation: conversation), ack: .ack(attempt)) : nil
+        let job = Task { await self.perform(run, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast) }
         running[attempt.description] = job
-        return IQAnswer(payload: accepted)
+        guard let fast else { return IQAnswer(payload: accepted) }
+        // A repeat of this op while the budget runs waits for the same answer (answerRepeat).
+        fastAnswers[conversation] = []
+        switch await fast.outcome(within: options.fastPathBudget) {
+        case .classic:
+            settleFastAnswer(conversation, accepted)
+            return IQAnswer(payload: accepted) { try? await fast.flush() }
+        case .inline(let end, let chunks):
+            let inline = chunks.map { ProtocolMessage.data(attempt, values: $0) } + [end]
+            let answer = FastPath.answer(attempt, inline: inline)
+            do {
+                try await journalInline(inline, answer: request.result(payload: answer), conversation: conversation, attempt: attempt, peer: peer, opID: request.id)
+            } catch {
+                // As journalBroke does for a classic attempt: end it loudly, unjournalled, so the
+                // job moves on at once (retryable) instead of waiting on silence.
+                let failed = FastPath.answer(attempt, inline: [
+                    .error(attempt, kind: .error, message: "journal-failed: \(client.configuration.jid) could not journal the job: \(error)")
+                ])
+                settleFastAnswer(conversation, failed)
+                return IQAnswer(payload: failed)
+            }
+            settleFastAnswer(conversation, answer)
+            return IQAnswer(payload: answer)
+        }
+    }
+
+    /// The answer to a fast-path op is known: repeats of the op waiting for it get it too.
+    private func settleFastAnswer(_ conversation: Int64, _ answer: XElement?) {
+        for waiter in fastAnswers.removeValue(forKey: conversation) ?? [] { waiter.resume(returning: answer) }
+    }
+
+    /// The answer a fast-path op still within its budget will get (nil if it failed).
+    private func awaitFastAnswer(_ conversation: Int64) async -> XElement? {
+        await withCheckedContinuation { fastAnswers[conversation, default: []].append($0) }
+    }
+
+    /// Journals the messages that go inside the answer to the `op` (and the job's end) before
+    /// that answer is sent.
+    private func journalInline(_ inline: [ProtocolMessage], answer: IQ, conversation: Int64, attempt: JobToken, peer: JID, opID: String) async throws {
+        var records: [JournalRecord] = []
+        for (index, message) in inline.enumerated() {
+            let iqID = FastPath.inlineID(of: opID, index: index)
+            records.append(.recordStanza(NewStanza(
+                conversation: .id(conversation), direction: .outbound, iqID: iqID, kind: message.journalKind,
+                body: JournalText.text(message.element))))
+            records.append(.acknowledge(.iq(peer: peer.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
+        }
+        if let end = inline.last { records += Self.endRecords(end, job: attempt.job, conversation: conversation) }
+        do { try await journal.write(records) } catch {
+            noteJournalFailure(error, "could not journal the end of a fast-path job; ending it unrecorded", job: attempt.job)
+            throw error
+        }
     }
 
     /// The journal records of an accepted `op`: the job (unless a retry brought it back), the
@@ -80,6 +148,13 @@ extension Worker {
             found = (replay.op.answer, replay.conversation.id)
         }
         guard let found else { return nil }
+        if fastAnswers[found.conversation] != nil {
+            guard let answer = await awaitFastAnswer(found.conversation) else {
+                throw VertebraErrors.internalError("the worker's journal failed while this op ran")
+            }
+            logger.info("repeated op: answering as before", metadata: ["job": "\(job)", "peer": "\(peer)"])
+            return IQAnswer(payload: answer)
+        }
         guard let text = found.answer, let answer = JournalText.element(text).flatMap(IQ.init), let payload = answer.payload,
             case .accepted(let attempt)? = try? ProtocolMessage(payload)
         else {
@@ -87,6 +162,12 @@ extension Worker {
         }
         logger.info("repeated op: answering as before and replaying", metadata: ["job": "\(job)", "peer": "\(peer)"])
         let conversation = found.conversation
+        // The conversation went inside the answer (fast path): the same answer again, nothing to replay.
+        let inline = try await journal.stanzas(ofConversation: conversation)
+            .filter { $0.direction == .outbound && FastPath.isInline($0.iqID) }.compactMap { JournalText.element($0.body) }
+        if !inline.isEmpty {
+            return IQAnswer(payload: inline.reduce(payload) { $0.appending($1) })
+        }
         return IQAnswer(payload: payload) { await self.replay(conversation: conversation, attempt: attempt, peer: peer) }
     }
 
@@ -98,22 +179,29 @@ extension Worker {
 
     private func perform(
         _ run: @escaping OperationHandler.Run, attempt: JobToken, conversation: Int64, peer: JID,
-        deadline: ContinuousClock.Instant?
+        deadline: ContinuousClock.Instant?, fast: FastAttempt? = nil
     ) async {
         let out = outbound(attempt, peer: peer, conversation: conversation)
         let jobLogger = logger.with("job", attempt.job)
         defer { finished(attempt) }
-        do {
-            try await out.send(.ack(attempt))
-        } catch {
-            if await journalBroke(error, attempt: attempt, peer: peer) { return }
-            await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack: \(error)")
-            return
+        // On the fast path the ack goes out only if the attempt turns classic.
+        if fast == nil {
+            do {
+                try await out.send(.ack(attempt))
+            } catch {
+                if await journalBroke(error, attempt: attempt, peer: peer) { return }
+                await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack: \(error)")
+                return
+            }
         }
         let context = JobContext(
             jobID: attempt.job, attempt: attempt.description, requester: peer, deadline: deadline, logger: jobLogger,
-            progressSink: { progress in try await out.send(.data(attempt, values: progress.chunk)) })
-        let results = ResultStream<AnyEncodableResult>(sink: { values in try await out.send(.data(attempt, values: values)) })
+            progressSink: { progress in
+                if let fast { try await fast.emitProgress(progress.chunk) } else { try await out.send(.data(attempt, values: progress.chunk)) }
+            })
+        let results = ResultStream<AnyEncodableResult>(sink: { values in
+            if let fast { try await fast.emit(values) } else { try await out.send(.data(attempt, values: values)) }
+        })
         let ending: ProtocolMessage
         do {
             try await Self.withDeadline(deadline) { try await run(context, results) }
@@ -127,6 +215,15 @@ extension Worker {
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
         freeSlot(attempt)
+        if let fast {
+            do {
+                if try await fast.finish(ending) { return }  // it travels in the answer to the op
+            } catch {
+                if await journalBroke(error, attempt: attempt, peer: peer) { return }
+                await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack or a data: \(error)")
+                return
+            }
+        }
         // The end is sent even when the job's task was cancelled.
         let records = Self.endRecords(ending, job: attempt.job, conversation: conversation)
         let send = Task { try await out.send(ending, onAnswer: records) }
@@ -314,10 +411,17 @@ extension Worker {
         }
         defer { resuming.remove(conversation) }
         let out = outbound(attempt, peer: peer, conversation: conversation)
-        for stanza in stanzas where stanza.direction == .outbound {
+        for stanza in stanzas where stanza.direction == .outbound && !FastPath.isInline(stanza.iqID) {
             let message = JournalText.element(stanza.body).flatMap { try? ProtocolMessage($0) }
             let records = message.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
             do { try await out.resend(stanza, onAnswer: stanza.acked == nil ? records : []) } catch { return }
+        }
+        // No handler runs it and no end was recorded (the journal failed on the way): the attempt
+        // is lost here, and the requester hears so instead of waiting on silence.
+        guard !stanzas.contains(where: Self.isEnd) else { return }
+        let lost = ProtocolMessage.error(attempt, kind: .error, message: "worker-lost: the attempt ended on this worker without a recorded end")
+        do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: attempt.job, conversation: conversation)) } catch {
+            _ = await journalBroke(error, attempt: attempt, peer: peer)
         }
     }
 }

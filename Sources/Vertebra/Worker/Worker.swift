@@ -37,6 +37,10 @@ public actor Worker: PerformerRole {
         public var deliveryGiveUp: Duration
         /// How long one try of a stanza waits for the requester's answer before it is sent again.
         public var answerTimeout: Duration = .seconds(10)
+        /// The fast path (``FastPath``): a handler that ends within this budget ends its job in
+        /// the answer to the `op` (2 stanzas instead of 8). Zero turns it off; it is offered in
+        /// the advertisement, capped at ``FastPath/maxBudgetMilliseconds``.
+        public var fastPathBudget: Duration = .milliseconds(50)
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
@@ -68,6 +72,11 @@ public actor Worker: PerformerRole {
     /// Attempts whose slot was freed when their handler ended (their end may still be in flight).
     var slotFreed: Set<String> = []
     var cancelled: Set<String> = []
+    /// Fast-path ops still within their budget, by conversation, with the repeats of each
+    /// waiting for its answer.
+    var fastAnswers: [Int64: [CheckedContinuation<XElement?, Never>]] = [:]
+    /// `op`s being answered, by `peer|IQ id`, with the repeats waiting for the same answer.
+    var opsInProgress: [String: [CheckedContinuation<Result<XElement?, any Error>, Never>]] = [:]
     /// Conversations whose stanzas are being sent again (recovery or replay).
     var resuming: Set<Int64> = []
     var authorizations: [String: Bool] = [:]
@@ -175,8 +184,15 @@ public actor Worker: PerformerRole {
         let ad = Advertisement(
             operations: operations, resources: options.resources, ttl: ttl,
             retryable: handlers.values.filter(\.isRetryable).map(\.path).sorted(),
-            capacity: options.maxConcurrentJobs)
+            capacity: options.maxConcurrentJobs, fastPath: fastPathOffer)
         return (try? TypedValueEncoder().encodeFields(ad)) ?? []
+    }
+
+    /// The fast-path budget offered, in whole milliseconds (nil: not offered).
+    private var fastPathOffer: Int? {
+        let milliseconds = options.fastPathBudget.components.seconds * 1000 + options.fastPathBudget.components.attoseconds / 1_000_000_000_000_000
+        guard milliseconds >= 1 else { return nil }
+        return Int(min(milliseconds, Int64(FastPath.maxBudgetMilliseconds)))
     }
 
     /// Sends directed presence and the advertisement at every (re)connection, and refreshes the

@@ -100,10 +100,29 @@ public actor ExchangeJournal {
     private var flushScheduled = false
     /// Transactions committed by writes so far: with group commit, far fewer than writes.
     public private(set) var committedBatches = 0
+    /// Writes whose caller waited for the commit (``write(_:)-swift.method``).
+    public private(set) var awaitedWrites = 0
+    /// Writes queued without waiting (``writeLater(_:onFailure:)``).
+    public private(set) var lazyWrites = 0
+    /// Records written so far, awaited or not.
+    public private(set) var recordsWritten = 0
 
     private struct PendingWrite {
         var records: [JournalRecord]
-        var continuation: CheckedContinuation<[RecordOutcome], any Error>
+        var waiter: Waiter
+
+        enum Waiter {
+            case caller(CheckedContinuation<[RecordOutcome], any Error>)
+            case lazy((@Sendable (any Error) -> Void)?)
+        }
+
+        func finish(with result: Result<[RecordOutcome], any Error>) {
+            switch (waiter, result) {
+            case (.caller(let continuation), _): continuation.resume(with: result)
+            case (.lazy(let onFailure?), .failure(let error)): onFailure(error)
+            case (.lazy, _): break
+            }
+        }
     }
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -181,19 +200,45 @@ public actor ExchangeJournal {
     @discardableResult
     public func write(_ records: [JournalRecord]) async throws -> [RecordOutcome] {
         guard connection.isOpen else { throw JournalError(.closed, "The journal is closed", path: path) }
+        awaitedWrites += 1
+        recordsWritten += records.count
         switch options.commit {
         case .perRecord:
             return try commitAlone(records)
-        case .group(let policy):
+        case .group:
             return try await withCheckedThrowingContinuation { continuation in
-                pending.append(PendingWrite(records: records, continuation: continuation))
-                if pending.count >= policy.maxRecords {
-                    flush()
-                } else if !flushScheduled {
-                    flushScheduled = true
-                    Task { await self.scheduledFlush(after: policy.maxDelay) }
-                }
+                enqueue(PendingWrite(records: records, waiter: .caller(continuation)))
             }
+        }
+    }
+
+    /// Queues `records` for the next commit without waiting for it (DESIGN §5.1: what need not
+    /// be durable before anything is sent). Writes keep their order: a later ``write(_:)-swift.method``
+    /// commits in the same transaction or after this one. `onFailure` hears a rule violation or
+    /// a failed commit; nothing else reports them.
+    public func writeLater(_ records: [JournalRecord], onFailure: (@Sendable (any Error) -> Void)? = nil) {
+        guard connection.isOpen else {
+            onFailure?(JournalError(.closed, "The journal is closed", path: path))
+            return
+        }
+        lazyWrites += 1
+        recordsWritten += records.count
+        switch options.commit {
+        case .perRecord:
+            do { _ = try commitAlone(records) } catch { onFailure?(error) }
+        case .group:
+            enqueue(PendingWrite(records: records, waiter: .lazy(onFailure)))
+        }
+    }
+
+    private func enqueue(_ write: PendingWrite) {
+        guard case .group(let policy) = options.commit else { return }
+        pending.append(write)
+        if pending.count >= policy.maxRecords {
+            flush()
+        } else if !flushScheduled {
+            flushScheduled = true
+            Task { await self.scheduledFlush(after: policy.maxDelay) }
         }
     }
 
@@ -226,10 +271,10 @@ public actor ExchangeJournal {
             committedBatches += 1
         } catch {
             rollback()
-            for write in batch { write.continuation.resume(throwing: error) }
+            for write in batch { write.finish(with: .failure(error)) }
             return
         }
-        for (write, result) in zip(batch, results) { write.continuation.resume(with: result) }
+        for (write, result) in zip(batch, results) { write.finish(with: result) }
     }
 
     /// Applies one write inside a savepoint. A rule violation rolls back that write only and is

@@ -45,6 +45,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         0.4 handler silent this long is treated as lost.
         """)
     var silenceTimeout: Int = 120
+    @Flag(help: "Never use the fast path, even with workers that offer it (every job gets the classic 8-stanza conversation).")
+    var noFastPath = false
 
     /// A year: longer settings are mistakes (and would overflow durations).
     static let maxSeconds = 31_536_000
@@ -69,9 +71,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
             let journal = try ExchangeJournal(path: location.path, options: .init(durability: Durability(rawValue: durability)))
-            let options = Coordinator.Options(
+            var options = Coordinator.Options(
                 accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait),
                 silenceTimeout: .seconds(silenceTimeout))
+            options.fastPath = !noFastPath
             let coordinator = Coordinator(
                 client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
             try await coordinator.start()

@@ -65,11 +65,16 @@ struct BenchJobs: AsyncParsableCommand {
         try await coordinator.start()
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         _ = try await run(coordinator, jobs: 300, inFlight: 64)
+        let pids = [getpid()] + workers.map(\.processIdentifier)
         for level in levels {
             let jobs = level == 1 ? min(n, 2000) : n
+            let before = await Counters(journal: journal, pids: pids)
             let started = ContinuousClock.now
             let latencies = try await run(coordinator, jobs: jobs, inFlight: level)
-            report(durability: durability, level: level, latencies: latencies, wall: (ContinuousClock.now - started).seconds)
+            let wall = (ContinuousClock.now - started).seconds
+            let after = await Counters(journal: journal, pids: pids)
+            let stanzas = try await Self.stanzasPerJob(journal)
+            report(durability: durability, level: level, latencies: latencies, wall: wall, counters: after.perJob(since: before, jobs: jobs), stanzas: stanzas)
         }
         if durability == .normal && memoryJobs > 0 {
             _ = try await run(coordinator, jobs: memoryJobs, inFlight: levels.max() ?? 256)
@@ -81,15 +86,69 @@ struct BenchJobs: AsyncParsableCommand {
         await journal.close()
     }
 
-    private func report(durability: Durability, level: Int, latencies: [Double], wall: Double) {
+    private func report(durability: Durability, level: Int, latencies: [Double], wall: Double, counters: Counters.PerJob, stanzas: Double) {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let line = String(
-            format: #"{"server":"%@","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f}"#,
+            format: #"{"server":"%@","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
+                #""stanzas_per_job":%.1f,"coordinator_commits_per_job":%.2f,"coordinator_awaited_writes_per_job":%.2f,"# +
+                #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"cpu_ms_per_job":%.3f}"#,
             label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),
-            percentile(0.5) * 1000, percentile(0.99) * 1000)
+            percentile(0.5) * 1000, percentile(0.99) * 1000, stanzas, counters.commits, counters.awaitedWrites,
+            counters.lazyWrites, counters.records, counters.cpuMilliseconds)
         print(line)
         fflushStandardOutput()
+    }
+
+    /// Wire stanzas per job (each IQ set and its result), from the last jobs' conversations in
+    /// the coordinator's journal; an end carried inside an op's answer is no stanza of its own.
+    private static func stanzasPerJob(_ journal: ExchangeJournal) async throws -> Double {
+        let jobs = try await journal.jobs(matching: JobFilter(limit: 50))
+        var total = 0
+        for job in jobs {
+            for conversation in try await journal.conversations(ofJob: job.token) where conversation.role == .requester {
+                total += try await journal.stanzas(ofConversation: conversation.id).filter { !FastPath.isInline($0.iqID) }.count * 2
+            }
+        }
+        return jobs.isEmpty ? 0 : Double(total) / Double(jobs.count)
+    }
+
+    /// The coordinator journal's counters and the CPU time of this process and the workers.
+    struct Counters {
+        var commits = 0, awaitedWrites = 0, lazyWrites = 0, records = 0
+        var cpuTicks = 0
+
+        init(journal: ExchangeJournal, pids: [Int32]) async {
+            commits = await journal.committedBatches
+            awaitedWrites = await journal.awaitedWrites
+            lazyWrites = await journal.lazyWrites
+            records = await journal.recordsWritten
+            cpuTicks = pids.map(Self.cpuTicks(pid:)).reduce(0, +)
+        }
+
+        struct PerJob {
+            var commits, awaitedWrites, lazyWrites, records, cpuMilliseconds: Double
+        }
+
+        func perJob(since start: Counters, jobs: Int) -> PerJob {
+            let count = Double(max(1, jobs))
+            let ticksPerSecond = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+            return PerJob(
+                commits: Double(commits - start.commits) / count, awaitedWrites: Double(awaitedWrites - start.awaitedWrites) / count,
+                lazyWrites: Double(lazyWrites - start.lazyWrites) / count, records: Double(records - start.records) / count,
+                cpuMilliseconds: Double(cpuTicks - start.cpuTicks) / ticksPerSecond * 1000 / count)
+        }
+
+        /// utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+        static func cpuTicks(pid: Int32) -> Int {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return 0 }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // After "pid (comm)", field 3 is at index 0: utime (14) is index 11, stime (15) index 12.
+            guard fields.count > 12 else { return 0 }
+            return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+        }
     }
 
     /// Runs `jobs` echo jobs with `inFlight` at a time; returns each job's latency in seconds.
