@@ -40,6 +40,16 @@ def ours_table(ours, memory):
         b = keyed.get((base, r["durability"], r["in_flight"]))
         ratio = r["jobs_per_s"] / b["jobs_per_s"] if b and b["jobs_per_s"] else 0
         print(f"{r['server']:10} {r['durability']:10} {r['in_flight']:>9} {r['jobs_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {ratio:>11.2f}x")
+    counted = [r for r in ours if "stanzas_per_job" in r]
+    if counted:
+        print()
+        print("per job: wire stanzas (IQ sets and results), the coordinator journal's commits, awaited and queued writes and")
+        print("records, CPU ms across the bench process (coordinator + driver) and the workers")
+        print(f"{'server':10} {'durability':10} {'in flight':>9} {'stanzas':>8} {'commits':>8} {'awaited':>8} {'queued':>8} {'records':>8} {'CPU ms':>8}")
+        for r in counted:
+            print(f"{r['server']:10} {r['durability']:10} {r['in_flight']:>9} {r['stanzas_per_job']:>8.1f} {r['coordinator_commits_per_job']:>8.2f} "
+                  f"{r['coordinator_awaited_writes_per_job']:>8.2f} {r['coordinator_lazy_writes_per_job']:>8.2f} "
+                  f"{r['coordinator_records_per_job']:>8.2f} {r['cpu_ms_per_job']:>8.3f}")
     for m in memory:
         workers = ", ".join(f"{k / 1024:.1f}" for k in m["worker_kib"])
         print(f"{m['server']}: after {m['memory_after_jobs']} jobs: coordinator (+driver) {m['coordinator_and_driver_kib'] / 1024:.1f} MiB RSS, workers {workers} MiB RSS")

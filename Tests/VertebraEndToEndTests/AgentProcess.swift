@@ -118,6 +118,11 @@ final class AgentProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGTERM, without waiting.
+    func signalTerminate() {
+        Foundation.kill(process.processIdentifier, SIGTERM)
+    }
+
     /// SIGTERM, then wait for the exit (SIGKILL after 10 s).
     func stop() {
         guard process.isRunning else { return }

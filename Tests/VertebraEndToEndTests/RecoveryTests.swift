@@ -245,6 +245,22 @@ extension RecoveryTests {
         }
     }
 
+    // A stop signal stops a worker whose server is gone (it used to wait on its reconnection to
+    // withdraw its advertisement).
+    @Test func aWorkerWhoseServerIsGoneStopsAtOnceOnSIGTERM() async throws {
+        try await withSetup { setup in
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
+            defer { worker.stop() }
+            #expect(try await eventually(timeout: .seconds(20)) { worker.logText.contains("worker ready") })
+            setup.server.stop()
+            #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
+            let signalled = ContinuousClock.now
+            worker.signalTerminate()
+            let exited = try await eventually(timeout: .seconds(8)) { worker.hasExited }
+            #expect(exited, "still running \(ContinuousClock.now - signalled) after SIGTERM:\n\(worker.logText.suffix(1500))")
+        }
+    }
+
     enum End { case done, failed(VertebraError), timedOut }
 
     func end(of job: Submitter.Job, before deadline: ContinuousClock.Instant) async throws -> End {

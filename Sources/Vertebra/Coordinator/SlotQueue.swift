@@ -154,6 +154,12 @@ struct FIFO<Element> {
 
     mutating func append(_ element: Element) { storage.append(element) }
 
+    mutating func popFirst() -> Element? {
+        guard let element = first else { return nil }
+        remove(at: 0)
+        return element
+    }
+
     mutating func remove(at index: Int) {
         if index == 0 {
             head += 1
@@ -179,3 +185,5 @@ struct FIFO<Element> {
         storage.removeAll(where: match)
     }
 }
+
+extension FIFO: Sendable where Element: Sendable {}

@@ -88,7 +88,11 @@ actor OutboundConversation {
         // Not awaited (DESIGN 5.1): if it is lost, recovery sends the stanza again with its id and
         // the requester answers it from its journal; `onAnswer` (the job's end after `final`) is
         // implied by the journalled end.
-        await record.journal.writeLater([acknowledge] + onAnswer, onFailure: journalFailureReporter)
+        // One write each, so that a record the journal refuses (the job already ended here in
+        // an earlier attempt) does not take the others with it.
+        for item in [acknowledge] + onAnswer {
+            await record.journal.writeLater([item], onFailure: journalFailureReporter)
+        }
     }
 
     /// Reports a queued write that failed to commit (a rule violation is a race the journal

@@ -71,6 +71,7 @@ extension Worker {
                 let failed = FastPath.answer(attempt, inline: [
                     .error(attempt, kind: .error, message: "journal-failed: \(client.configuration.jid) could not journal the job: \(error)")
                 ])
+                unrecordedEnds.insert(conversation)
                 settleFastAnswer(conversation, failed)
                 return IQAnswer(payload: failed)
             }
@@ -100,8 +101,15 @@ extension Worker {
                 body: JournalText.text(message.element))))
             records.append(.acknowledge(.iq(peer: peer.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
         }
-        if let end = inline.last { records += Self.endRecords(end, job: attempt.job, conversation: conversation) }
-        do { try await journal.write(records) } catch {
+        let ending = inline.last.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
+        // The conversation's state goes with the messages; the job's row follows from them and
+        // may already be terminal here (an earlier attempt of the same job), so it is queued.
+        records += ending.filter { if case .transition = $0 { false } else { true } }
+        let jobRow = ending.filter { if case .transition = $0 { true } else { false } }
+        do {
+            try await journal.write(records)
+            await journal.writeLater(jobRow)
+        } catch {
             noteJournalFailure(error, "could not journal the end of a fast-path job; ending it unrecorded", job: attempt.job)
             throw error
         }
@@ -416,10 +424,10 @@ extension Worker {
             let records = message.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
             do { try await out.resend(stanza, onAnswer: stanza.acked == nil ? records : []) } catch { return }
         }
-        // No handler runs it and no end was recorded (the journal failed on the way): the attempt
-        // is lost here, and the requester hears so instead of waiting on silence.
-        guard !stanzas.contains(where: Self.isEnd) else { return }
-        let lost = ProtocolMessage.error(attempt, kind: .error, message: "worker-lost: the attempt ended on this worker without a recorded end")
+        // Its end could not be journalled (fast path): the requester hears so again instead of
+        // waiting on silence.
+        guard unrecordedEnds.contains(conversation), !stanzas.contains(where: Self.isEnd) else { return }
+        let lost = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: the attempt's end could not be journalled on this worker")
         do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: attempt.job, conversation: conversation)) } catch {
             _ = await journalBroke(error, attempt: attempt, peer: peer)
         }

@@ -76,10 +76,12 @@ public actor Worker: PerformerRole {
     /// waiting for its answer.
     var fastAnswers: [Int64: [CheckedContinuation<XElement?, Never>]] = [:]
     /// `op`s being answered, by `peer|IQ id`, with the repeats waiting for the same answer.
+    /// Fast-path conversations whose end could not be journalled (answered unjournalled).
+    var unrecordedEnds: Set<Int64> = []
     var opsInProgress: [String: [CheckedContinuation<Result<XElement?, any Error>, Never>]] = [:]
     /// Conversations whose stanzas are being sent again (recovery or replay).
     var resuming: Set<Int64> = []
-    var authorizations: [String: Bool] = [:]
+    var authorizations = AuthorizationCache()
     var backgroundTasks: [Task<Void, Never>] = []
     var isStarted = false
     /// The advertisement refresh loop; restarted when the coordinator's presence changes.
@@ -167,9 +169,24 @@ public actor Worker: PerformerRole {
     public func stop() async {
         for task in backgroundTasks { task.cancel() }
         refresher?.cancel()
-        _ = try? await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: 0), to: options.coordinator, timeout: .seconds(2))
+        await withdraw(within: .seconds(2))
         for task in running.values { task.cancel() }
         await client.stop()
+    }
+
+    /// Withdraws the advertisement (TTL 0), giving up after `limit`: a stop never waits on a
+    /// server that is gone (the client would otherwise wait for its reconnection).
+    private func withdraw(within limit: Duration) async {
+        guard await client.isConnected else { return }
+        let requester = self.requester
+        let withdrawal = advertisement(ttl: 0)
+        let coordinator = options.coordinator
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await requester.perform(ServiceOperation.advertise, arguments: withdrawal, to: coordinator, timeout: limit) }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     var requester: Requester { Requester(client: client, inbox: inbox, ids: ids) }
@@ -273,15 +290,16 @@ public actor Worker: PerformerRole {
             return
         }
         let key = "\(peer.bare)|\(path)"
-        if options.askCoordinatorToAuthorize {
-            if let known = authorizations[key] {
+        // Only operations served here are worth a question (and a cache entry).
+        if options.askCoordinatorToAuthorize, handlers[path.path] != nil {
+            if let known = authorizations.answer(key, now: .now) {
                 if known { return }
             } else {
                 let request = AuthorizeRequest(from: peer.description, operation: path)
                 let arguments = (try? TypedValueEncoder().encodeFields(request)) ?? []
                 let values = try? await requester.perform(ServiceOperation.authorize, arguments: arguments, to: options.coordinator)
                 let answer = values.flatMap { try? TypedValueDecoder().decodeFields(String.self, from: $0) }
-                if let answer { authorizations[key] = answer == AuthorizeAnswer.authorized }
+                if let answer { authorizations.remember(key, allowed: answer == AuthorizeAnswer.authorized, now: .now) }
                 if answer == AuthorizeAnswer.authorized { return }
             }
         }

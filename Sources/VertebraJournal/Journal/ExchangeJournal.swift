@@ -353,62 +353,73 @@ public actor ExchangeJournal {
 
     // MARK: Reading (committed data only)
 
+    /// Commits queued writes first, so that a reader in this process sees its own writes at
+    /// once (another process sees them when the writer is next free).
+    private func flushQueued() {
+        if !pending.isEmpty { flush() }
+    }
+
     /// The job with this token, if any.
-    public func job(_ token: String) throws -> Job? { try connection.job(token: token) }
+    public func job(_ token: String) throws -> Job? { flushQueued(); return try connection.job(token: token) }
 
     /// Jobs matching `filter`, newest first.
-    public func jobs(matching filter: JobFilter) throws -> [Job] { try connection.jobs(matching: filter) }
+    public func jobs(matching filter: JobFilter) throws -> [Job] { flushQueued(); return try connection.jobs(matching: filter) }
 
     /// A job (by token or unique prefix) with its conversations and stanzas.
-    public func timeline(ofJob id: String) throws -> JobTimeline { try connection.timeline(ofJob: id) }
+    public func timeline(ofJob id: String) throws -> JobTimeline { flushQueued(); return try connection.timeline(ofJob: id) }
 
     /// The conversations of a job, oldest first.
     public func conversations(ofJob token: String) throws -> [Conversation] {
-        try connection.conversations(ofJob: token)
+        flushQueued()
+        return try connection.conversations(ofJob: token)
     }
 
     /// Stanzas of a conversation in sequence order.
-    public func stanzas(ofConversation id: Int64) throws -> [Stanza] { try connection.stanzas(ofConversation: id) }
+    public func stanzas(ofConversation id: Int64) throws -> [Stanza] { flushQueued(); return try connection.stanzas(ofConversation: id) }
 
     /// Duplicate suppression: the inbound stanza already recorded for `(peer, iqID)`, whose
     /// ``Stanza/answer`` is what to send again.
     public func inboundStanza(peer: String, iqID: String) throws -> Stanza? {
-        try connection.inboundStanza(peer: peer, iqID: iqID)
+        flushQueued()
+        return try connection.inboundStanza(peer: peer, iqID: iqID)
     }
 
     /// Duplicate suppression for a repeated `op` token: the performer conversation `peer` already
     /// started for job `token`, and the recorded answer.
     public func opReplay(job token: String, peer: String) throws -> OpReplay? {
-        try connection.opReplay(job: token, peer: peer)
+        flushQueued()
+        return try connection.opReplay(job: token, peer: peer)
     }
 
     /// The conversation named `token` (`A:B`), if any.
-    public func conversation(token: String) throws -> Conversation? { try connection.conversation(token: token) }
+    public func conversation(token: String) throws -> Conversation? { flushQueued(); return try connection.conversation(token: token) }
 
     /// Fencing: the conversation `token` (`A:B`) if it is the current attempt of its job.
     /// - Throws: `.supersededAttempt` or `.unknownConversation`.
     @discardableResult
-    public func currentAttempt(_ token: String) throws -> Conversation { try connection.currentAttempt(token: token) }
+    public func currentAttempt(_ token: String) throws -> Conversation { flushQueued(); return try connection.currentAttempt(token: token) }
 
     /// Every open, current conversation in `role`, whatever its job's state (recovery of a
     /// conversation whose job ended but whose end was not yet delivered).
     public func openConversations(role: ConversationRole) throws -> [Conversation] {
-        try connection.openConversations(role: role)
+        flushQueued()
+        return try connection.openConversations(role: role)
     }
 
     /// Crash recovery: every open, current conversation of a non-terminal job, with its
     /// unacknowledged stanzas.
-    public func recoverableConversations() throws -> [RecoveryItem] { try connection.recoverableConversations() }
+    public func recoverableConversations() throws -> [RecoveryItem] { flushQueued(); return try connection.recoverableConversations() }
 
     /// Counts per state and operation, and duration percentiles.
-    public func statistics() throws -> JournalStatistics { try connection.statistics() }
+    public func statistics() throws -> JournalStatistics { flushQueued(); return try connection.statistics() }
 
     /// Path, schema version, durability and size.
-    public func info() throws -> JournalInfo { try connection.info() }
+    public func info() throws -> JournalInfo { flushQueued(); return try connection.info() }
 
     /// The agent state kept with ``JournalRecord/setMeta(key:value:)`` under keys starting with
     /// `prefix`, by key.
     public func meta(prefix: String) throws -> [String: String] {
+        flushQueued()
         let rows = try connection.all(
             "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1", [.text(prefix)]
         ) { ($0.text(0), $0.text(1)) }

@@ -26,6 +26,7 @@ struct BenchJobs: AsyncParsableCommand {
     @Option(help: "Jobs in flight per level, comma separated.") var inFlight = "1,256"
     @Option(help: "Durabilities to run, comma separated.") var durability = "normal,full"
     @Option(help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
+    @Option(help: "The workers' --fast-path-budget in ms (0: the classic 8-stanza conversation).") var fastPathBudget = 50
 
     private var levels: [Int] { inFlight.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
     private var durabilities: [Durability] { durability.split(separator: ",").compactMap { Durability(rawValue: String($0)) } }
@@ -55,7 +56,7 @@ struct BenchJobs: AsyncParsableCommand {
 
     private func runDurability(_ durability: Durability, directory: String) async throws {
         let workers = try (1...2).map { try accounts.spawnWorker(
-            $0, journal: "\(directory)/w\($0)-\(durability).sqlite", extra: ["--durability", durability.rawValue, "--max-jobs", "256"]) }
+            $0, journal: "\(directory)/w\($0)-\(durability).sqlite", extra: ["--durability", durability.rawValue, "--max-jobs", "256", "--fast-path-budget", "\(fastPathBudget)"]) }
         defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
         let journal = try ExchangeJournal(path: "\(directory)/coordinator-\(durability).sqlite", options: .init(durability: durability))
         let coordinator = Coordinator(
