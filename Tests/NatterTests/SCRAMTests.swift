@@ -76,4 +76,21 @@ import Testing
     @Test func userNamesWithCommasAndEqualsAreEscaped() {
         #expect(SCRAMClient.escape("a,b=c") == "a=2Cb=3Dc")
     }
+
+    /// An unknown user is shown a salt nobody can compute from the name (it would tell the
+    /// user names that exist apart), the same on every try while the key stays.
+    @Test func anUnknownUsersSaltCannotBeComputedFromTheName() throws {
+        func salt(_ user: String, key: [UInt8]) throws -> String {
+            var server = SCRAMServer(hash: .sha256, fakeSaltKey: key) { _ in nil }
+            let first = try server.respond(toClientFirst: "n,,n=\(user),r=abc", serverNonce: "xyz")
+            return first.components(separatedBy: ",").first { $0.hasPrefix("s=") }.map { String($0.dropFirst(2)) } ?? ""
+        }
+        let key = Array("a secret only the server knows".utf8)
+        let shown = try salt("nobody", key: key)
+        #expect(shown != Data(SCRAMHash.sha256.hash(Array("nobody".utf8)).prefix(16)).base64EncodedString())
+        #expect(Data(base64Encoded: shown)?.count == 16)
+        #expect(try salt("nobody", key: key) == shown)
+        #expect(try salt("nobody", key: Array("another key".utf8)) != shown)
+        #expect(try salt("somebody", key: key) != shown)
+    }
 }

@@ -14,7 +14,8 @@ public enum SCRAMHash: String, Sendable, CaseIterable {
     var bits: Int32 { self == .sha1 ? 1 : 256 }
     var outputLength: Int { self == .sha1 ? 20 : 32 }
 
-    func hash(_ data: [UInt8]) -> [UInt8] {
+    /// The digest of `data` with this mechanism's hash function.
+    public func hash(_ data: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         let length = data.withUnsafeBytes { vertebra_hash(bits, $0.baseAddress, $0.count, &out) }
         return Array(out.prefix(Int(length)))

@@ -139,6 +139,7 @@ public struct SCRAMCredentials: Sendable, Hashable, Codable {
 public struct SCRAMServer: Sendable {
     private let hash: SCRAMHash
     private let lookup: @Sendable (String) -> SCRAMCredentials?
+    private let fakeSaltKey: [UInt8]
     private var clientFirstBare = ""
     private var serverFirst = ""
     private var nonce = ""
@@ -147,10 +148,19 @@ public struct SCRAMServer: Sendable {
     public private(set) var username: String?
 
     /// Starts an exchange; `lookup` finds the stored credentials of a user name.
-    public init(hash: SCRAMHash, lookup: @escaping @Sendable (String) -> SCRAMCredentials?) {
+    /// `fakeSaltKey` keys the salt an unknown user is shown: a secret the server keeps, so that
+    /// nobody can tell a made-up salt from a real one by computing it (user enumeration). Empty:
+    /// a random key for this process.
+    public init(hash: SCRAMHash, fakeSaltKey: [UInt8] = [], lookup: @escaping @Sendable (String) -> SCRAMCredentials?) {
         self.hash = hash
         self.lookup = lookup
+        self.fakeSaltKey = fakeSaltKey.isEmpty ? Self.processKey : fakeSaltKey
     }
+
+    private static let processKey: [UInt8] = {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }()
 
     /// Answers the client's first message; `serverNonce` is for tests.
     public mutating func respond(toClientFirst message: String, serverNonce: String? = nil) throws -> String {
@@ -173,7 +183,7 @@ public struct SCRAMServer: Sendable {
         }
         nonce = clientNonce + suffix
         // An unknown user gets a plausible challenge, so user names cannot be probed.
-        let salt = credentials?.salt ?? Data(hash.hash(Array(user.utf8)).prefix(16)).base64EncodedString()
+        let salt = credentials?.salt ?? Data(hash.hmac(key: fakeSaltKey, Array(user.utf8)).prefix(16)).base64EncodedString()
         let iterations = credentials?.iterations ?? 4096
         serverFirst = "r=\(nonce),s=\(salt),i=\(iterations)"
         pendingUser = user

@@ -41,6 +41,18 @@ public final class AccountStore: Sendable {
         return state.withLockedValue { $0.accounts[username.lowercased()] }
     }
 
+    /// The key of the salts unknown users are shown (``SCRAMServer``): derived from every
+    /// account's stored keys, which never leave the server, so it is secret and stable while
+    /// the accounts are.
+    public var fakeSaltKey: [UInt8] {
+        reloadIfChanged()
+        let material = state.withLockedValue { state in
+            state.accounts.keys.sorted().compactMap { state.accounts[$0] }
+                .map { "\($0.username)\u{0}\($0.sha256.storedKey)\u{0}\($0.sha256.serverKey)" }.joined(separator: "\u{0}")
+        }
+        return SCRAMHash.sha256.hash(Array(("vertebra-router fake salt\u{0}" + material).utf8))
+    }
+
     /// The stored credentials of `username` for `hash`.
     public func credentials(_ username: String, hash: SCRAMHash) -> SCRAMCredentials? {
         account(username)?.credentials(for: hash)

@@ -108,7 +108,7 @@ extension C2SConnection {
             return
         }
         let accounts = core.accounts
-        var server = SCRAMServer(hash: hash) { accounts.credentials($0, hash: hash) }
+        var server = SCRAMServer(hash: hash, fakeSaltKey: accounts.fakeSaltKey) { accounts.credentials($0, hash: hash) }
         do {
             let challenge = try server.respond(toClientFirst: initial)
             sasl = .scram(server, hash)
