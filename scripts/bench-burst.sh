@@ -29,7 +29,7 @@ if ! VERTEBRA_BIN="$BIN" XMPP_PASSWORD=bench-secret XMPP_LOG_LEVEL=warning "$XMP
 fi
 # shellcheck disable=SC1091
 . "$dir/env"
-echo bench-secret >"$dir/bench-password"
+(umask 077; echo bench-secret >"$dir/bench-password")
 status=0
 for run in $(seq 1 "$RUNS"); do
   echo "bench-burst: run $run of $RUNS: $N jobs, 2 workers x 4 slots..." >&2

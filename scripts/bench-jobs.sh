@@ -49,7 +49,7 @@ for server in "${SERVERS[@]}"; do
   fi
   # shellcheck disable=SC1091
   . "$dir/env"
-  echo bench-secret > "$dir/bench-password"
+  (umask 077; echo bench-secret > "$dir/bench-password")
   echo "bench-jobs: $server on port $XMPP_PORT ($N jobs per level, then $MEMORY_JOBS for memory)..." >&2
   "$BIN" bench jobs --server "127.0.0.1:$XMPP_PORT" --domain "$XMPP_DOMAIN" --password-file "$dir/bench-password" \
     --ca-file "$XMPP_CAFILE" --label "$server" -n "$N" --memory-jobs "$MEMORY_JOBS" | tee -a "$OUT" >&2 || exit 1

@@ -151,6 +151,33 @@ struct Harness {
         await harness.client.stop()
     }
 
+    @Test func aPeerWithTooManyRequestsInProgressIsToldToWaitAndOthersAreServed() async throws {
+        let harness = try await Harness { $0.maxRequestsPerPeer = 2 }
+        let gate = Gate()
+        await harness.client.respondToIQ(namespace: "urn:t", name: "slow") { request in
+            await gate.pass()
+            return IQAnswer(payload: XElement("slow", namespace: "urn:t", text: request.id))
+        }
+        for id in ["a1", "a2", "a3"] {
+            try await harness.receive("<iq type='set' id='\(id)' from='flood@localhost/f'><slow xmlns='urn:t'/></iq>")
+        }
+        let refused = try await harness.sent()
+        #expect(refused[attribute: "id"] == "a3")
+        #expect(IQ(refused)?.error?.condition == "resource-constraint")
+        #expect(IQ(refused)?.error?.type == .wait)
+        // Another peer is not held back by the flood.
+        try await harness.receive("<iq type='set' id='b1' from='other@localhost/o'><slow xmlns='urn:t'/></iq>")
+        await gate.open(3)
+        var answered: Set<String> = []
+        for _ in 0..<3 { answered.insert(try await harness.sent()[attribute: "id"] ?? "") }
+        #expect(answered == ["a1", "a2", "b1"])
+        // Once answered, the peer may send again.
+        try await harness.receive("<iq type='set' id='a4' from='flood@localhost/f'><slow xmlns='urn:t'/></iq>")
+        await gate.open(1)
+        #expect(try await harness.sent()[attribute: "id"] == "a4")
+        await harness.client.stop()
+    }
+
     @Test func serverPingsAreAnswered() async throws {
         let harness = try await Harness()
         try await harness.receive("<iq type='get' id='p1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
@@ -281,5 +308,25 @@ final class ScriptedInspector: StanzaInspector {
         for _ in 0..<3 { ids.append(try await harness.sent()[attribute: "id"] ?? "") }
         #expect(ids == ["two", "two", "two"])
         await harness.client.stop()
+    }
+}
+
+/// Lets a given number of waiters through.
+actor Gate {
+    private var permits = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func pass() async {
+        if permits > 0 {
+            permits -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open(_ count: Int) {
+        for _ in 0..<count {
+            if waiters.isEmpty { permits += 1 } else { waiters.removeFirst().resume() }
+        }
     }
 }

@@ -45,6 +45,7 @@ final class AgentProcess: @unchecked Sendable {
         let passwordFile = "\(directory)/password"
         if !FileManager.default.fileExists(atPath: passwordFile) {
             try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            chmod(passwordFile, 0o600)
         }
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -91,6 +92,7 @@ final class AgentProcess: @unchecked Sendable {
         let passwordFile = "\(directory)/password"
         if !FileManager.default.fileExists(atPath: passwordFile) {
             try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            chmod(passwordFile, 0o600)
         }
         var environment = ProcessInfo.processInfo.environment
         environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"

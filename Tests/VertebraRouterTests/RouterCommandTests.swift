@@ -118,6 +118,21 @@ struct RouterCommandTests {
         #expect(Self.read(delErr).contains("no account nobody"))
     }
 
+    @Test func aPasswordFileOthersCanReadIsRefusedAndAPrivateOneIsTaken() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/carol.pw"
+        try "carol-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        let (open, _, openErr) = try Self.launch(["router", "adduser", "carol", "--password-file", file, "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(open) != 0)
+        #expect(Self.read(openErr).contains("chmod 600 \(file)"))
+        chmod(file, 0o600)
+        let (closed, _, closedErr) = try Self.launch(["router", "adduser", "carol", "--password-file", file, "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(closed) == 0, "\(Self.read(closedErr))")
+    }
+
     @Test func noTLSIsRefusedOnANonLoopbackAddress() async throws {
         let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

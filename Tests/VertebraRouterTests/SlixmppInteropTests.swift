@@ -15,6 +15,7 @@ struct SlixmppInteropTests {
         try await TestRouter.with { router in
             let passwordFile = router.directory + "/password"
             try TestRouter.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            chmod(passwordFile, 0o600)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: TestPython.path)
             process.arguments = [

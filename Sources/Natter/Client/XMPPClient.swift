@@ -62,6 +62,8 @@ public actor XMPPClient {
     private var connectionWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
     private var pending: [PendingKey: PendingRequest] = [:]
     private var iqHandlers: [PayloadKey: IQResponder] = [:]
+    /// Requests being answered, by sender (bounded by `maxRequestsPerPeer`).
+    private var requestsInProgress: [String: Int] = [:]
     private var exchanges: [ExchangeKey: AsyncStream<XElement>.Continuation] = [:]
     private var defaultExchangeContinuation: AsyncStream<XElement>.Continuation?
     private var eventContinuations: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
@@ -481,10 +483,26 @@ public actor XMPPClient {
         if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
             transmit(iq.result().element)
         } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
-            Task { await self.answer(iq, with: handler) }
+            let peer = iq.from?.description ?? ""
+            guard requestsInProgress[peer, default: 0] < configuration.maxRequestsPerPeer else {
+                transmit(iq.error(StanzaError(
+                    type: .wait, condition: "resource-constraint",
+                    text: "\(configuration.maxRequestsPerPeer) requests from \(peer) are already in progress")).element)
+                return
+            }
+            requestsInProgress[peer, default: 0] += 1
+            Task {
+                await self.answer(iq, with: handler)
+                self.requestEnded(peer)
+            }
         } else if !deliverToExchange(element, kind: .iq) {
             transmit(iq.error(.serviceUnavailable()).element)
         }
+    }
+
+    private func requestEnded(_ peer: String) {
+        let left = requestsInProgress[peer, default: 1] - 1
+        requestsInProgress[peer] = left > 0 ? left : nil
     }
 
     private func answer(_ request: IQ, with handler: IQResponder) async {

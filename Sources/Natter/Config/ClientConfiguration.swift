@@ -67,6 +67,10 @@ public struct ClientConfiguration: Sendable {
     public var streamManagement: Bool
     /// What `sendAndWait` does while disconnected.
     public var whileDisconnected: OutagePolicy
+    /// Requests (IQ `get`/`set` to a registered responder) one peer may have in progress at
+    /// once; more are answered `resource-constraint` (type `wait`: retry later) at once, so
+    /// no peer can make the client start unbounded work.
+    public var maxRequestsPerPeer: Int
 
     /// Makes a configuration with the defaults above.
     public init(
@@ -90,6 +94,7 @@ public struct ClientConfiguration: Sendable {
         maxStanzaBytes = 1 << 20
         streamManagement = true
         whileDisconnected = .wait
+        maxRequestsPerPeer = 1024
     }
 
     /// Whether `host` is a loopback address.
@@ -131,6 +136,7 @@ public struct ClientConfiguration: Sendable {
             }
             return value
         case .file(let path):
+            try SecretFile.checkPrivate(path, what: "password file")
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw NatterError(.configuration, "password file \(path) does not exist or is not readable")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOSSL
+import Natter
 
 /// TLS for the router: the server context from PEM files, and a self-signed pair for a first
 /// local run.
@@ -10,6 +11,9 @@ public enum RouterTLS {
             let chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
             guard !chain.isEmpty else {
                 throw RouterError(.tls, "\(files.certificatePath) contains no PEM certificate")
+            }
+            do { try SecretFile.checkPrivate(files.privateKeyPath, what: "TLS key", allowGroup: true) } catch {
+                throw RouterError(.tls, error.message)
             }
             let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Natter
 import Logging
 import ServiceLifecycle
 import VertebraRouter
@@ -124,6 +125,7 @@ struct PasswordInput: ParsableArguments {
 
     func read(for user: String) throws -> String {
         if let passwordFile {
+            do { try SecretFile.checkPrivate(passwordFile, what: "password file") } catch { throw ValidationError(error.message) }
             guard let data = FileManager.default.contents(atPath: passwordFile) else {
                 throw ValidationError("password file \(passwordFile) does not exist or is not readable")
             }
