@@ -93,6 +93,39 @@ struct HostileClientTests {
         }
     }
 
+    /// Reconnecting gives no more guesses: past the per-address limit, every login from the
+    /// address is refused until the window ends, even with the right password.
+    @Test func failedLoginsAreCountedPerAddressAcrossConnections() async throws {
+        try await TestRouter.with(tls: false, adjust: {
+            $0.maxFailedLoginsPerAddress = 4
+            $0.authFailureDelay = .milliseconds(10)
+        }) { router in
+            let guess = Data("\u{0}alice\u{0}wrong".utf8).base64EncodedString()
+            for _ in 0..<4 {
+                let raw = try await RawClient(port: router.port)
+                try await raw.send(RawClient.header)
+                #expect(try await raw.waitFor("</stream:features>"))
+                try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(guess)</auth>")
+                #expect(try await raw.waitFor("<not-authorized/>"))
+                await raw.close()
+            }
+            let blocked = try await RawClient(port: router.port)
+            try await blocked.send(RawClient.header)
+            #expect(try await blocked.waitFor("</stream:features>"))
+            let right = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
+            try await blocked.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(right)</auth>")
+            #expect(try await blocked.waitFor("<temporary-auth-failure/>"), "got: \(blocked.text)")
+            #expect(try await blocked.waitClosed())
+            #expect(!blocked.text.contains("<success"))
+        }
+        // The limit is the router's: another router (a new window) lets the right password in.
+        try await TestRouter.with(tls: false, adjust: { $0.maxFailedLoginsPerAddress = 4 }) { router in
+            let raw = try await RawClient(port: router.port)
+            #expect(try await raw.logInPLAIN("alice"))
+            await raw.close()
+        }
+    }
+
     @Test func wrongDomainGetsHostUnknown() async throws {
         try await TestRouter.with { router in
             let raw = try await RawClient(port: router.port)

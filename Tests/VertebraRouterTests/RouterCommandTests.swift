@@ -128,6 +128,10 @@ struct RouterCommandTests {
         let (open, _, openErr) = try Self.launch(["router", "adduser", "carol", "--password-file", file, "--state-dir", directory], in: directory)
         #expect(try await Self.exitStatus(open) != 0)
         #expect(Self.read(openErr).contains("chmod 600 \(file)"))
+        let (negative, _, negativeErr) = try Self.launch(
+            ["router", "--max-failed-logins-per-address=-1", "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(negative) != 0)
+        #expect(Self.read(negativeErr).contains("--max-failed-logins-per-address must be 0 or more"))
         chmod(file, 0o600)
         let (closed, _, closedErr) = try Self.launch(["router", "adduser", "carol", "--password-file", file, "--state-dir", directory], in: directory)
         #expect(try await Self.exitStatus(closed) == 0, "\(Self.read(closedErr))")

@@ -22,6 +22,12 @@ public struct RouterConfiguration: Sendable {
     public var authFailureDelay: Duration
     /// Failed SASL attempts allowed on one connection before it is closed. Default 3.
     public var maxAuthAttempts: Int
+    /// Failed logins one IP address may make within ``failedLoginWindow`` across all its
+    /// connections; past it, every login from that address is refused
+    /// (`temporary-auth-failure`) until the window ends. Reconnecting gives no more guesses.
+    /// Default 20 per 60 s; 0 turns the limit off.
+    public var maxFailedLoginsPerAddress: Int
+    public var failedLoginWindow: Duration
 
     /// The PEM files of the TLS certificate (chain) and private key.
     public struct TLSFiles: Sendable, Hashable {
@@ -50,6 +56,8 @@ public struct RouterConfiguration: Sendable {
         self.limits = limits
         authFailureDelay = .seconds(1)
         maxAuthAttempts = 3
+        maxFailedLoginsPerAddress = 20
+        failedLoginWindow = .seconds(60)
     }
 
     /// Checks the configuration; the error says what to fix.

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Natter
 import VertebraXML
@@ -87,6 +88,12 @@ extension C2SConnection {
             write(saslFailure("encryption-required"))
             return
         }
+        if core.loginsBlocked(from: address) {
+            logger.warning("login refused: too many failed logins from this address", metadata: ["address": "\(address)"])
+            write(saslFailure("temporary-auth-failure", text: "too many failed logins from this address; try again later"))
+            terminate(.policyViolation, text: "too many failed logins from this address")
+            return
+        }
         guard let mechanism = element[attribute: "mechanism"] else {
             write(saslFailure("invalid-mechanism"))
             return
@@ -139,12 +146,25 @@ extension C2SConnection {
     private func authenticatePlain(_ message: String) {
         let parts = message.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, parts[0].isEmpty || parts[0] == parts[1] || JID(parts[0])?.local == parts[1].lowercased(),
-            let account = core.accounts.account(parts[1]), account.matches(password: parts[2])
+            let account = core.accounts.account(parts[1]), let context
         else {
             failAuthentication(mechanism: "PLAIN")
             return
         }
-        succeed(user: account.username, mechanism: "PLAIN", additionalData: nil)
+        // PBKDF2 (thousands of HMACs) runs on the thread pool, never on the event loop that
+        // serves every other client of this loop; no new attempt starts meanwhile.
+        sasl = .failing
+        let password = parts[2]
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { account.matches(password: password) }
+            .assumeIsolated().whenComplete { result in
+                guard !self.closing else { return }
+                self.sasl = nil
+                if case .success(true) = result {
+                    self.succeed(user: account.username, mechanism: "PLAIN", additionalData: nil)
+                } else {
+                    self.failAuthentication(mechanism: "PLAIN")
+                }
+            }
     }
 
     private func succeed(user: String, mechanism: String, additionalData: String?) {
@@ -161,6 +181,7 @@ extension C2SConnection {
     /// after too many attempts.
     private func failAuthentication(mechanism: String) {
         authFailures += 1
+        core.recordFailedLogin(from: address)
         sasl = .failing
         logger.info("authentication failed", metadata: ["sasl": "\(mechanism)", "attempt": "\(authFailures)"])
         guard let context else { return }

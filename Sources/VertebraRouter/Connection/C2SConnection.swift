@@ -57,6 +57,9 @@ final class C2SConnection: ChannelInboundHandler {
         rate = StanzaRateLimiter(perSecond: core.configuration.limits.stanzasPerSecond, burst: core.configuration.limits.stanzaBurst)
     }
 
+    /// The client's IP address ("?" when unknown).
+    var address: String { context?.channel.remoteAddress?.ipAddress ?? "?" }
+
     var boundJID: JID? {
         if case .bound(let jid) = phase { return jid }
         return nil

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOSSL
 
 /// What every connection of one router shares: configuration, accounts, TLS, the registry.
@@ -8,6 +9,8 @@ final class RouterCore: Sendable {
     let tlsContext: NIOSSLContext?
     let registry: SessionRegistry
     let logger: Logger
+    /// Failed logins per IP address, across connections.
+    let loginFailures = NIOLockedValueBox(LoginThrottle())
 
     init(configuration: RouterConfiguration, accounts: AccountStore, tlsContext: NIOSSLContext?, logger: Logger) {
         self.configuration = configuration
@@ -19,6 +22,39 @@ final class RouterCore: Sendable {
     }
 
     var domain: String { configuration.domain }
+
+    /// Whether `address` used up its failed logins for now.
+    func loginsBlocked(from address: String) -> Bool {
+        let limit = configuration.maxFailedLoginsPerAddress
+        guard limit > 0 else { return false }
+        return loginFailures.withLockedValue { $0.failures(address, now: .now, window: configuration.failedLoginWindow) >= limit }
+    }
+
+    /// Counts a failed login of `address`; returns its failures in the current window.
+    @discardableResult
+    func recordFailedLogin(from address: String) -> Int {
+        loginFailures.withLockedValue { $0.record(address, now: .now, window: configuration.failedLoginWindow) }
+    }
+}
+
+/// Failed logins per address in fixed windows; entries of ended windows are dropped when the
+/// table grows, so a spray of addresses cannot grow it without bound.
+struct LoginThrottle: Sendable {
+    private var entries: [String: (count: Int, since: ContinuousClock.Instant)] = [:]
+    static let pruneAbove = 10_000
+
+    func failures(_ address: String, now: ContinuousClock.Instant, window: Duration) -> Int {
+        guard let entry = entries[address], now - entry.since < window else { return 0 }
+        return entry.count
+    }
+
+    mutating func record(_ address: String, now: ContinuousClock.Instant, window: Duration) -> Int {
+        if entries.count > Self.pruneAbove { entries = entries.filter { now - $0.value.since < window } }
+        let current = failures(address, now: now, window: window)
+        let since = current == 0 ? now : entries[address]?.since ?? now
+        entries[address] = (current + 1, since)
+        return current + 1
+    }
 }
 
 /// A token bucket: `rate` stanzas per second on average, bursts up to `burst`.

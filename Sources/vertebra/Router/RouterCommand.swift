@@ -55,6 +55,8 @@ struct RouterServe: AsyncParsableCommand {
     @Option(help: "Largest stanza in bytes (policy-violation beyond).") var maxStanzaBytes = 1 << 20
     @Option(help: "Most simultaneous connections.") var maxConnections = 10_000
     @Option(help: "Most simultaneous connections from one IP address (loopback included).") var maxConnectionsPerAddress = 512
+    @Option(help: "Failed logins one IP address may make per minute, across its connections; then its logins are refused until the minute ends (0: no limit).")
+    var maxFailedLoginsPerAddress = 20
     @Option(help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
     @Option(help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
     @Option(help: "Seconds a connection has to authenticate.") var authTimeout = 30
@@ -64,6 +66,7 @@ struct RouterServe: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
         guard maxConnectionsPerAddress > 0 else { throw ValidationError("--max-connections-per-address must be positive") }
+        guard maxFailedLoginsPerAddress >= 0 else { throw ValidationError("--max-failed-logins-per-address must be 0 or more") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("give both --cert and --key, or neither") }
         if noTLS && !Self.isLoopback(address) {
             throw ValidationError("--no-tls serves loopback clients only; listen on 127.0.0.1 or ::1, not \(address) (or drop --no-tls)")
@@ -100,6 +103,7 @@ struct RouterServe: AsyncParsableCommand {
                 maxStanzaBytes: maxStanzaBytes, maxConnections: maxConnections, stanzasPerSecond: stanzaRate,
                 stanzaBurst: stanzaBurst, authTimeout: .seconds(authTimeout), maxConnectionsPerAddress: maxConnectionsPerAddress))
         configuration.domain = domain.lowercased()
+        configuration.maxFailedLoginsPerAddress = maxFailedLoginsPerAddress
         let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
         say("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
         if let tls {
