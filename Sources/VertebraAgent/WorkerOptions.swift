@@ -45,6 +45,11 @@ public struct WorkerOptions: ParsableArguments {
         valueName: "ms"))
     public var fastPathBudget: Int = 50
 
+    @Option(help: ArgumentHelp(
+        "On SIGTERM or SIGINT: seconds running jobs may take to finish (no new ones are taken) before they are cancelled; a second signal stops at once.",
+        valueName: "seconds"))
+    public var drainTimeout: Int = 30
+
     public init() {}
 
     public func validate() throws {
@@ -52,6 +57,7 @@ public struct WorkerOptions: ParsableArguments {
         guard maxJobs > 0 else { throw ValidationError("--max-jobs must be positive") }
         guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
         guard ttl <= 86_400 else { throw ValidationError("--ttl must be at most 86400 seconds (a day)") }
+        guard (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be from 0 to 86400 seconds, not \(drainTimeout)") }
         guard (0...FastPath.maxBudgetMilliseconds).contains(fastPathBudget) else {
             throw ValidationError("--fast-path-budget must be from 0 to \(FastPath.maxBudgetMilliseconds) ms, not \(fastPathBudget)")
         }
@@ -122,6 +128,14 @@ public struct WorkerOptions: ParsableArguments {
             "jid": "\(bound)", "operations": "\(operations)",
             "journal": "\(path)", "coordinator": "\(coordinatorJID)"])
         await waitForTerminationSignal()
+        // Running jobs may finish; a second signal cuts the drain short.
+        let drainTimeout = Duration.seconds(drainTimeout)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await worker.drain(timeout: drainTimeout) }
+            group.addTask { _ = await waitForTerminationSignal() }
+            await group.next()
+            group.cancelAll()
+        }
         logger.info("stopping")
         await worker.stop()
         await journal.close()

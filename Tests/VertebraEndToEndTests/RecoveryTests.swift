@@ -275,3 +275,69 @@ extension RecoveryTests {
         }
     }
 }
+
+/// Graceful drain (SIGTERM to `vertebra worker`): no new jobs, running ones finish within
+/// `--drain-timeout`, then the worker exits; past the timeout they are cancelled and a
+/// retryable job finishes elsewhere.
+extension RecoveryTests {
+    @Test func aDrainingWorkerFinishesItsRunningJobTakesNoNewOneAndExits() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let leaving = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "20"])
+            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory)
+            defer {
+                coordinator.stop()
+                leaving.stop()
+                staying.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let w1 = "w1@\(setup.server.domain)/w1"
+            let (status, printed) = try AgentProcess.command(
+                ["dispatch", Diagnostics.Sleep.path.path, "milliseconds=i4:3000", "--scope", "direct", "--to", w1, "--detach"],
+                server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            let running = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [running]) == [.running] })
+            leaving.signalTerminate()
+            #expect(try await eventually(timeout: .seconds(10)) { leaving.logText.contains("draining") })
+            // A new job goes to the worker that stays.
+            let (_, newPrinted) = try AgentProcess.command(
+                ["dispatch", Diagnostics.Echo.path.path, "text=after", "--detach"], server: setup.server, directory: setup.directory)
+            let fresh = newPrinted.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [running, fresh]) == [.done, .done] })
+            #expect(try await job(setup, fresh)?.worker?.hasPrefix("w2@") == true)
+            let finished = try await job(setup, running)
+            #expect(finished?.attempts == 1, "the running job finished where it ran")
+            #expect(try await eventually(timeout: .seconds(10)) { leaving.hasExited }, "\(leaving.logText.suffix(1500))")
+        }
+    }
+
+    @Test func pastTheDrainTimeoutARetryableJobIsCancelledAndFinishesElsewhere() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let leaving = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "1"])
+            defer {
+                coordinator.stop()
+                leaving.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let (status, printed) = try AgentProcess.command(
+                ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:4000", "--detach"],
+                server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
+            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory)
+            defer { staying.stop() }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            let signalled = ContinuousClock.now
+            leaving.signalTerminate()
+            #expect(try await eventually(timeout: .seconds(10)) { leaving.hasExited })
+            #expect(ContinuousClock.now - signalled < .seconds(8), "the drain timeout (1 s) bounds the stop")
+            #expect(try await eventually(timeout: .seconds(40)) { try await states(setup, [id]) == [.done] })
+            let stored = try await job(setup, id)
+            #expect(stored?.worker?.hasPrefix("w2@") == true)
+            #expect((stored?.attempts ?? 0) >= 2)
+        }
+    }
+}

@@ -27,6 +27,9 @@ extension Worker {
             throw StanzaError.badRequest("an op must carry a job token A (without :B)")
         }
         if let replay = try await replayAnswer(request: request, job: token.job, peer: peer) { return replay }
+        guard !isDraining else {
+            throw StanzaError(type: .cancel, condition: "service-unavailable", text: "draining: this worker takes no new jobs")
+        }
         try await authorize(peer, path)
         guard let handler = handlers[path.path] else { throw VertebraErrors.unknownOperation(path.path) }
         let run = try handler.prepare(arguments)

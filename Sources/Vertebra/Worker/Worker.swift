@@ -166,6 +166,28 @@ public actor Worker: PerformerRole {
     }
 
     /// Withdraws the advertisement, stops running jobs and disconnects.
+    /// Stops taking new work and lets running handlers finish (a deploy, SIGTERM): the
+    /// advertisement is withdrawn, new `op`s are refused (the coordinator sends them elsewhere),
+    /// and this returns when no handler runs any more or `timeout` passed (or the calling task
+    /// is cancelled). ``stop()`` then cancels whatever still runs; a retryable job is retried
+    /// elsewhere.
+    public func drain(timeout: Duration) async {
+        isDraining = true
+        refresher?.cancel()
+        await withdraw(within: .seconds(2))
+        logger.info("draining: no new jobs; waiting for the running ones", metadata: ["running": "\(running.count)", "timeout": "\(timeout)"])
+        let deadline = ContinuousClock.now + timeout
+        while !running.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if !running.isEmpty {
+            logger.warning("drain timeout: cancelling the jobs still running", metadata: ["running": "\(running.count)"])
+        }
+    }
+
+    /// True once ``drain(timeout:)`` began.
+    public private(set) var isDraining = false
+
     public func stop() async {
         for task in backgroundTasks { task.cancel() }
         refresher?.cancel()
@@ -236,6 +258,7 @@ public actor Worker: PerformerRole {
     /// Advertises again now. An advertisement in flight is not cut off (the coordinator would
     /// answer into a closed conversation): the loop advertises once more right after it.
     private func restartRefresh() {
+        guard !isDraining else { return }
         if isAdvertising {
             advertiseAgain = true
             return
