@@ -97,7 +97,9 @@ import VertebraXML
         let finished = try await eventually { try await setup.states(of: tokens)[.done] == jobs.count }
         // The restarted coordinator found unfinished jobs: the kill really was mid-run.
         let restarted = coordinator
-        #expect(try await eventually(timeout: .seconds(20)) { restarted.logText.contains("resuming unfinished jobs") })
+        #expect(
+            try await eventually(timeout: .seconds(20)) { restarted.logText.contains("resuming unfinished jobs") },
+            "the restarted coordinator said:\n\(restarted.logText.prefix(3000))")
         let states = try await setup.states()
         #expect(finished, "states: \(states)\n\(coordinator.logText.suffix(3000))")
         let reader = try readJournal(setup.coordinatorJournal)

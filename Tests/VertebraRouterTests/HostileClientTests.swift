@@ -126,6 +126,25 @@ struct HostileClientTests {
         }
     }
 
+    /// Before login, a client gets a bounded number of answers (`<abort/>` and stray
+    /// `<response/>` are answered cheaply, but not forever).
+    @Test func elementsBeforeLoginAreBounded() async throws {
+        try await TestRouter.with(tls: false, adjust: { $0.limits.maxElementsBeforeBind = 10 }) { router in
+            let raw = try await RawClient(port: router.port)
+            try await raw.send(RawClient.header)
+            #expect(try await raw.waitFor("</stream:features>"))
+            for _ in 0..<11 {
+                try await raw.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+            }
+            #expect(try await raw.waitFor("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "got: \(raw.text.suffix(400))")
+            #expect(try await raw.waitClosed())
+            // A normal login needs far fewer.
+            let good = try await RawClient(port: router.port)
+            #expect(try await good.logInPLAIN("alice"))
+            await good.close()
+        }
+    }
+
     @Test func wrongDomainGetsHostUnknown() async throws {
         try await TestRouter.with { router in
             let raw = try await RawClient(port: router.port)

@@ -18,6 +18,31 @@ private func streamError(_ bytes: [UInt8], limits: XMLParserLimits = .stream) ->
 }
 
 @Suite struct HostileInputTests {
+    /// Long made-up element names (not cached) come back exactly, stanza after stanza and
+    /// after a stream restart (which forgets every cached name).
+    @Test func longMadeUpNamesParseExactlyBeforeAndAfterAStreamRestart() throws {
+        let parser = XMLStreamParser(limits: .stream)
+        _ = try parser.feed(Array(streamHeader.utf8))
+        for index in 0..<3 {
+            let name = "x" + String(repeating: "\(index)", count: 5_000)
+            let events = try parser.feed(Array("<\(name) xmlns='urn:t' a='1'/>".utf8))
+            guard case .stanza(let element)? = events.first else {
+                Issue.record("no stanza for name \(index)")
+                continue
+            }
+            #expect(element.name == name)
+            #expect(element.namespace == "urn:t")
+        }
+        parser.reset()
+        _ = try parser.feed(Array(streamHeader.utf8))
+        let events = try parser.feed(Array("<iq xmlns='jabber:client' type='get' id='1'/>".utf8))
+        guard case .stanza(let iq)? = events.first else {
+            Issue.record("no stanza after the restart")
+            return
+        }
+        #expect(iq.name == "iq" && iq.namespace == "jabber:client" && iq[attribute: "type"] == "get")
+    }
+
     @Test func doctypeIsRefusedAsRestrictedXML() {
         let error = streamError("<?xml version='1.0'?><!DOCTYPE stream [<!ENTITY a 'b'>]>" + streamHeader)
         #expect(error?.code == .restrictedXML)

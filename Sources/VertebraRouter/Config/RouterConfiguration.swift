@@ -94,6 +94,10 @@ public struct RouterLimits: Sendable, Hashable {
     public var stanzaBurst: Int
     /// Time a connection has to authenticate (`connection-timeout` after). Default 30 s.
     public var authTimeout: Duration
+    /// Elements a connection may send before its resource is bound (STARTTLS, SASL, bind take
+    /// fewer than ten; `<abort/>`, stray `<response/>` and the like are counted too):
+    /// `policy-violation` beyond. Default 64.
+    public var maxElementsBeforeBind: Int
 
     /// Makes limits with the defaults above.
     public init(
@@ -106,6 +110,7 @@ public struct RouterLimits: Sendable, Hashable {
         self.stanzasPerSecond = stanzasPerSecond
         self.stanzaBurst = stanzaBurst
         self.authTimeout = authTimeout
+        maxElementsBeforeBind = 64
     }
 
     func validate() throws(RouterError) {

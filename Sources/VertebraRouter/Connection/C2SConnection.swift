@@ -36,6 +36,8 @@ final class C2SConnection: ChannelInboundHandler {
     var streamRestarted = false
     var sasl: SASLState?
     var authFailures = 0
+    /// Elements received before a resource was bound (bounded: ``RouterLimits/maxElementsBeforeBind``).
+    var elementsBeforeBind = 0
     var authTimer: Scheduled<Void>?
     var rate: StanzaRateLimiter
     /// Entities this client sent directed available presence to; they get `unavailable` when
@@ -246,6 +248,14 @@ final class C2SConnection: ChannelInboundHandler {
 
     private func received(_ element: XElement) {
         logger.trace("stanza in", metadata: ["xml": "\(Self.loggable(element))"])
+        if case .bound = phase {} else {
+            elementsBeforeBind += 1
+            guard elementsBeforeBind <= core.configuration.limits.maxElementsBeforeBind else {
+                logger.warning("too many elements before binding a resource; closing")
+                terminate(.policyViolation, text: "too many elements before authentication and binding")
+                return
+            }
+        }
         switch phase {
         case .negotiating: negotiate(element)
         case .authenticated(let user): bindResource(element, user: user)

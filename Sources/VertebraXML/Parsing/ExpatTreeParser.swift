@@ -134,6 +134,8 @@ struct TreeBuilder {
 
     mutating func reset() {
         parser = nil
+        names.removeAll()
+        values.removeAll()
         failure = nil
         finished = false
         bytesConsumed = 0

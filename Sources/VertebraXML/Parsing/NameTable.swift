@@ -41,12 +41,23 @@ struct NameTable {
     }
 
     private static let slotCount = 512
+    /// Longer names (a namespace URI and a local name rarely exceed it) are not cached: a peer
+    /// sending long made-up names cannot make the table hold slotCount x the stanza size.
+    static let maxCachedBytes = 256
     private var slots = [Entry?](repeating: nil, count: NameTable.slotCount)
+
+    /// Forgets every cached name (a new stream: nothing of the old one is kept).
+    mutating func removeAll() {
+        for index in slots.indices { slots[index] = nil }
+    }
 
     /// Resolves the NUL-terminated expat name at `cName` (namespace and local name separated by
     /// a space when the name has a namespace).
     mutating func resolve(_ cName: UnsafePointer<CChar>) -> Name {
         let length = strlen(cName)
+        guard length <= NameTable.maxCachedBytes else {
+            return NameTable.split(UnsafeRawBufferPointer(start: cName, count: length))
+        }
         let slot = Int(quickHash(cName, length: length) % UInt64(NameTable.slotCount))
         if let entry = slots[slot], entry.key.count == length,
             entry.key.withUnsafeBytes({ memcmp($0.baseAddress ?? UnsafeRawPointer(cName), cName, length) == 0 })
@@ -83,6 +94,11 @@ struct ValueTable {
         init(_ value: String) { self.value = value }
     }
     private var slots = [Box?](repeating: nil, count: ValueTable.slotCount)
+
+    /// Forgets every cached value (a new stream).
+    mutating func removeAll() {
+        for index in slots.indices { slots[index] = nil }
+    }
 
     mutating func resolve(_ cValue: UnsafePointer<CChar>) -> String {
         let length = strlen(cValue)
