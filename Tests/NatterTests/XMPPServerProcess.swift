@@ -96,7 +96,7 @@ final class XMPPServerProcess: Sendable {
         var description: String { message }
     }
 
-    private static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [scripts.appendingPathComponent(script).path] + arguments

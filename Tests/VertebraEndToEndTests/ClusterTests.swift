@@ -226,18 +226,8 @@ final class EjabberdCluster: Sendable {
     }
 
     private static func run(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [XMPPServerProcess.scripts.appendingPathComponent(script).path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": "warning"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try XMPPServerProcess.run(
+            script, arguments, environment: ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": "warning"])
     }
 }
 

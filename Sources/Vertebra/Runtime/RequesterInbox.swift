@@ -100,21 +100,16 @@ actor RequesterInbox {
         if let expected = box.attempt, message.token.attempt != expected {
             throw VertebraErrors.superseded(message.token.description)
         }
-        if let journal, let conversation = box.conversation, case .ack = message {
-            // An ack changes nothing durable (DESIGN 5.1): answered at once, journalled without
-            // waiting; a repeat after a restart is harmless.
-            guard box.seen.insert(request.id).inserted else { return }
-            boxes[key]?.seen = box.seen
-            await journal.writeLater([.recordStanza(NewStanza(
+        func record(_ conversation: Int64) -> JournalRecord {
+            .recordStanza(NewStanza(
                 conversation: .id(conversation), direction: .inbound, iqID: request.id,
                 kind: message.journalKind, body: JournalText.text(message.element),
-                answer: JournalText.text(request.result().element)))])
-        } else if let journal, let conversation = box.conversation {
+                answer: JournalText.text(request.result().element)))
+        }
+        let isAck = if case .ack = message { true } else { false }
+        if let journal, let conversation = box.conversation, !isAck {
             do {
-                _ = try await journal.write(.recordStanza(NewStanza(
-                    conversation: .id(conversation), direction: .inbound, iqID: request.id,
-                    kind: message.journalKind, body: JournalText.text(message.element),
-                    answer: JournalText.text(request.result().element))))
+                _ = try await journal.write(record(conversation))
             } catch let error as JournalError where error.code == .duplicateStanza {
                 return
             } catch let error as JournalError where error.code == .supersededAttempt {
@@ -123,8 +118,12 @@ actor RequesterInbox {
                 throw VertebraErrors.internalError("could not journal \(message.journalKind.rawValue): \(error)")
             }
         } else {
+            // Without a journal, or an ack (it changes nothing durable, DESIGN 5.1: answered at
+            // once, journalled without waiting; a repeat after a restart is harmless): repeats
+            // are recognised in memory.
             guard box.seen.insert(request.id).inserted else { return }
             boxes[key]?.seen = box.seen
+            if let journal, let conversation = box.conversation { await journal.writeLater([record(conversation)]) }
         }
         // The mailbox may have changed while the journal wrote: update it in place.
         if let current = boxes[key], current.conversation == box.conversation, current.heard == nil {
