@@ -100,29 +100,50 @@ struct HostileClientTests {
             $0.maxFailedLoginsPerAddress = 4
             $0.authFailureDelay = .milliseconds(10)
         }) { router in
-            let guess = Data("\u{0}alice\u{0}wrong".utf8).base64EncodedString()
-            for _ in 0..<4 {
-                let raw = try await RawClient(port: router.port)
-                try await raw.send(RawClient.header)
-                #expect(try await raw.waitFor("</stream:features>"))
-                try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(guess)</auth>")
-                #expect(try await raw.waitFor("<not-authorized/>"))
-                await raw.close()
-            }
-            let blocked = try await RawClient(port: router.port)
-            try await blocked.send(RawClient.header)
-            #expect(try await blocked.waitFor("</stream:features>"))
-            let right = Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()
-            try await blocked.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(right)</auth>")
-            #expect(try await blocked.waitFor("<temporary-auth-failure/>"), "got: \(blocked.text)")
-            #expect(try await blocked.waitClosed())
-            #expect(!blocked.text.contains("<success"))
+            for _ in 0..<4 { try await Self.expectLogin(router, password: "wrong", answer: "<not-authorized/>") }
+            try await Self.expectLogin(router, password: TestRouter.password, answer: "<temporary-auth-failure/>")
         }
         // The limit is the router's: another router (a new window) lets the right password in.
         try await TestRouter.with(tls: false, adjust: { $0.maxFailedLoginsPerAddress = 4 }) { router in
             let raw = try await RawClient(port: router.port)
             #expect(try await raw.logInPLAIN("alice"))
             await raw.close()
+        }
+    }
+
+    /// Logs in as alice with `password` over PLAIN from `source` and expects `answer`; a refusal
+    /// (`temporary-auth-failure`) must also close the connection and never say `<success`.
+    static func expectLogin(_ router: TestRouter, password: String, from source: String? = nil, answer: String) async throws {
+        let raw = try await RawClient(port: router.port, source: source)
+        try await raw.send(RawClient.header)
+        #expect(try await raw.waitFor("</stream:features>"))
+        let credentials = Data("\u{0}alice\u{0}\(password)".utf8).base64EncodedString()
+        try await raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(credentials)</auth>")
+        #expect(try await raw.waitFor(answer), "got: \(raw.text)")
+        if answer.contains("temporary-auth-failure") {
+            #expect(try await raw.waitClosed())
+            #expect(!raw.text.contains("<success"))
+        }
+        await raw.close()
+    }
+
+    /// Guessing one account's password from many addresses is throttled too: past the
+    /// per-account limit, logins to that account are refused from anywhere until the window
+    /// ends, while other accounts log in as usual.
+    @Test func failedLoginsAreCountedPerAccountAcrossAddresses() async throws {
+        try await TestRouter.with(tls: false, adjust: {
+            $0.maxFailedLoginsPerAddress = 0
+            $0.maxFailedLoginsPerAccount = 3
+            $0.authFailureDelay = .milliseconds(10)
+        }) { router in
+            for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+                try await Self.expectLogin(router, password: "wrong", from: source, answer: "<not-authorized/>")
+            }
+            try await Self.expectLogin(router, password: TestRouter.password, from: "127.0.0.5", answer: "<temporary-auth-failure/>")
+            // Another account is not affected, from the same address.
+            let bob = try await RawClient(port: router.port, source: "127.0.0.5")
+            #expect(try await bob.logInPLAIN("bob"))
+            await bob.close()
         }
     }
 

@@ -137,6 +137,19 @@ struct RouterCommandTests {
         #expect(try await Self.exitStatus(closed) == 0, "\(Self.read(closedErr))")
     }
 
+    @Test(arguments: [
+        ("--max-failed-logins-per-account=-1", "--max-failed-logins-per-account must be 0 or more"),
+        ("--max-output-buffer-bytes=1000", "--max-output-buffer-bytes must be at least 65536"),
+    ])
+    func badLimitsAreRefusedNamingTheFlag(flag: String, message: String) async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (process, _, err) = try Self.launch(["router", flag, "--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(process) != 0)
+        #expect(Self.read(err).contains(message), "got: \(Self.read(err))")
+    }
+
     @Test func noTLSIsRefusedOnANonLoopbackAddress() async throws {
         let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -122,14 +122,31 @@ final class RawClient: Sendable {
     let channel: any Channel
     private let collector: Collector
 
-    init(port: Int) async throws {
+    /// Connects to the router on `port`, from the loopback address `source` when given, with a
+    /// small socket receive buffer when `receiveBuffer` is given.
+    init(port: Int, source: String? = nil, receiveBuffer: Int? = nil) async throws {
         let collector = Collector()
         self.collector = collector
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
-            .connect(host: "127.0.0.1", port: port).get()
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: receiveBuffer) }
+        channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Logs in with PLAIN and binds `resource`; returns whether both succeeded.
+    func bind(_ user: String, resource: String) async throws -> Bool {
+        guard try await logInPLAIN(user) else { return false }
+        try await send(Self.header)
+        try await send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>\(resource)</resource></bind></iq>")
+        return try await waitFor("</jid>")
+    }
+
+    /// Stops (or resumes) reading from the socket, as a client that does not read would.
+    func setReading(_ on: Bool) async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: on).get()
     }
 
     static let header =

@@ -27,6 +27,11 @@ public struct RouterConfiguration: Sendable {
     /// (`temporary-auth-failure`) until the window ends. Reconnecting gives no more guesses.
     /// Default 20 per 60 s; 0 turns the limit off.
     public var maxFailedLoginsPerAddress: Int
+    /// Failed logins one account may suffer within ``failedLoginWindow`` from any number of
+    /// addresses; past it, every login to that account is refused (`temporary-auth-failure`)
+    /// until the window ends, so guessing spread over many addresses is slowed too. Default 50
+    /// per 60 s; 0 turns the limit off.
+    public var maxFailedLoginsPerAccount: Int
     public var failedLoginWindow: Duration
 
     /// The PEM files of the TLS certificate (chain) and private key.
@@ -57,6 +62,7 @@ public struct RouterConfiguration: Sendable {
         authFailureDelay = .seconds(1)
         maxAuthAttempts = 3
         maxFailedLoginsPerAddress = 20
+        maxFailedLoginsPerAccount = 50
         failedLoginWindow = .seconds(60)
     }
 
@@ -98,6 +104,11 @@ public struct RouterLimits: Sendable, Hashable {
     /// fewer than ten; `<abort/>`, stray `<response/>` and the like are counted too):
     /// `policy-violation` beyond. Default 64.
     public var maxElementsBeforeBind: Int
+    /// Bytes the router may hold for one connection that is not reading what it is sent (a
+    /// slow or stuck reader); past it the connection is closed, so one client cannot grow the
+    /// router's memory. While a connection's output is backed up the router also stops
+    /// reading from it. Default 16 MiB.
+    public var maxOutputBufferBytes: Int
 
     /// Makes limits with the defaults above.
     public init(
@@ -111,6 +122,7 @@ public struct RouterLimits: Sendable, Hashable {
         self.stanzaBurst = stanzaBurst
         self.authTimeout = authTimeout
         maxElementsBeforeBind = 64
+        maxOutputBufferBytes = 16 << 20
     }
 
     func validate() throws(RouterError) {
@@ -121,6 +133,9 @@ public struct RouterLimits: Sendable, Hashable {
         guard maxConnectionsPerAddress > 0 else { throw RouterError(.configuration, "max connections per address must be positive") }
         guard stanzasPerSecond >= 0, stanzaBurst >= 0 else {
             throw RouterError(.configuration, "the stanza rate and burst must not be negative")
+        }
+        guard maxOutputBufferBytes >= 64 << 10 else {
+            throw RouterError(.configuration, "the output buffer limit \(maxOutputBufferBytes) is below 64 KiB")
         }
         guard authTimeout > .zero else { throw RouterError(.configuration, "the authentication timeout must be positive") }
     }

@@ -118,6 +118,7 @@ extension C2SConnection {
         var server = SCRAMServer(hash: hash, fakeSaltKey: accounts.fakeSaltKey) { accounts.credentials($0, hash: hash) }
         do {
             let challenge = try server.respond(toClientFirst: initial)
+            if let user = server.username, refuseBlockedAccount(user) { return }
             sasl = .scram(server, hash)
             write(XElement("challenge", namespace: XMPPNamespace.sasl, text: Data(challenge.utf8).base64EncodedString()))
         } catch {
@@ -137,7 +138,7 @@ extension C2SConnection {
             return
         }
         guard let final = try? server.verify(clientFinal: message), let user = server.username else {
-            failAuthentication(mechanism: hash.mechanism)
+            failAuthentication(mechanism: hash.mechanism, user: server.username)
             return
         }
         succeed(user: user, mechanism: hash.mechanism, additionalData: final)
@@ -145,10 +146,11 @@ extension C2SConnection {
 
     private func authenticatePlain(_ message: String) {
         let parts = message.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 3, refuseBlockedAccount(parts[1]) { return }
         guard parts.count == 3, parts[0].isEmpty || parts[0] == parts[1] || JID(parts[0])?.local == parts[1].lowercased(),
             let account = core.accounts.account(parts[1]), let context
         else {
-            failAuthentication(mechanism: "PLAIN")
+            failAuthentication(mechanism: "PLAIN", user: parts.count == 3 ? parts[1] : nil)
             return
         }
         // PBKDF2 (thousands of HMACs) runs on the thread pool, never on the event loop that
@@ -162,7 +164,7 @@ extension C2SConnection {
                 if case .success(true) = result {
                     self.succeed(user: account.username, mechanism: "PLAIN", additionalData: nil)
                 } else {
-                    self.failAuthentication(mechanism: "PLAIN")
+                    self.failAuthentication(mechanism: "PLAIN", user: account.username)
                 }
             }
     }
@@ -179,9 +181,9 @@ extension C2SConnection {
 
     /// A wrong password: `<failure><not-authorized/>` after a delay, and the connection closed
     /// after too many attempts.
-    private func failAuthentication(mechanism: String) {
+    private func failAuthentication(mechanism: String, user: String?) {
         authFailures += 1
-        core.recordFailedLogin(from: address)
+        core.recordFailedLogin(from: address, account: user)
         sasl = .failing
         logger.info("authentication failed", metadata: ["sasl": "\(mechanism)", "attempt": "\(authFailures)"])
         guard let context else { return }
@@ -196,6 +198,18 @@ extension C2SConnection {
                 self.terminate(.policyViolation, text: "too many failed logins")
             }
         }
+    }
+
+    /// Refuses the login, and ends the stream, when `user` had too many failed logins from
+    /// anywhere within the window; returns whether it did. Said the same way whether or not
+    /// the account exists.
+    private func refuseBlockedAccount(_ user: String) -> Bool {
+        guard core.loginsBlocked(account: user) else { return false }
+        sasl = nil
+        logger.warning("login refused: too many failed logins to this account", metadata: ["user": "\(user)"])
+        write(saslFailure("temporary-auth-failure", text: "too many failed logins to this account; try again later"))
+        terminate(.policyViolation, text: "too many failed logins to this account")
+        return true
     }
 
     func saslFailure(_ condition: String, text: String? = nil) -> XElement {

@@ -11,6 +11,8 @@ final class RouterCore: Sendable {
     let logger: Logger
     /// Failed logins per IP address, across connections.
     let loginFailures = NIOLockedValueBox(LoginThrottle())
+    /// Failed logins per account (lowercased username), from any address.
+    let accountFailures = NIOLockedValueBox(LoginThrottle())
 
     init(configuration: RouterConfiguration, accounts: AccountStore, tlsContext: NIOSSLContext?, logger: Logger) {
         self.configuration = configuration
@@ -30,14 +32,26 @@ final class RouterCore: Sendable {
         return loginFailures.withLockedValue { $0.failures(address, now: .now, window: configuration.failedLoginWindow) >= limit }
     }
 
-    /// Counts a failed login of `address`; returns its failures in the current window.
-    @discardableResult
-    func recordFailedLogin(from address: String) -> Int {
-        loginFailures.withLockedValue { $0.record(address, now: .now, window: configuration.failedLoginWindow) }
+    /// Whether the account `username` had too many failed logins for now.
+    func loginsBlocked(account username: String) -> Bool {
+        let limit = configuration.maxFailedLoginsPerAccount
+        guard limit > 0 else { return false }
+        let key = username.lowercased()
+        return accountFailures.withLockedValue { $0.failures(key, now: .now, window: configuration.failedLoginWindow) >= limit }
+    }
+
+    /// Counts a failed login of `address`, and of the account `username` when known.
+    func recordFailedLogin(from address: String, account username: String?) {
+        let window = configuration.failedLoginWindow
+        _ = loginFailures.withLockedValue { $0.record(address, now: .now, window: window) }
+        // Usernames longer than a JID's local part (1023 bytes) name no account; not kept.
+        if let key = username?.lowercased(), key.utf8.count <= 1023 {
+            _ = accountFailures.withLockedValue { $0.record(key, now: .now, window: window) }
+        }
     }
 }
 
-/// Failed logins per address in fixed windows; entries of ended windows are dropped when the
+/// Failed logins per key (an address or an account) in fixed windows; entries of ended windows are dropped when the
 /// table grows, so a spray of addresses cannot grow it without bound.
 struct LoginThrottle: Sendable {
     private var entries: [String: (count: Int, since: ContinuousClock.Instant)] = [:]

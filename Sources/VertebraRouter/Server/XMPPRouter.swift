@@ -50,9 +50,12 @@ public final class XMPPRouter: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 << 10, high: 512 << 10))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(C2SConnection(core: core))
+                    let limit = core.configuration.limits.maxOutputBufferBytes
+                    try channel.pipeline.syncOperations.addHandlers(
+                        OutputBackPressure(limit: limit, logger: core.logger), C2SConnection(core: core))
                 }
             }
         let configuration = core.configuration

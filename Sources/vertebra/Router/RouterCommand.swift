@@ -57,6 +57,10 @@ struct RouterServe: AsyncParsableCommand {
     @Option(help: "Most simultaneous connections from one IP address (loopback included).") var maxConnectionsPerAddress = 512
     @Option(help: "Failed logins one IP address may make per minute, across its connections; then its logins are refused until the minute ends (0: no limit).")
     var maxFailedLoginsPerAddress = 20
+    @Option(help: "Failed logins one account may suffer per minute, from any address; then logins to it are refused until the minute ends (0: no limit).")
+    var maxFailedLoginsPerAccount = 50
+    @Option(help: "Bytes held for a connection that does not read what it is sent; past it the connection is closed.")
+    var maxOutputBufferBytes = 16 << 20
     @Option(help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
     @Option(help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
     @Option(help: "Seconds a connection has to authenticate.") var authTimeout = 30
@@ -67,6 +71,8 @@ struct RouterServe: AsyncParsableCommand {
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
         guard maxConnectionsPerAddress > 0 else { throw ValidationError("--max-connections-per-address must be positive") }
         guard maxFailedLoginsPerAddress >= 0 else { throw ValidationError("--max-failed-logins-per-address must be 0 or more") }
+        guard maxFailedLoginsPerAccount >= 0 else { throw ValidationError("--max-failed-logins-per-account must be 0 or more") }
+        guard maxOutputBufferBytes >= 64 << 10 else { throw ValidationError("--max-output-buffer-bytes must be at least 65536") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("give both --cert and --key, or neither") }
         if noTLS && !Self.isLoopback(address) {
             throw ValidationError("--no-tls serves loopback clients only; listen on 127.0.0.1 or ::1, not \(address) (or drop --no-tls)")
@@ -104,6 +110,8 @@ struct RouterServe: AsyncParsableCommand {
                 stanzaBurst: stanzaBurst, authTimeout: .seconds(authTimeout), maxConnectionsPerAddress: maxConnectionsPerAddress))
         configuration.domain = domain.lowercased()
         configuration.maxFailedLoginsPerAddress = maxFailedLoginsPerAddress
+        configuration.maxFailedLoginsPerAccount = maxFailedLoginsPerAccount
+        configuration.limits.maxOutputBufferBytes = maxOutputBufferBytes
         let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
         say("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
         if let tls {
