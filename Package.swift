@@ -108,7 +108,14 @@ let package = Package(
         .testTarget(
             name: "VertebraJournalTests", dependencies: ["VertebraJournal", "vertebra", "CSQLite"],
             swiftSettings: strict),
-        .testTarget(name: "VertebraTests", dependencies: ["Vertebra", "VertebraAgent"], swiftSettings: strict),
+        .testTarget(
+            name: "VertebraTests",
+            dependencies: [
+                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "VertebraEndToEndTests",
             dependencies: [

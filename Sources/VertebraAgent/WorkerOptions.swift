@@ -119,10 +119,11 @@ public struct WorkerOptions: ParsableArguments {
             coordinator: coordinatorJID, maxConcurrentJobs: maxJobs, advertiseTTL: .seconds(ttl), resources: try resources(),
             authorizedRequesters: allow.compactMap(JID.init), askCoordinatorToAuthorize: askCoordinator)
         options.fastPathBudget = .milliseconds(fastPathBudget)
-        let worker = Worker(client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
+        let client = XMPPClient(configuration: configuration, logger: logger)
+        let worker = Worker(client: client, journal: journal, options: options, logger: logger)
         try await register(worker)
         try await worker.start()
-        let bound = await worker.client.boundJID?.description ?? "?"
+        let bound = await client.boundJID?.description ?? "?"
         let operations = await worker.operations.map(\.path)
         logger.info("worker ready", metadata: [
             "jid": "\(bound)", "operations": "\(operations)",

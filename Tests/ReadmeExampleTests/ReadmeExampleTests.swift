@@ -35,7 +35,7 @@ import VertebraJournal
         let coordinator = Coordinator(
             client: XMPPClient(configuration: try configuration("coordinator")), journal: journal, options: .init(accessList: acl))
         try await coordinator.start()
-        let coordinatorJID = try #require(await coordinator.client.boundJID)
+        let coordinatorJID = coordinator.client.jid
         let worker = try await startWordCountWorker(try configuration("counter"), coordinator: coordinatorJID, journalPath: directory + "/worker.sqlite")
         try await coordinator.waitForWorkers(1, offering: WordCount.path)
         let result = try await countWords("one two\nthree four five", with: coordinator)

@@ -60,12 +60,11 @@ public actor XMPPClient {
     private var stopped = false
     private var firstConnection: CheckedContinuation<Void, any Error>?
     private var connectionWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
-    private var pending: [PendingKey: PendingRequest] = [:]
+    private var pending = PendingRequests()
     private var iqHandlers: [PayloadKey: IQResponder] = [:]
     /// Requests being answered, by sender (bounded by `maxRequestsPerPeer`).
     private var requestsInProgress: [String: Int] = [:]
-    private var exchanges: [ExchangeKey: AsyncStream<XElement>.Continuation] = [:]
-    private var defaultExchangeContinuation: AsyncStream<XElement>.Continuation?
+    private var exchanges = Exchanges()
     private var eventContinuations: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
     private var counter = 0
     private var lastInbound = ContinuousClock.now
@@ -125,8 +124,7 @@ public actor XMPPClient {
         failAll(NatterError(.shutDown, "the client was stopped"))
         emit(.stopped)
         for continuation in eventContinuations.values { continuation.finish() }
-        for continuation in exchanges.values { continuation.finish() }
-        defaultExchangeContinuation?.finish()
+        exchanges.finishAll()
     }
 
     /// The full JID the server bound, while connected.
@@ -183,19 +181,12 @@ public actor XMPPClient {
     /// Stanzas of `kind` from `sender` (a full JID, or a bare JID for all its resources; `nil`
     /// for anyone), not claimed by an IQ handler. One stream per key; asking again replaces it.
     public func exchange(_ kind: StanzaKind, from sender: JID? = nil) -> AsyncStream<XElement> {
-        let key = ExchangeKey(kind: kind, sender: sender)
-        let (stream, continuation) = AsyncStream<XElement>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
-        exchanges[key]?.finish()
-        exchanges[key] = continuation
-        return stream
+        exchanges.open(kind, from: sender)
     }
 
     /// Every stanza no handler or exchange claimed.
     public func defaultExchange() -> AsyncStream<XElement> {
-        let (stream, continuation) = AsyncStream<XElement>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
-        defaultExchangeContinuation?.finish()
-        defaultExchangeContinuation = continuation
-        return stream
+        exchanges.openDefault()
     }
 
     // MARK: - Sending
@@ -220,7 +211,7 @@ public actor XMPPClient {
         let deadline = ContinuousClock.now.advanced(by: limit)
         try await waitForConnection(until: deadline)
         let key = PendingKey(peer: request.to?.description ?? "", id: request.id)
-        guard pending[key] == nil else {
+        guard !pending.isWaiting(key) else {
             throw NatterError(.configuration, "IQ id \(request.id) to \(key.peer) is already waiting for an answer")
         }
         let answer: IQ = try await withTaskCancellationHandler {
@@ -229,7 +220,7 @@ public actor XMPPClient {
                     try? await Task.sleep(until: deadline)
                     await self?.expire(key, after: limit)
                 }
-                pending[key] = PendingRequest(continuation: continuation, timer: timer)
+                pending.add(key, PendingRequest(continuation: continuation, timer: timer))
                 transmit(request.element)
             }
         } onCancel: {
@@ -257,23 +248,15 @@ public actor XMPPClient {
     }
 
     private func expire(_ key: PendingKey, after limit: Duration) {
-        guard let request = pending.removeValue(forKey: key) else { return }
-        request.continuation.resume(throwing: NatterError(.timeout, "no answer from \(key.peer.isEmpty ? "the server" : key.peer) to IQ \(key.id) within \(limit)"))
+        pending.expire(key, after: limit)
     }
 
     private func cancelPending(_ key: PendingKey) {
-        guard let request = pending.removeValue(forKey: key) else { return }
-        request.timer.cancel()
-        request.continuation.resume(throwing: CancellationError())
+        pending.cancel(key)
     }
 
     private func failAll(_ error: NatterError) {
-        let requests = pending
-        pending.removeAll()
-        for request in requests.values {
-            request.timer.cancel()
-            request.continuation.resume(throwing: error)
-        }
+        pending.failAll(error)
         let waiters = connectionWaiters
         connectionWaiters.removeAll()
         for waiter in waiters.values { waiter.resume(throwing: error) }
@@ -409,12 +392,7 @@ public actor XMPPClient {
         }
         emit(.disconnected(reason: reason))
         if management.id == nil {
-            let requests = pending
-            pending.removeAll()
-            for request in requests.values {
-                request.timer.cancel()
-                request.continuation.resume(throwing: NatterError(.disconnected, "the connection was lost before the answer arrived (\(reason))"))
-            }
+            pending.failAll(NatterError(.disconnected, "the connection was lost before the answer arrived (\(reason))"))
         }
     }
 
@@ -506,17 +484,7 @@ public actor XMPPClient {
     }
 
     private func answer(_ request: IQ, with handler: IQResponder) async {
-        let reply: IQ
-        var afterwards: (@Sendable () async -> Void)?
-        do {
-            let answer = try await handler(request)
-            reply = request.result(payload: answer.payload)
-            afterwards = answer.afterwards
-        } catch let error as StanzaError {
-            reply = request.error(error)
-        } catch {
-            reply = request.error(StanzaError(type: .cancel, condition: "internal-server-error", text: "\(error)"))
-        }
+        let (reply, afterwards) = await IQAnswering.answer(request, with: handler)
         if link != nil { transmit(reply.element) }
         if let afterwards { Task { await afterwards() } }
     }
@@ -533,23 +501,10 @@ public actor XMPPClient {
     }
 
     private func resolve(_ answer: IQ) {
-        let peer = answer.from?.description ?? ""
-        var key = PendingKey(peer: peer, id: answer.id)
-        if pending[key] == nil, isServerOrSelf(answer.from) {
-            key = PendingKey(peer: "", id: answer.id)
-        }
-        guard let request = pending.removeValue(forKey: key) else {
-            logger.debug("answer matches no request (late or unknown)", metadata: ["id": "\(answer.id)", "from": "\(peer)"])
+        guard pending.resolve(answer, domain: configuration.jid.domain, me: link?.boundJID.bare) else {
+            logger.debug("answer matches no request (late or unknown)", metadata: ["id": "\(answer.id)", "from": "\(answer.from?.description ?? "")"])
             return
         }
-        request.timer.cancel()
-        request.continuation.resume(returning: answer)
-    }
-
-    /// Answers to requests sent without `to` come from the server or our own bare JID.
-    private func isServerOrSelf(_ from: JID?) -> Bool {
-        guard let from else { return true }
-        return from.description == configuration.jid.domain || from == link?.boundJID.bare
     }
 
     private func deliver(_ element: XElement, kind: StanzaKind) {
@@ -560,13 +515,7 @@ public actor XMPPClient {
 
     /// Offers `element` to the exchanges, most specific first; `true` when one took it.
     private func deliverToExchange(_ element: XElement, kind: StanzaKind) -> Bool {
-        let sender = element.fromJID
-        let candidates = [sender, sender?.bare, nil].map { ExchangeKey(kind: kind, sender: $0) }
-        for key in candidates {
-            if let continuation = exchanges[key], case .enqueued = continuation.yield(element) { return true }
-        }
-        if let continuation = defaultExchangeContinuation, case .enqueued = continuation.yield(element) { return true }
-        return false
+        exchanges.offer(element, kind: kind)
     }
 
     // MARK: - Keepalive

@@ -60,7 +60,7 @@ extension Coordinator {
         var next = resume
         while let job = live[token], !isStopping {
             if let reason = job.cancelReason { return await end(token, .cancelled, error: VertebraError(.cancelled, reason)) }
-            if let deadline = job.deadline, ContinuousClock.now >= deadline {
+            if let deadline = job.deadline, clock.now >= deadline {
                 return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed before it finished"))
             }
             let worker: JID
@@ -73,7 +73,7 @@ extension Coordinator {
                     worker = picked
                     counted = true
                 case .allRefused:
-                    try? await Task.sleep(for: jittered(delay))
+                    try? await clock.sleep(for: jittered(delay))
                     delay = min(delay * 2, options.maxRetryDelay)
                     excluded.removeAll()
                     continue
@@ -108,7 +108,7 @@ extension Coordinator {
                 }
                 logger.info("attempt failed; retrying", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(error)"])
                 excluded.insert(worker)
-                try? await Task.sleep(for: jittered(delay))
+                try? await clock.sleep(for: jittered(delay))
                 delay = min(delay * 2, options.maxRetryDelay)
             case .cancelled(let reason):
                 return await end(token, .cancelled, error: VertebraError(.cancelled, reason))
@@ -149,10 +149,10 @@ extension Coordinator {
         guard let job = live[token] else { return }
         var workers = resumes.map(\.worker)
         if resumes.isEmpty {
-            workers = job.scope == .direct ? job.targets : registry.capable(of: job.path, now: .now).map(\.jid)
+            workers = job.scope == .direct ? job.targets : registry.capable(of: job.path, now: clock.now).map(\.jid)
             if workers.isEmpty {
                 await waitForChange(timeout: min(options.workerWait, .seconds(5)))
-                workers = registry.capable(of: job.path, now: .now).map(\.jid)
+                workers = registry.capable(of: job.path, now: clock.now).map(\.jid)
             }
         }
         guard !workers.isEmpty else {
@@ -286,7 +286,7 @@ extension Coordinator {
     /// Returns an outcome only when the attempt is over before it started.
     private func sendOp(_ job: LiveJob, worker: JID, conversation: Int64, iqID: String, op: XElement, known: JobToken?) async -> AttemptOutcome? {
         let delivery = Delivery(
-            client: client, answerTimeout: options.answerTimeout,
+            client: client, clock: clock, answerTimeout: options.answerTimeout,
             giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
         var answer: IQ?
         do {
@@ -378,7 +378,7 @@ extension Coordinator {
         let inbox = self.inbox
         let deadlineTimer = job.deadline.map { deadline in
             Task {
-                try? await Task.sleep(until: deadline)
+                try? await clock.sleep(until: deadline)
                 if !Task.isCancelled { await inbox.inject(.deadlineExceeded, job: token, peer: worker) }
             }
         }
@@ -393,7 +393,7 @@ extension Coordinator {
         func startLease() {
             leaseTimer?.cancel()
             leaseTimer = Task {
-                try? await Task.sleep(for: lease)
+                try? await clock.sleep(for: lease)
                 if !Task.isCancelled { await inbox.inject(.leaseExpired, job: token, peer: worker) }
             }
         }
@@ -446,11 +446,11 @@ extension Coordinator {
     }
 
     func heard(_ token: String, _ worker: JID) {
-        lastHeard["\(token)|\(worker)"] = .now
+        lastHeard["\(token)|\(worker)"] = clock.now
     }
 
     private func silence(_ token: String, _ worker: JID) -> Duration? {
-        lastHeard["\(token)|\(worker)"].map { ContinuousClock.now - $0 }
+        lastHeard["\(token)|\(worker)"].map { clock.now - $0 }
     }
 
     /// Watches one attempt's worker. Presence is the fast signal that a worker went away; a ping
@@ -463,7 +463,7 @@ extension Coordinator {
         let lease = options.lease
         let period = min(lease, options.silenceTimeout)
         while !Task.isCancelled {
-            try? await Task.sleep(for: period)
+            try? await clock.sleep(for: period)
             // While we are cut off ourselves, nothing is known about the worker.
             guard !Task.isCancelled, await client.isConnected else { continue }
             switch await Self.ping(worker, client: client, timeout: lease) {
@@ -490,7 +490,7 @@ extension Coordinator {
     private enum Presence { case present, gone, unknown }
 
     /// Only the server saying "no such recipient" counts as gone.
-    private static func ping(_ worker: JID, client: XMPPClient, timeout: Duration) async -> Presence {
+    private static func ping(_ worker: JID, client: any StanzaTransport, timeout: Duration) async -> Presence {
         let ping = IQ(type: .get, id: "", to: worker, payload: XElement("ping", namespace: XMPPNamespace.ping))
         do {
             _ = try await client.sendAndWait(ping, timeout: timeout)

@@ -170,7 +170,7 @@ extension Coordinator {
         }
         let handle = startLive(
             token: spec.token, path: spec.path, op: op, scope: spec.scope, targets: spec.targets,
-            deadline: spec.deadline.map { ContinuousClock.now + $0 }, retryable: retryable, resumes: [],
+            deadline: spec.deadline.map { clock.now + $0 }, retryable: retryable, resumes: [],
             journalState: .pending, attemptsBefore: 0)
         return (handle, relayConversation)
     }
@@ -245,7 +245,7 @@ extension Coordinator {
     func waitForChange(timeout: Duration) async {
         let id = ids.next()
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            try? await clock.sleep(for: timeout)
             self.wake(id)
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

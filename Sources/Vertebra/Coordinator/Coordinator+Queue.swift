@@ -7,7 +7,7 @@ extension Coordinator {
     /// job's deadline passes.
     func waitForSlot(_ job: LiveJob, excluded: Set<JID>) async -> SlotQueue.Outcome {
         if isStopping { return .withdrawn }
-        let waiter = SlotQueue.Waiter(token: job.token, path: job.path, excluded: excluded, since: .now, deadline: job.deadline)
+        let waiter = SlotQueue.Waiter(token: job.token, path: job.path, excluded: excluded, since: clock.now, deadline: job.deadline)
         return await withCheckedContinuation { continuation in
             slotWaiters[job.token] = continuation
             slotQueue.enqueue(waiter)
@@ -19,7 +19,7 @@ extension Coordinator {
     /// Gives free slots to queued jobs; called whenever capacity may have freed.
     func grantSlots() {
         guard !slotQueue.isEmpty else { return }
-        for (token, outcome) in slotQueue.grant(&registry, now: .now) { resumeWaiter(token, outcome) }
+        for (token, outcome) in slotQueue.grant(&registry, now: clock.now) { resumeWaiter(token, outcome) }
     }
 
     /// Takes a job out of the queue (cancelled while it waited).
@@ -39,9 +39,10 @@ extension Coordinator {
     /// (and grants slots freed by expiring advertisements); it stops when nobody waits.
     private func startSweeperIfNeeded() {
         guard sweeper == nil else { return }
+        let clock = self.clock
         sweeper = Task { [weak self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await clock.sleep(for: .milliseconds(500))
                 guard let self, await self.sweep() else { return }
             }
         }
@@ -49,7 +50,7 @@ extension Coordinator {
 
     /// Returns whether jobs still wait.
     private func sweep() -> Bool {
-        for (token, outcome) in slotQueue.sweep(registry, now: .now, workerWait: options.workerWait) {
+        for (token, outcome) in slotQueue.sweep(registry, now: clock.now, workerWait: options.workerWait) {
             resumeWaiter(token, outcome)
         }
         grantSlots()

@@ -67,7 +67,7 @@ extension Coordinator {
         }
         // Remaining time, clamped: a journal from elsewhere cannot make the conversion trap.
         let deadline = job.deadline.map { date in
-            ContinuousClock.now + .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), DispatchExtension.maxDeadlineSeconds) * 1000))
+            clock.now + .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), DispatchExtension.maxDeadlineSeconds) * 1000))
         }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         let handle = startLive(
@@ -112,7 +112,7 @@ extension Coordinator {
         let unacked = stanzas.filter { $0.direction == .outbound && $0.acked == nil }
         let out = OutboundConversation(
             token: token, peer: peer, record: .init(journal: journal, conversation: conversation.id),
-            delivery: Delivery(client: client, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
+            delivery: Delivery(client: client, clock: clock, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
             ids: ids, logger: logger)
         let id = conversation.id
         tasks.append(Task {

@@ -77,7 +77,7 @@ extension Coordinator {
         var back: [String] = []
         for (jid, ad, alive) in answers {
             if alive {
-                if registry.entry(jid) == nil { registry.advertise(jid, ad, now: .now) }
+                if registry.entry(jid) == nil { registry.advertise(jid, ad, now: clock.now) }
                 try? await client.sendPresence(to: jid)
                 back.append(jid.description)
             } else {

@@ -14,7 +14,7 @@ extension Coordinator {
     ) async {
         let out = OutboundConversation(
             token: attempt, peer: peer, record: .init(journal: journal, conversation: conversation),
-            delivery: Delivery(client: client, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
+            delivery: Delivery(client: client, clock: clock, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
             ids: ids, logger: logger)
         let sender = RelaySender(out: out, logger: logger)
         if !ackSent { await sender.send(.ack(attempt)) }

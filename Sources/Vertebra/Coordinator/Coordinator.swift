@@ -7,7 +7,7 @@ import VertebraXML
 /// Publishes operations to workers and follows every conversation in its journal.
 ///
 /// ```swift
-/// let coordinator = Coordinator(client: XMPPClient(configuration: config), journal: journal)
+/// let coordinator = Coordinator(client: any StanzaTransport(configuration: config), journal: journal)
 /// try await coordinator.start()     // connects, resumes unfinished jobs, serves /security/*
 /// let size = try await coordinator.dispatch(Resize(source: "/img/a.png", width: 640))
 /// ```
@@ -39,6 +39,8 @@ public actor Coordinator: PerformerRole {
         public var silenceTimeout: Duration
         /// Use the fast path (``FastPath``) with workers that offer it.
         public var fastPath = true
+        /// Where time is read and slept on (a ``ManualClock`` in tests).
+        public var clock: any RuntimeClock = SystemClock()
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
@@ -80,8 +82,9 @@ public actor Coordinator: PerformerRole {
         let attemptsBefore: Int
     }
 
-    public nonisolated let client: XMPPClient
+    public nonisolated let client: any StanzaTransport
     public nonisolated let options: Options
+    nonisolated var clock: any RuntimeClock { options.clock }
     let journal: ExchangeJournal
     let logger: Logger
     let ids = StanzaIDs()
@@ -110,7 +113,7 @@ public actor Coordinator: PerformerRole {
     /// (re)advertise; later, a job for an operation nobody offers fails at once.
     var startedAt = ContinuousClock.now
 
-    public init(client: XMPPClient, journal: ExchangeJournal, options: Options = Options(), logger: Logger = Logger(label: "vertebra.coordinator")) {
+    public init(client: any StanzaTransport, journal: ExchangeJournal, options: Options = Options(), logger: Logger = Logger(label: "vertebra.coordinator")) {
         self.client = client
         self.journal = journal
         self.options = options
@@ -122,7 +125,7 @@ public actor Coordinator: PerformerRole {
     public func start() async throws {
         guard !isStarted else { return }
         isStarted = true
-        startedAt = .now
+        startedAt = clock.now
         await inbox.setRecovering(true)
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
         let presence = await client.exchange(.presence)
@@ -147,7 +150,7 @@ public actor Coordinator: PerformerRole {
 
     /// Live workers and what they offer.
     public var workers: [WorkerInfo] {
-        let now = ContinuousClock.now
+        let now = clock.now
         return registry.entries.values.filter { $0.expires > now }.map {
             WorkerInfo(jid: $0.jid, operations: $0.operations, outstanding: $0.outstanding, capacity: $0.capacity)
         }.sorted { $0.jid.description < $1.jid.description }
@@ -155,12 +158,12 @@ public actor Coordinator: PerformerRole {
 
     /// Waits until at least `count` workers offering `operation` are registered.
     public func waitForWorkers(_ count: Int, offering operation: Resource, timeout: Duration = .seconds(30)) async throws {
-        let end = ContinuousClock.now + timeout
-        while registry.capable(of: operation, now: .now).count < count {
-            guard ContinuousClock.now < end else {
+        let end = clock.now + timeout
+        while registry.capable(of: operation, now: clock.now).count < count {
+            guard clock.now < end else {
                 throw VertebraError(.noWorker, "fewer than \(count) workers offer \(operation) after \(timeout)")
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await clock.sleep(for: .milliseconds(50))
         }
     }
 
@@ -192,7 +195,7 @@ public actor Coordinator: PerformerRole {
             return try await serveService(path, token: token, arguments: arguments, from: peer)
         }
         if let replay = try await replayAnswer(request: request, job: token.job, peer: peer) { return replay }
-        guard peer.bare == client.configuration.jid.bare || options.accessList.allows(peer, path) else {
+        guard peer.bare == client.jid.bare || options.accessList.allows(peer, path) else {
             logger.notice("refused an unauthorized submitter", metadata: ["submitter": "\(peer)", "operation": "\(path)"])
             throw VertebraErrors.notAuthorized("\(peer.bare) may not dispatch \(path) (see the coordinator's ACL)")
         }
@@ -230,7 +233,7 @@ public actor Coordinator: PerformerRole {
             throw VertebraErrors.internalError("the coordinator's journal could not be read; try again")
         }
         let isSubmitter = conversations.contains { $0.role == .performer && $0.peer == peer.description }
-        guard isSubmitter || peer.bare == client.configuration.jid.bare else {
+        guard isSubmitter || peer.bare == client.jid.bare else {
             throw VertebraErrors.notAuthorized("only the submitter may cancel job \(job.token)")
         }
         await cancel(job: token.job, reason: "cancelled by \(peer)")
@@ -254,7 +257,7 @@ public actor Coordinator: PerformerRole {
         ad.retryable = ad.retryable?.filter { allowed.contains($0) }
     }
 
-    func mayServeEverything(_ worker: JID) -> Bool { worker.bare == client.configuration.jid.bare }
+    func mayServeEverything(_ worker: JID) -> Bool { worker.bare == client.jid.bare }
 
     /// A repeated `op` from a submitter: answer as before (the relay goes on by itself).
     private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
@@ -293,7 +296,7 @@ public actor Coordinator: PerformerRole {
                         "advertisement out of range: ttl 0...\(Advertisement.maxTTL), capacity 1...\(Advertisement.maxCapacity), fastPath 1...\(FastPath.maxBudgetMilliseconds)")
                 }
                 let isNew = registry.entry(peer) == nil
-                registry.advertise(peer, ad, now: .now)
+                registry.advertise(peer, ad, now: clock.now)
                 await remember(peer, ad)
                 // Directed presence: the server tells this worker when we go away, so it
                 // re-advertises as soon as we are back.
@@ -304,12 +307,12 @@ public actor Coordinator: PerformerRole {
                 values = []
             case ServiceOperation.discover:
                 let request = try decoder.decodeFields(DiscoverRequest.self, from: arguments)
-                let jids = registry.capable(of: request.job.operation, resources: request.job.resources ?? [:], now: .now)
+                let jids = registry.capable(of: request.job.operation, resources: request.job.resources ?? [:], now: clock.now)
                 values = try encoder.encodeFields(DiscoverResult(jids: jids.map(\.jid.description)))
             case ServiceOperation.authorize:
                 let request = try decoder.decodeFields(AuthorizeRequest.self, from: arguments)
                 guard let submitter = JID(request.from) else { throw StanzaError.badRequest("'\(request.from)' is not a JID") }
-                let allowed = submitter.bare == client.configuration.jid.bare || options.accessList.allows(submitter, request.operation)
+                let allowed = submitter.bare == client.jid.bare || options.accessList.allows(submitter, request.operation)
                 values = try encoder.encodeFields(allowed ? AuthorizeAnswer.authorized : AuthorizeAnswer.notAuthorized)
             default:
                 throw VertebraErrors.unknownOperation(path.path)
@@ -322,7 +325,7 @@ public actor Coordinator: PerformerRole {
         guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes") }
         let out = OutboundConversation(
             token: attempt, peer: peer, record: nil,
-            delivery: Delivery(client: client, answerTimeout: .seconds(5), giveUpAfter: .seconds(15)), ids: ids, logger: logger)
+            delivery: Delivery(client: client, clock: clock, answerTimeout: .seconds(5), giveUpAfter: .seconds(15)), ids: ids, logger: logger)
         return IQAnswer(payload: ProtocolMessage.accepted(attempt).element) {
             try? await out.send(.ack(attempt))
             if !values.isEmpty { try? await out.send(.data(attempt, values: values)) }

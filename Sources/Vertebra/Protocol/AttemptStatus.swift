@@ -32,7 +32,7 @@ enum AttemptStatus {
     }
 
     /// Asks `worker` about `attempt`.
-    static func ask(_ worker: JID, attempt: JobToken, client: XMPPClient, ids: StanzaIDs, timeout: Duration) async -> Answer {
+    static func ask(_ worker: JID, attempt: JobToken, client: any StanzaTransport, ids: StanzaIDs, timeout: Duration) async -> Answer {
         let request = IQ(type: .get, id: ids.next(), to: worker, payload: request(attempt))
         let reply: IQ
         do {

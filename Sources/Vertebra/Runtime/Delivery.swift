@@ -11,7 +11,8 @@ struct Delivery: Sendable {
         case fail
     }
 
-    let client: XMPPClient
+    let client: any StanzaTransport
+    var clock: any RuntimeClock = SystemClock()
     /// How long one try waits for its answer.
     var answerTimeout: Duration = .seconds(10)
     /// When to stop retrying.
@@ -21,14 +22,14 @@ struct Delivery: Sendable {
     /// The peer's answer (`result`). Throws the peer's stanza error, or the last transport error
     /// once `giveUpAfter` passed; `CancellationError` when cancelled.
     func deliver(_ request: IQ) async throws -> IQ {
-        let start = ContinuousClock.now
+        let start = clock.now
         var delay = Duration.milliseconds(100)
         while true {
             do {
                 return try await client.sendAndWait(request, timeout: answerTimeout)
             } catch let error as NatterError where isRetryable(error) {
-                guard ContinuousClock.now - start < giveUpAfter else { throw error }
-                try await Task.sleep(for: delay)
+                guard clock.now - start < giveUpAfter else { throw error }
+                try await clock.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
         }

@@ -12,7 +12,7 @@ protocol PerformerRole: Sendable {
 /// Wires Vertebra's protocol elements on a client: `op`/`cancel` to the performer role,
 /// `ack`/`nack`/`data`/`final`/`error` to the requester inbox.
 enum ProtocolEndpoint {
-    static func install(on client: XMPPClient, inbox: RequesterInbox, performer: (any PerformerRole)?) async {
+    static func install(on client: any StanzaTransport, inbox: RequesterInbox, performer: (any PerformerRole)?) async {
         let namespace = ProtocolMessage.namespace
         for name in ["op", "cancel"] {
             await client.respondToIQ(namespace: namespace, name: name) { request in

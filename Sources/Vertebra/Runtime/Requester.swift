@@ -5,7 +5,8 @@ import VertebraXML
 /// Sends `op`s and follows their conversations without a journal: the service operations
 /// (advertise, discover, authorize) and the `vertebra dispatch` client.
 struct Requester: Sendable {
-    let client: XMPPClient
+    let client: any StanzaTransport
+    var clock: any RuntimeClock = SystemClock()
     let inbox: RequesterInbox
     let ids: StanzaIDs
     var answerTimeout: Duration = .seconds(15)
@@ -30,7 +31,7 @@ struct Requester: Sendable {
         do {
             // A link lost mid-request is retried with the same IQ id: the performer answers a
             // repeat from its journal, so the job is submitted once.
-            let delivery = Delivery(client: client, answerTimeout: answerTimeout, giveUpAfter: answerTimeout * 2, absentPeer: .fail)
+            let delivery = Delivery(client: client, clock: clock, answerTimeout: answerTimeout, giveUpAfter: answerTimeout * 2, absentPeer: .fail)
             let answer = try await delivery.deliver(IQ(type: .set, id: ids.next(), to: peer, payload: payload))
             guard let element = answer.payload, case .accepted(let token)? = try? ProtocolMessage(element),
                 token.job == job.job, token.attempt != nil
@@ -53,7 +54,7 @@ struct Requester: Sendable {
         return try await withThrowingTaskGroup(of: [XElement].self) { group in
             group.addTask { try await Self.collect(started.events, token: started.token) }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await clock.sleep(for: timeout)
                 throw VertebraError(.unreachable, "\(peer) did not finish \(path) within \(timeout)")
             }
             defer { group.cancelAll() }

@@ -26,14 +26,18 @@ public actor Submitter {
         public let events: AsyncStream<Event>
     }
 
-    public nonisolated let client: XMPPClient
+    public nonisolated let client: any StanzaTransport
     public nonisolated let coordinator: JID
+    /// How long one try of a request waits for the coordinator's answer (it is tried again,
+    /// with the same IQ id, until twice this has passed).
+    public nonisolated let answerTimeout: Duration
     private let inbox = RequesterInbox(journal: nil)
     private let ids = StanzaIDs()
 
-    public init(client: XMPPClient, coordinator: JID) {
+    public init(client: any StanzaTransport, coordinator: JID, answerTimeout: Duration = .seconds(15)) {
         self.client = client
         self.coordinator = coordinator
+        self.answerTimeout = answerTimeout
     }
 
     /// Connects.
@@ -49,7 +53,7 @@ public actor Submitter {
         _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
         deadline: Duration? = nil, retryable: Bool? = nil
     ) async throws -> Job {
-        let requester = Requester(client: client, inbox: inbox, ids: ids)
+        let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
         let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable).map { [$0] } ?? []
         let started = try await requester.start(path, arguments: arguments, scope: scope, to: coordinator, extra: extra)
         let (stream, continuation) = AsyncStream<Event>.makeStream()
@@ -85,7 +89,7 @@ public actor Submitter {
 
     /// The workers the coordinator knows for `operation` (`/security/discover`).
     public func discover(_ operation: Resource) async throws -> [JID] {
-        let requester = Requester(client: client, inbox: inbox, ids: ids)
+        let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
         let arguments = try TypedValueEncoder().encodeFields(DiscoverRequest(job: .init(operation: operation, resources: nil)))
         let values = try await requester.perform(ServiceOperation.discover, arguments: arguments, to: coordinator, timeout: .seconds(10))
         return try TypedValueDecoder().decodeFields(DiscoverResult.self, from: values).jids.compactMap(JID.init)

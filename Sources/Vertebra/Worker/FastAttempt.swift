@@ -1,3 +1,4 @@
+import Natter
 import VertebraXML
 
 /// One attempt that may end inside the answer to its `op` (``FastPath``).
@@ -36,10 +37,10 @@ actor FastAttempt {
     }
 
     /// Waits until the handler ends or `budget` passes.
-    func outcome(within budget: Duration) async -> Outcome {
+    func outcome(within budget: Duration, clock: any RuntimeClock) async -> Outcome {
         if case .ended(let end, let chunks) = state { return .inline(end, chunks: chunks) }
         let timer = Task {
-            try? await Task.sleep(for: budget)
+            try? await clock.sleep(for: budget)
             self.budgetRanOut()
         }
         let outcome = await withCheckedContinuation { waiter = $0 }

@@ -51,7 +51,7 @@ extension Worker {
             let reason = "busy: \(options.maxConcurrentJobs) jobs running (the limit)"
             return IQAnswer(payload: accepted) { await self.refuse(attempt, conversation: conversation, peer: peer, reason: reason) }
         }
-        let deadline = handler.defaultDeadline.map { ContinuousClock.now + $0 }
+        let deadline = handler.defaultDeadline.map { clock.now + $0 }
         let fast = options.fastPathBudget > .zero && FastPath.isRequested(in: payload)
             ? FastAttempt(out: outbound(attempt, peer: peer, conversation: conversation), ack: .ack(attempt)) : nil
         let job = Task { await self.perform(run, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast) }
@@ -59,7 +59,7 @@ extension Worker {
         guard let fast else { return IQAnswer(payload: accepted) }
         // A repeat of this op while the budget runs waits for the same answer (answerRepeat).
         fastAnswers[conversation] = []
-        switch await fast.outcome(within: options.fastPathBudget) {
+        switch await fast.outcome(within: options.fastPathBudget, clock: clock) {
         case .classic:
             settleFastAnswer(conversation, accepted)
             return IQAnswer(payload: accepted) { try? await fast.flush() }
@@ -72,7 +72,7 @@ extension Worker {
                 // As journalBroke does for a classic attempt: end it loudly, unjournalled, so the
                 // job moves on at once (retryable) instead of waiting on silence.
                 let failed = FastPath.answer(attempt, inline: [
-                    .error(attempt, kind: .error, message: "journal-failed: \(client.configuration.jid) could not journal the job: \(error)")
+                    .error(attempt, kind: .error, message: "journal-failed: \(client.jid) could not journal the job: \(error)")
                 ])
                 unrecordedEnds.insert(conversation)
                 settleFastAnswer(conversation, failed)
@@ -215,7 +215,7 @@ extension Worker {
         })
         let ending: ProtocolMessage
         do {
-            try await Self.withDeadline(deadline) { try await run(context, results) }
+            try await Self.withDeadline(deadline, clock: clock) { try await run(context, results) }
             ending = .final(attempt, values: [])
         } catch let error as OutboundConversation.Refused {
             await endLocally(attempt, conversation: conversation, reason: error.reason)
@@ -250,7 +250,7 @@ extension Worker {
     private func journalBroke(_ error: any Error, attempt: JobToken, peer: JID) async -> Bool {
         guard let journalError = error as? JournalError, !journalError.code.isRuleViolation else { return false }
         noteJournalFailure(journalError, "could not journal a step of a job; ending the attempt", job: attempt.job)
-        let message = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: \(client.configuration.jid) could not journal the job: \(journalError.message)")
+        let message = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: \(client.jid) could not journal the job: \(journalError.message)")
         let iq = IQ(type: .set, id: ids.next(), to: peer, payload: message.element)
         do { _ = try await delivery.deliver(iq) } catch {
             logger.error("could not tell the requester that the journal failed", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
@@ -262,7 +262,7 @@ extension Worker {
         if cancelled.contains(attempt.description) {
             return .error(attempt, kind: .cancel, message: "cancelled: by \(peer)")
         }
-        if error is DeadlineExceeded || (deadline.map { ContinuousClock.now >= $0 } ?? false) {
+        if error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false) {
             return .error(attempt, kind: .fatal, message: "deadline-exceeded: the operation's deadline passed")
         }
         if let failure = error as? OperationFailure {
@@ -331,12 +331,12 @@ extension Worker {
 
     private struct DeadlineExceeded: Error {}
 
-    private static func withDeadline(_ deadline: ContinuousClock.Instant?, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    private static func withDeadline(_ deadline: ContinuousClock.Instant?, clock: any RuntimeClock, _ body: @escaping @Sendable () async throws -> Void) async throws {
         guard let deadline else { return try await body() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(until: deadline)
+                try await clock.sleep(until: deadline)
                 throw DeadlineExceeded()
             }
             defer { group.cancelAll() }

@@ -41,6 +41,8 @@ public actor Worker: PerformerRole {
         /// the answer to the `op` (2 stanzas instead of 8). Zero turns it off; it is offered in
         /// the advertisement, capped at ``FastPath/maxBudgetMilliseconds``.
         public var fastPathBudget: Duration = .milliseconds(50)
+        /// Where time is read and slept on (a ``ManualClock`` in tests).
+        public var clock: any RuntimeClock = SystemClock()
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
@@ -58,8 +60,9 @@ public actor Worker: PerformerRole {
     }
 
     /// The XMPP client (started by ``start()``).
-    public nonisolated let client: XMPPClient
+    public nonisolated let client: any StanzaTransport
     public nonisolated let options: Options
+    nonisolated var clock: any RuntimeClock { options.clock }
     let journal: ExchangeJournal
     let logger: Logger
     let ids = StanzaIDs()
@@ -92,7 +95,7 @@ public actor Worker: PerformerRole {
     /// Journal writes that failed (each logged at error level).
     public internal(set) var journalFailures = 0
 
-    public init(client: XMPPClient, journal: ExchangeJournal, options: Options, logger: Logger = Logger(label: "vertebra.worker")) {
+    public init(client: any StanzaTransport, journal: ExchangeJournal, options: Options, logger: Logger = Logger(label: "vertebra.worker")) {
         self.client = client
         self.journal = journal
         self.options = options
@@ -176,9 +179,9 @@ public actor Worker: PerformerRole {
         refresher?.cancel()
         await withdraw(within: .seconds(2))
         logger.info("draining: no new jobs; waiting for the running ones", metadata: ["running": "\(running.count)", "timeout": "\(timeout)"])
-        let deadline = ContinuousClock.now + timeout
-        while !running.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(50))
+        let deadline = clock.now + timeout
+        while !running.isEmpty, clock.now < deadline, !Task.isCancelled {
+            try? await clock.sleep(for: .milliseconds(50))
         }
         if !running.isEmpty {
             logger.warning("drain timeout: cancelling the jobs still running", metadata: ["running": "\(running.count)"])
@@ -203,18 +206,19 @@ public actor Worker: PerformerRole {
         let requester = self.requester
         let withdrawal = advertisement(ttl: 0)
         let coordinator = options.coordinator
+        let clock = self.clock
         await withTaskGroup(of: Void.self) { group in
             group.addTask { _ = try? await requester.perform(ServiceOperation.advertise, arguments: withdrawal, to: coordinator, timeout: limit) }
-            group.addTask { try? await Task.sleep(for: limit) }
+            group.addTask { try? await clock.sleep(for: limit) }
             await group.next()
             group.cancelAll()
         }
     }
 
-    var requester: Requester { Requester(client: client, inbox: inbox, ids: ids) }
+    var requester: Requester { Requester(client: client, clock: clock, inbox: inbox, ids: ids, answerTimeout: options.answerTimeout) }
 
     var delivery: Delivery {
-        Delivery(client: client, answerTimeout: options.answerTimeout, giveUpAfter: options.deliveryGiveUp, absentPeer: .wait)
+        Delivery(client: client, clock: clock, answerTimeout: options.answerTimeout, giveUpAfter: options.deliveryGiveUp, absentPeer: .wait)
     }
 
     // MARK: - Advertising
@@ -251,18 +255,23 @@ public actor Worker: PerformerRole {
             guard type == nil || type == "unavailable" else { continue }
             logger.info(type == nil ? "coordinator is here; advertising" : "coordinator went away; advertising until it is back",
                         metadata: ["coordinator": "\(options.coordinator)"])
-            restartRefresh()
+            // The coordinator restarted or left: an advertisement in flight went to a process
+            // that is gone, and would hold the next one back until it timed out.
+            restartRefresh(cuttingOff: true)
         }
     }
 
-    /// Advertises again now. An advertisement in flight is not cut off (the coordinator would
-    /// answer into a closed conversation): the loop advertises once more right after it.
-    private func restartRefresh() {
+    /// Advertises again now. An advertisement in flight is not cut off unless asked (the
+    /// coordinator would answer into a closed conversation): the loop advertises once more
+    /// right after it.
+    private func restartRefresh(cuttingOff: Bool = false) {
         guard !isDraining else { return }
-        if isAdvertising {
+        if isAdvertising && !cuttingOff {
             advertiseAgain = true
             return
         }
+        isAdvertising = false
+        advertiseAgain = false
         refresher?.cancel()
         refresher = Task { await self.refreshLoop() }
     }
@@ -272,13 +281,14 @@ public actor Worker: PerformerRole {
         while !Task.isCancelled {
             isAdvertising = true
             let ok = await advertiseOnce()
-            isAdvertising = false
+            // A cancelled loop was replaced: the new one owns the flag.
             guard !Task.isCancelled else { return }
+            isAdvertising = false
             if advertiseAgain {
                 advertiseAgain = false
                 continue
             }
-            try? await Task.sleep(for: ok ? ttl * 0.9 : .seconds(1))
+            try? await clock.sleep(for: ok ? ttl * 0.9 : .seconds(1))
         }
     }
 
@@ -287,7 +297,8 @@ public actor Worker: PerformerRole {
         do {
             try await client.sendPresence(to: options.coordinator)
             let seconds = Int(options.advertiseTTL.components.seconds)
-            _ = try await requester.perform(ServiceOperation.advertise, arguments: advertisement(ttl: seconds), to: options.coordinator)
+            _ = try await requester.perform(
+                ServiceOperation.advertise, arguments: advertisement(ttl: seconds), to: options.coordinator, timeout: options.answerTimeout * 3)
             logger.debug("advertised", metadata: ["operations": "\(operations.map(\.path))"])
             if advertiseFailures > 0 { logger.info("advertised again after \(advertiseFailures) failed tries") }
             advertiseFailures = 0
@@ -315,14 +326,14 @@ public actor Worker: PerformerRole {
         let key = "\(peer.bare)|\(path)"
         // Only operations served here are worth a question (and a cache entry).
         if options.askCoordinatorToAuthorize, handlers[path.path] != nil {
-            if let known = authorizations.answer(key, now: .now) {
+            if let known = authorizations.answer(key, now: clock.now) {
                 if known { return }
             } else {
                 let request = AuthorizeRequest(from: peer.description, operation: path)
                 let arguments = (try? TypedValueEncoder().encodeFields(request)) ?? []
                 let values = try? await requester.perform(ServiceOperation.authorize, arguments: arguments, to: options.coordinator)
                 let answer = values.flatMap { try? TypedValueDecoder().decodeFields(String.self, from: $0) }
-                if let answer { authorizations.remember(key, allowed: answer == AuthorizeAnswer.authorized, now: .now) }
+                if let answer { authorizations.remember(key, allowed: answer == AuthorizeAnswer.authorized, now: clock.now) }
                 if answer == AuthorizeAnswer.authorized { return }
             }
         }

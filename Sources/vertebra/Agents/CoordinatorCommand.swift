@@ -75,10 +75,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait),
                 silenceTimeout: .seconds(silenceTimeout))
             options.fastPath = !noFastPath
-            let coordinator = Coordinator(
-                client: XMPPClient(configuration: configuration, logger: logger), journal: journal, options: options, logger: logger)
+            let client = XMPPClient(configuration: configuration, logger: logger)
+            let coordinator = Coordinator(client: client, journal: journal, options: options, logger: logger)
             try await coordinator.start()
-            let bound = await coordinator.client.boundJID?.description ?? "?"
+            let bound = await client.boundJID?.description ?? "?"
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
                 "acl rules": "\(accessList.rules.count)"])

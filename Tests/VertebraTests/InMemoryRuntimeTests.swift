@@ -1,0 +1,158 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Natter
+import Testing
+import Vertebra
+import VertebraJournal
+import VertebraXML
+
+/// The runtime on an in-memory network with a manual clock: leases, backoff, deadlines,
+/// fencing and cancellation, each in milliseconds of real time.
+@Suite(.timeLimit(.minutes(1))) struct InMemoryRuntimeTests {
+    @Test func aJobRunsWithoutSocketsOnBothPaths() async throws {
+        for fastPath in [true, false] {
+            let cluster = try MemoryCluster()
+            let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+            let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: fastPath)
+            try await cluster.waitForWorkers(coordinator, 1)
+            let seen = NIOLockedValueBox<[XElement]>([])
+            cluster.network.intercept { stanza, _ in
+                seen.withLockedValue { $0.append(stanza) }
+                return .route
+            }
+            let result = try await coordinator.dispatch(Echo(text: "hi"))
+            #expect(result == Echo.Result(text: "hi", worker: "w1"))
+            // The fast path takes the op and its answer; the classic conversation 8 stanzas.
+            try await cluster.settle()
+            let jobStanzas = Self.conversation(of: Echo.path, in: seen.withLockedValue { $0 })
+            #expect(jobStanzas == (fastPath ? 2 : 8), "stanzas: \(jobStanzas)")
+            await worker.stop()
+            await coordinator.stop()
+        }
+    }
+
+    /// The stanzas of the conversation that began with an `op` of `path`: its requests (by
+    /// token) and the answers to them (by IQ id).
+    static func conversation(of path: Resource, in stanzas: [XElement]) -> Int {
+        guard let op = stanzas.first(where: { $0.elements.first?[attribute: "type"] == path.path }),
+            let job = op.elements.first?[attribute: "token"]
+        else { return 0 }
+        let requests = stanzas.filter { $0.elements.first?[attribute: "token"]?.hasPrefix(job) == true && $0[attribute: "type"] == "set" }
+        let ids = Set(requests.compactMap { $0[attribute: "id"] })
+        let answers = stanzas.filter { ["result", "error"].contains($0[attribute: "type"] ?? "") && ids.contains($0[attribute: "id"] ?? "") }
+        return requests.count + answers.count
+    }
+
+    /// A worker that goes away is given the lease to come back; then its attempt is lost and
+    /// the job runs on another worker. Its late answer, after it returns, changes nothing.
+    @Test func aWorkerGoneLongerThanTheLeaseIsReplacedAndItsLateAnswerIsFenced() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.lease = .seconds(10) }
+        let first = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let handle = try await cluster.submit(coordinator)
+        try await cluster.eventually("the first run", step: .zero) { cluster.runs.total == 1 }
+        cluster.network.cut(first.client.jid)
+        let second = try await cluster.startWorker("w2", journal: try cluster.journal("w2"), fastPath: false)
+        // Within the lease nothing moves.
+        clock.advance(by: .seconds(9))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(cluster.runs.total == 1, "the job moved before the lease ended")
+        try await cluster.eventually("the job to end") { await cluster.endState(of: handle.id, in: journal) != nil }
+        #expect(await cluster.endState(of: handle.id, in: journal) == .done)
+        let job = try await journal.job(handle.id)
+        #expect(job?.result?.contains("w2") == true, "result: \(job?.result ?? "none")")
+        // The first worker comes back and finishes its superseded attempt: fenced.
+        await (first.client as? InMemoryTransport)?.reconnect()
+        cluster.runs.block("w1", false)
+        try await cluster.eventually("the superseded handler to end", step: .milliseconds(100)) { await first.runningJobs == 0 }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await journal.job(handle.id)?.result == job?.result)
+        #expect(cluster.runs.byAttempt.values.allSatisfy { $0 == 1 })
+        await first.stop()
+        await second.stop()
+        await coordinator.stop()
+    }
+
+    /// Retries wait for the backoff: nothing runs again before the retry delay has passed.
+    @Test func aFailedAttemptIsRetriedOnlyAfterTheBackoff() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) {
+            $0.retryDelay = .seconds(30)
+            $0.maxRetryDelay = .seconds(30)
+        }
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.failNext(1)
+        let start = clock.now
+        let handle = try await cluster.submit(coordinator)
+        try await cluster.eventually("the first run", step: .zero) { cluster.runs.total == 1 }
+        // The retry waits at least 30 s - 20 % jitter.
+        clock.advance(by: .seconds(23))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(cluster.runs.total == 1, "retried before the backoff: \(cluster.runs.byAttempt)")
+        try await cluster.eventually("the retry to finish the job", step: .seconds(1)) {
+            await cluster.endState(of: handle.id, in: journal) != nil
+        }
+        #expect(await cluster.endState(of: handle.id, in: journal) == .done)
+        #expect(cluster.runs.total == 2)
+        #expect(clock.now - start >= .seconds(24))
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    /// A coordinator and a classic worker `w1` whose handler is running (held) a job
+    /// submitted with `deadline`.
+    struct HeldJob {
+        let cluster: MemoryCluster
+        let journal: ExchangeJournal
+        let coordinator: Coordinator
+        let worker: Worker
+        let handle: JobHandle
+
+        init(clock: ManualClock, deadline: Duration? = nil) async throws {
+            cluster = try MemoryCluster(clock: clock)
+            journal = try cluster.journal("coordinator")
+            coordinator = try await cluster.startCoordinator(journal: journal)
+            worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+            try await cluster.waitForWorkers(coordinator, 1)
+            cluster.runs.block("w1")
+            handle = try await cluster.submit(coordinator, deadline: deadline)
+            let runs = cluster.runs
+            try await cluster.eventually("the run", step: .zero) { runs.total == 1 }
+        }
+
+        func endsWithItsHandlerStopped() async throws -> Job? {
+            let (cluster, journal, handle, worker) = (self.cluster, self.journal, self.handle, self.worker)
+            try await cluster.eventually("the job to end", step: .seconds(1)) { await cluster.endState(of: handle.id, in: journal) != nil }
+            try await cluster.eventually("the handler to stop", step: .zero) { await worker.runningJobs == 0 }
+            cluster.runs.block("w1", false)
+            await worker.stop()
+            await coordinator.stop()
+            return try await journal.job(handle.id)
+        }
+    }
+
+    @Test func aJobPastItsDeadlineFailsAndItsHandlerIsCancelled() async throws {
+        let clock = ManualClock()
+        let held = try await HeldJob(clock: clock, deadline: .seconds(60))
+        clock.advance(by: .seconds(59))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await held.cluster.endState(of: held.handle.id, in: held.journal) == nil, "ended before its deadline")
+        let job = try await held.endsWithItsHandlerStopped()
+        #expect(job?.state == .failed)
+        #expect(job?.error?.contains("deadline") == true, "error: \(job?.error ?? "none")")
+    }
+
+    @Test func cancellingAJobStopsItsHandlerAndEndsItCancelled() async throws {
+        let held = try await HeldJob(clock: ManualClock())
+        await held.coordinator.cancel(job: held.handle.id, reason: "not needed")
+        let job = try await held.endsWithItsHandlerStopped()
+        #expect(job?.state == .cancelled)
+    }
+}
