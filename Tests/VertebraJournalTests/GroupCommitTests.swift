@@ -161,3 +161,29 @@ import Testing
         var codes: [JournalError.Code?] { lock.withLock { seen } }
     }
 }
+
+/// WAL checkpoints run beside the writer, never inside its commits, and keep the WAL bounded.
+@Suite struct CheckpointTests {
+    @Test func checkpointsRunInTheBackgroundAndTheWALStaysBounded() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let pages = 32
+        let journal = try ExchangeJournal(path: path, options: .init(durability: .normal, checkpointPages: pages))
+        let reader = try JournalReader(path: path)
+        var tokens: [String] = []
+        var largestWAL = 0
+        for _ in 0..<40 {
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<50 { group.addTask { try await journal.makeJob() } }
+                for try await token in group { tokens.append(token) }
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+            largestWAL = max(largestWAL, size)
+        }
+        #expect(await journal.backgroundCheckpoints > 0, "no checkpoint ran in the background")
+        // 8 x the threshold, plus what one batch adds past it.
+        #expect(largestWAL <= (8 * pages + 128) * 4096, "the WAL grew to \(largestWAL) bytes")
+        #expect(try await reader.info().jobCount == tokens.count)
+        await journal.close()
+    }
+}

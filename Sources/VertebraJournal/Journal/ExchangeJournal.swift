@@ -62,12 +62,9 @@ public actor ExchangeJournal {
         /// Checkpoint the WAL into the main file once it holds this many pages (4 KiB each); the
         /// WAL file is truncated back to this size after each checkpoint.
         ///
-        /// Every checkpoint waits for two `fsync`s (WAL and main file) even under `normal`, and the
-        /// writer blocks while it runs. Each stanza record dirties about two index pages at random
-        /// positions, so a busy journal writes ~8 KiB of WAL per record. Measured with 256
-        /// submitters under `normal` (`vertebra bench journal --checkpoint-pages`): 16,384 pages
-        /// gives ~15% more records/s than the default 4,096 but doubles p99 latency (~100 ms to
-        /// ~230 ms) because each checkpoint stalls the writer longer, so the default stays 4,096.
+        /// Checkpoints run on their own connection and thread (a PASSIVE checkpoint, which never
+        /// blocks the writer), so no commit waits for their `fsync`s; only a WAL past 8 × this
+        /// (checkpoints not keeping up) makes the writer checkpoint itself, after a commit.
         public var checkpointPages: Int
         /// For crash tests only: the journal dies after this many commits, as its process would
         /// (see ``SimulatedCrash``). Nil in production.
@@ -112,6 +109,7 @@ public actor ExchangeJournal {
 
     private let executor: JournalExecutor
     private let connection: Connection
+    private let checkpointer: WALCheckpointer
     private let options: Options
     private var pending: [PendingWrite] = []
     private var flushScheduled = false
@@ -168,10 +166,9 @@ public actor ExchangeJournal {
         try connection.execute("PRAGMA foreign_keys = ON")
         // 16 MiB of page cache keeps the hot index pages of a busy journal in memory.
         try connection.execute("PRAGMA cache_size = -16384")
-        // Checkpoint every 16 MiB of WAL by default (Options.checkpointPages) instead of SQLite's
-        // 4 MiB: a busy journal re-dirties the same index pages, and each checkpoint (an fsync even
-        // under `normal`) then copies them once.
-        try connection.execute("PRAGMA wal_autocheckpoint = \(options.checkpointPages)")
+        // Checkpoints run on their own connection and thread (WALCheckpointer), never inside a
+        // commit: SQLite's own autocheckpoint is off.
+        try connection.execute("PRAGMA wal_autocheckpoint = 0")
         _ = try connection.first("PRAGMA journal_size_limit = \(options.checkpointPages * 4096)") { $0.int64(0) }
         try Schema.migrate(connection)
         let recorded = try connection.first("SELECT value FROM meta WHERE key = 'durability'") {
@@ -189,6 +186,8 @@ public actor ExchangeJournal {
         }
         self.durability = durability
         self.connection = connection
+        checkpointer = try WALCheckpointer(path: path, busyTimeout: options.busyTimeout, thresholdPages: options.checkpointPages)
+        connection.setWALHook(checkpointer)
     }
 
     /// A new journal is created owner-only (it holds every argument and result); SQLite gives
@@ -295,6 +294,7 @@ public actor ExchangeJournal {
             return
         }
         for (write, result) in zip(batch, results) { write.finish(with: result) }
+        checkpointIfOverdue()
     }
 
     /// Applies one write inside a savepoint. A rule violation rolls back that write only and is
@@ -328,12 +328,24 @@ public actor ExchangeJournal {
             let outcomes = try connection.apply(records, now: options.now())
             try connection.run("COMMIT")
             committedBatches += 1
+            checkpointIfOverdue()
             return outcomes
         } catch {
             rollback()
             throw error
         }
     }
+
+    /// The WAL outgrew what the background checkpoints keep up with: checkpoint here, after the
+    /// callers were resumed (rare; bounds the file under sustained writes).
+    private func checkpointIfOverdue() {
+        guard checkpointer.writerMustCheckpoint else { return }
+        try? connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        checkpointer.writerCheckpointed()
+    }
+
+    /// Background WAL checkpoints done so far.
+    public var backgroundCheckpoints: Int { checkpointer.checkpoints }
 
     /// Throws when a ``SimulatedCrash`` is due or happened.
     private func surviveCommit() throws {
@@ -466,6 +478,7 @@ public actor ExchangeJournal {
     /// Commits anything queued, checkpoints the WAL and closes the file. Later writes throw `.closed`.
     public func close() {
         flush()
+        checkpointer.close()
         if connection.isOpen { try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
         connection.close()
     }

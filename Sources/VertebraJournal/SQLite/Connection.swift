@@ -84,8 +84,21 @@ final class Connection {
 
     func close() {
         statements.removeAll()
-        if let handle { sqlite3_close_v2(handle) }
+        if let handle {
+            sqlite3_wal_hook(handle, nil, nil)
+            sqlite3_close_v2(handle)
+        }
         handle = nil
+    }
+
+    /// Reports the WAL's size in pages to `checkpointer` after every commit. The caller keeps
+    /// `checkpointer` alive while this connection is open.
+    func setWALHook(_ checkpointer: WALCheckpointer) {
+        guard let handle else { return }
+        sqlite3_wal_hook(handle, { context, _, _, pages in
+            if let context { Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().walGrew(to: pages) }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(checkpointer).toOpaque())
     }
 
     var isOpen: Bool { handle != nil }
