@@ -152,7 +152,9 @@ import VertebraXML
         try await Task.sleep(for: .milliseconds(10))
         #expect(woken.withLockedValue { $0 }.isEmpty)
         clock.advance(by: .seconds(2))
-        for sleeper in sleepers.prefix(2).reversed() { try await sleeper.value }
+        // sleepers[1] slept 1 s and sleepers[2] 2 s; sleepers[0] (3 s) sleeps on.
+        try await sleepers[1].value
+        try await sleepers[2].value
         #expect(Set(woken.withLockedValue { $0 }) == [1, 2])
         #expect(clock.sleeperCount == 1)
         sleepers[0].cancel()
