@@ -341,3 +341,33 @@ extension RecoveryTests {
         }
     }
 }
+
+/// `vertebra dispatch --batch FILE` against real processes: every line becomes a job, the ids
+/// come back in file order, and every job runs once.
+extension RecoveryTests {
+    @Test func aBatchFileIsSubmittedAndEveryJobRuns() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
+            defer {
+                coordinator.stop()
+                worker.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let file = "\(setup.directory)/jobs.txt"
+            let lines = (0..<1_200).map { "\(Diagnostics.Echo.path.path) text=\"line \($0)\"" }
+            try ("# 1,200 echoes: two requests\n" + lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let (status, printed) = try AgentProcess.command(["dispatch", "--batch", file], server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed.suffix(500))")
+            let ids = printed.split(separator: "\n").map(String.init)
+            #expect(ids.count == 1_200)
+            #expect(Set(ids).count == 1_200)
+            #expect(try await eventually(timeout: .seconds(120)) { try await states(setup, ids).allSatisfy { $0 == .done } })
+            for index in [0, 599, 1_199] {
+                let stored = try await job(setup, ids[index])
+                #expect(stored?.result?.contains("line \(index)") == true, "job \(index): \(stored?.result ?? "none")")
+                #expect(stored?.attempts == 1)
+            }
+        }
+    }
+}

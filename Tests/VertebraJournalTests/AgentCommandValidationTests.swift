@@ -21,3 +21,27 @@ import Testing
         #expect(output.stderr.contains(message), "stderr: \(output.stderr)")
     }
 }
+
+/// `vertebra dispatch --batch FILE` checks the whole file before it connects.
+@Suite struct BatchFileValidationTests {
+    @Test(arguments: [
+        ("/vertebra/echo text=ok\nnot-a-path x=1\n", "jobs.txt:2: the line must start with an operation path"),
+        ("# only a comment\n\n", "jobs.txt: no jobs"),
+        ("/vertebra/echo text=\"unclosed\n", "jobs.txt:1: a double quote is not closed"),
+        ("/vertebra/echo count=i4:many\n", "jobs.txt:1: argument 'count': 'many' is not a valid i4"),
+    ])
+    func aBadBatchFileIsAUsageErrorNamingTheLine(contents: String, message: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("jobs.txt")
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        let output = try await Vertebra.run(["dispatch", "--batch", path, "--jid", "a@localhost/x", "--password-env", "NOPE"])
+        #expect(output.status == 64, "exit \(output.status): \(output.stderr)")
+        #expect(output.stderr.contains(message.replacingOccurrences(of: "jobs.txt", with: path)), "stderr: \(output.stderr)")
+    }
+
+    @Test func aBatchFileAndAnOperationTogetherAreRefused() async throws {
+        let output = try await Vertebra.run(["dispatch", "/vertebra/echo", "--batch", "/nonexistent", "--jid", "a@localhost/x", "--password-env", "NOPE"])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("give an operation or --batch FILE, not both"), "stderr: \(output.stderr)")
+    }
+}

@@ -44,6 +44,22 @@ extension Coordinator {
         return try await begin(spec, relay: nil).0
     }
 
+    /// Journals every job in one transaction and starts them; returns once all are durable, with
+    /// one handle per job in order. Whether each may be retried is what its workers declared.
+    public func submitMany(_ jobs: [Batch.Job]) async throws -> [JobHandle] {
+        var specs: [JobSpec] = []
+        for job in jobs {
+            guard let token = JobToken.newJob() else { throw VertebraError(.failed, "no random bytes for a job token") }
+            if job.scope == .direct && job.targets.isEmpty {
+                throw VertebraError(.badRequest, "scope direct needs at least one target JID")
+            }
+            specs.append(JobSpec(
+                token: token.job, path: job.path, arguments: job.arguments, scope: job.scope, targets: job.targets,
+                deadline: job.deadline, retryable: nil, submitter: nil))
+        }
+        return try await beginMany(specs)
+    }
+
     /// Runs `operation` on one worker (`single`, or `direct` to one JID) and returns its result.
     public func dispatch<Op: VertebraOperation>(
         _ operation: Op, scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil
@@ -129,8 +145,16 @@ extension Coordinator {
 
     // MARK: - Starting a job
 
-    /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
-    func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
+    /// A checked job: its op, its retry policy and the record that creates it.
+    struct PreparedJob {
+        let spec: JobSpec
+        let op: XElement
+        let retryable: Bool
+        let record: JournalRecord
+    }
+
+    /// Checks `spec` (serve rules for its targets, the deadline's range) and makes its record.
+    func prepare(_ spec: JobSpec) throws -> PreparedJob {
         guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
         // Arguments go only to workers the ACL lets serve the operation, named ones included.
         let strangers = spec.targets.filter { !mayServeEverything($0) && !options.accessList.allowsServing($0, spec.path) }
@@ -149,10 +173,17 @@ extension Coordinator {
         // deadline and retry policy; workers get the plain op.
         let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: retryable)
             .map { op.appending($0) } ?? op
-        var records: [JournalRecord] = [.createJob(NewJob(
+        let record = JournalRecord.createJob(NewJob(
             token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
             scope: JobScope(rawValue: spec.scope.rawValue) ?? .single, submitter: spec.submitter?.description,
-            state: .pending, deadline: spec.deadline.map { Date().addingTimeInterval(Self.seconds($0)) }))]
+            state: .pending, deadline: spec.deadline.map { Date().addingTimeInterval(Self.seconds($0)) }))
+        return PreparedJob(spec: spec, op: op, retryable: retryable, record: record)
+    }
+
+    /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
+    func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
+        let job = try prepare(spec)
+        var records = [job.record]
         if let relay {
             records.append(.openConversation(NewConversation(
                 job: spec.token, token: relay.attempt.description, peer: relay.peer.description, role: .performer)))
@@ -168,11 +199,21 @@ extension Coordinator {
         } else {
             for case .conversation(let id) in try await journal.write(records) { relayConversation = id }
         }
-        let handle = startLive(
-            token: spec.token, path: spec.path, op: op, scope: spec.scope, targets: spec.targets,
-            deadline: spec.deadline.map { clock.now + $0 }, retryable: retryable, resumes: [],
+        return (start(job), relayConversation)
+    }
+
+    /// Journals every job in one transaction, awaited, then starts them all.
+    func beginMany(_ specs: [JobSpec]) async throws -> [JobHandle] {
+        let jobs = try specs.map(prepare)
+        try await journal.write(jobs.map(\.record))
+        return jobs.map(start)
+    }
+
+    private func start(_ job: PreparedJob) -> JobHandle {
+        startLive(
+            token: job.spec.token, path: job.spec.path, op: job.op, scope: job.spec.scope, targets: job.spec.targets,
+            deadline: job.spec.deadline.map { clock.now + $0 }, retryable: job.retryable, resumes: [],
             journalState: .pending, attemptsBefore: 0)
-        return (handle, relayConversation)
     }
 
     func startLive(

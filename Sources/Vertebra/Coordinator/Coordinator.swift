@@ -128,6 +128,9 @@ public actor Coordinator: PerformerRole {
         startedAt = clock.now
         await inbox.setRecovering(true)
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
+        await client.respondToIQ(namespace: Batch.namespace, name: "batch") { request in
+            IQAnswer(payload: try await self.receiveBatch(request))
+        }
         let presence = await client.exchange(.presence)
         tasks.append(Task { await self.watchPresence(presence) })
         try await client.start()
@@ -223,6 +226,49 @@ public actor Coordinator: PerformerRole {
         return IQAnswer(payload: accepted) {
             await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope)
         }
+    }
+
+    /// A batch of jobs from a submitter (``Batch``): every op allowed by the ACL and valid, or
+    /// none is taken; all journalled in one transaction before the answer.
+    func receiveBatch(_ request: IQ) async throws -> XElement {
+        guard request.type == .set, let payload = request.payload, let peer = request.from else {
+            throw StanzaError.badRequest("a batch must be an IQ set from a full JID")
+        }
+        var specs: [JobSpec] = []
+        for (message, element) in try Batch.ops(in: payload) {
+            guard case .op(let path, let token, let scope, let arguments) = message, path.components.first != "security" else {
+                throw StanzaError.badRequest("a batch carries jobs, not service operations")
+            }
+            guard peer.bare == client.jid.bare || options.accessList.allows(peer, path) else {
+                logger.notice("refused an unauthorized batch", metadata: ["submitter": "\(peer)", "operation": "\(path)"])
+                throw VertebraErrors.notAuthorized("\(peer.bare) may not dispatch \(path) (see the coordinator's ACL)")
+            }
+            let extensions = try DispatchExtension.parse(element)
+            if scope == .direct && extensions.targets.isEmpty { throw StanzaError.badRequest("scope direct needs at least one target JID") }
+            specs.append(JobSpec(
+                token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
+                deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer))
+        }
+        let tokens = specs.map(\.token)
+        if try await isRepeat(of: tokens, from: peer) { return Batch.answer(tokens) }
+        do {
+            _ = try await beginMany(specs)
+        } catch let error as JournalError where error.code == .duplicateJob {
+            throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch already exists")
+        } catch let error as VertebraError {
+            throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
+        }
+        logger.info("accepted a batch", metadata: ["submitter": "\(peer)", "jobs": "\(specs.count)"])
+        return Batch.answer(tokens)
+    }
+
+    /// Whether every job of a batch was already journalled for `peer` (its retry after a lost
+    /// answer): then it is answered again and nothing starts twice.
+    private func isRepeat(of tokens: [String], from peer: JID) async throws -> Bool {
+        for token in tokens {
+            guard let job = try await journal.job(token), job.submitter == peer.description else { return false }
+        }
+        return true
     }
 
     func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {

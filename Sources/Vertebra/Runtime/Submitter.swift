@@ -87,6 +87,32 @@ public actor Submitter {
         return Job(id: started.token.job, attempt: started.token, events: stream)
     }
 
+    /// Submits `jobs` as one batch (``Batch``): the coordinator journals them in one transaction.
+    /// Returns the job ids, in order, once all were accepted; their results are in the
+    /// coordinator's journal (`vertebra jobs show ID`), not sent here.
+    public func submitBatch(_ jobs: [Batch.Job]) async throws -> [String] {
+        guard (1...Batch.maxJobs).contains(jobs.count) else {
+            throw VertebraError(.badRequest, "a batch holds 1 to \(Batch.maxJobs) jobs, not \(jobs.count)")
+        }
+        var tokens: [(JobToken, Batch.Job)] = []
+        for job in jobs {
+            guard let token = JobToken.newJob() else { throw VertebraError(.unreachable, "no random bytes for a job token") }
+            tokens.append((token, job))
+        }
+        // Retried with the same IQ id and tokens: the coordinator answers a repeat as before.
+        let delivery = Delivery(client: client, answerTimeout: answerTimeout, giveUpAfter: answerTimeout * 2, absentPeer: .fail)
+        do {
+            let answer = try await delivery.deliver(IQ(type: .set, id: ids.next(), to: coordinator, payload: Batch.request(tokens)))
+            guard let ids = Batch.tokens(in: answer.payload, count: jobs.count) else {
+                throw VertebraError(.unreachable, "\(coordinator) answered the batch without its \(jobs.count) job ids")
+            }
+            return ids
+        } catch {
+            if let stanzaError = error.peerStanzaError { throw VertebraError.from(stanzaError, peer: coordinator.description) }
+            throw error
+        }
+    }
+
     /// The workers the coordinator knows for `operation` (`/security/discover`).
     public func discover(_ operation: Resource) async throws -> [JID] {
         let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)

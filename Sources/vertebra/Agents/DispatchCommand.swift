@@ -20,10 +20,17 @@ struct DispatchCommand: AsyncParsableCommand {
             and the job's end go to stderr. Ctrl-C cancels the job. Exit status: 0 done, 1 failed \
             or cancelled (the reason is printed), 3 the coordinator could not be reached or did \
             not answer in time.
+
+            --batch FILE submits every job of FILE instead, one per line in the same syntax \
+            (`/vertebra/echo text="hello world"`; # comments), up to 1,000 jobs per request, each \
+            request journalled by the coordinator in one transaction; --scope, --to and \
+            --deadline apply to every job. It prints the job ids in file order (with --json: \
+            {"jobs": [...]}) and exits 0 once all were accepted; their results are in the \
+            coordinator's journal (`vertebra jobs show ID`).
             """)
 
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "Operation path, e.g. /vertebra/echo.") var operation: String
+    @Argument(help: "Operation path, e.g. /vertebra/echo.") var operation: String?
     @Argument(help: "Arguments as name=type:value.") var arguments: [String] = []
     @Option(help: "single (one worker, with fail-over), all (every capable worker) or direct (--to).") var scope: String = "single"
     @Option(help: ArgumentHelp("Target worker's full JID for --scope direct (repeatable).", valueName: "jid")) var to: [String] = []
@@ -33,14 +40,22 @@ struct DispatchCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
     @Flag(help: "Print one JSON object with the job's state and results.") var json = false
     @Flag(help: "Print the job id once the coordinator accepted it, and exit.") var detach = false
+    @Option(help: ArgumentHelp("Submit every job of this file (one per line: OPERATION name=type:value ...); print their ids and exit.", valueName: "file"))
+    var batch: String?
 
     func validate() throws {
-        guard operation.hasPrefix("/") else { throw ValidationError("the operation must be a path such as /vertebra/echo") }
+        if let batch {
+            guard operation == nil, arguments.isEmpty else { throw ValidationError("give an operation or --batch FILE, not both") }
+            guard !detach else { throw ValidationError("--batch always detaches; drop --detach") }
+            _ = try Self.batchJobs(batch)
+        } else {
+            guard let operation, operation.hasPrefix("/") else { throw ValidationError("the operation must be a path such as /vertebra/echo") }
+        }
         guard let parsed = Scope(rawValue: scope) else { throw ValidationError("--scope must be single, all or direct") }
         if parsed == .direct && to.isEmpty { throw ValidationError("--scope direct needs --to JID") }
         if !to.isEmpty && parsed != .direct { throw ValidationError("--to goes with --scope direct") }
         for target in to where JID(target)?.isFull != true { throw ValidationError("--to '\(target)' is not a full JID") }
-        do { _ = try TypedArguments.parse(arguments) } catch { throw ValidationError("\(error)") }
+        if batch == nil { do { _ = try TypedArguments.parse(arguments) } catch { throw ValidationError("\(error)") } }
         // Ten years at most: a larger number is a mistake, and the coordinator refuses it too.
         if let deadline, !(1...315_360_000).contains(deadline) {
             throw ValidationError("--deadline must be from 1 to 315360000 seconds (ten years), not \(deadline)")
@@ -69,7 +84,7 @@ struct DispatchCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
-        let code = await submit(with: submitter)
+        let code = batch == nil ? await submit(with: submitter) : await submitBatches(with: submitter)
         await submitter.stop()
         if code != 0 { throw ExitCode(code) }
     }
@@ -79,7 +94,7 @@ struct DispatchCommand: AsyncParsableCommand {
         do {
             try await submitter.start()
             job = try await submitter.submit(
-                Resource(operation), arguments: try TypedArguments.parse(arguments), scope: Scope(rawValue: scope) ?? .single,
+                Resource(operation ?? ""), arguments: try TypedArguments.parse(arguments), scope: Scope(rawValue: scope) ?? .single,
                 to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) })
         } catch let error as VertebraError {
             printError("error: \(error.message) [\(error.code)]")
@@ -100,6 +115,52 @@ struct DispatchCommand: AsyncParsableCommand {
         }
         defer { cancelOnSignal.cancel() }
         return await follow(job)
+    }
+
+    /// The jobs of the batch file at `path`, with --scope, --to and --deadline applied.
+    private static func batchJobs(_ path: String) throws -> [Batch.Job] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ValidationError("cannot read the batch file \(path): \(error.localizedDescription)")
+        }
+        do { return try BatchFile.parse(text, name: path) } catch { throw ValidationError("\(error)") }
+    }
+
+    private func submitBatches(with submitter: Submitter) async -> Int32 {
+        var jobs: [Batch.Job]
+        do { jobs = try Self.batchJobs(batch ?? "") } catch {
+            printError("error: \(error)")
+            return 1
+        }
+        for index in jobs.indices {
+            jobs[index].scope = Scope(rawValue: scope) ?? .single
+            jobs[index].targets = to.compactMap(JID.init)
+            jobs[index].deadline = deadline.map { .seconds($0) }
+        }
+        let chunks = BatchFile.chunks(jobs)
+        var ids: [String] = []
+        do {
+            try await submitter.start()
+            for (number, chunk) in chunks.enumerated() {
+                let accepted = try await submitter.submitBatch(chunk)
+                ids += accepted
+                if !json { for id in accepted { printUnbuffered(id) } }
+                printError("accepted \(ids.count) of \(jobs.count) jobs" + (chunks.count > 1 ? " (request \(number + 1) of \(chunks.count))" : ""))
+            }
+        } catch {
+            let reason = (error as? VertebraError).map { "\($0.message) [\($0.code)]" } ?? "\(error)"
+            printError("error: \(reason); \(ids.count) of \(jobs.count) jobs were accepted before it (their ids are printed)")
+            if json { printJSON(["jobs": ids, "error": reason]) }
+            return (error as? VertebraError)?.code == .unreachable || !(error is VertebraError) ? 3 : 1
+        }
+        if json { printJSON(["jobs": ids]) }
+        return 0
+    }
+
+    private func printJSON(_ object: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), let text = String(data: data, encoding: .utf8) {
+            print(text)
+        }
     }
 
     private func follow(_ job: Submitter.Job) async -> Int32 {
@@ -141,9 +202,7 @@ struct DispatchCommand: AsyncParsableCommand {
         if json {
             var object: [String: Any] = ["job": job.id, "state": outcome.state, "results": chunks.map(TypedValueJSON.object)]
             if let error = outcome.error { object["error"] = error.message; object["code"] = error.code.rawValue }
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), let text = String(data: data, encoding: .utf8) {
-                print(text)
-            }
+            printJSON(object)
         } else if let error = outcome.error {
             printError("error: job \(job.id) \(outcome.state): \(error.message) [\(error.code)]")
         } else {
