@@ -52,13 +52,15 @@ final class MemoryCluster: Sendable {
     let directory: String
     let runs = RunLog()
 
-    /// How long one request waits for its answer: short on the real clock (tests end fast);
-    /// long on a manual clock, which moves by whole steps while the answer is on its way.
+    /// How long one request waits for its answer: 2 s on the real clock (short, so the crash
+    /// tests end fast, yet far above an answer's time on a loaded machine or under a
+    /// sanitizer); long on a manual clock, which moves by whole steps while the answer is on
+    /// its way.
     let answerTimeout: Duration
 
     init(clock: any RuntimeClock = SystemClock()) throws {
         self.clock = clock
-        answerTimeout = clock is ManualClock ? .seconds(10) : .milliseconds(500)
+        answerTimeout = clock is ManualClock ? .seconds(10) : .seconds(2)
         directory = NSTemporaryDirectory() + "memory-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -102,7 +104,8 @@ final class MemoryCluster: Sendable {
         let jid = JID("\(name)@localhost/w")!
         var options = Worker.Options(coordinator: Self.coordinatorJID, advertiseTTL: .seconds(60), deliveryGiveUp: .seconds(5))
         options.answerTimeout = answerTimeout
-        options.fastPathBudget = fastPath ? .milliseconds(50) : .zero
+        // A generous budget: a slow machine must not turn the fast path classic.
+        options.fastPathBudget = fastPath ? .milliseconds(500) : .zero
         options.clock = clock
         let worker = Worker(client: network.transport(jid, clock: clock, requestTimeout: answerTimeout), journal: journal, options: options, logger: Self.quiet)
         let runs = self.runs
