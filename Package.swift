@@ -50,7 +50,12 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
-            name: "Vertebra", dependencies: ["VertebraXML", "Natter", "VertebraJournal"], swiftSettings: strict),
+            name: "Vertebra",
+            dependencies: [
+                "VertebraXML", "Natter", "VertebraJournal",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "VertebraAgent",
             dependencies: [
@@ -114,6 +119,7 @@ let package = Package(
                 "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .testTarget(

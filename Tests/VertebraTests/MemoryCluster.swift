@@ -90,23 +90,36 @@ final class MemoryCluster: Sendable {
     }
 
     func startCoordinator(journal: ExchangeJournal, adjust: (inout Coordinator.Options) -> Void = { _ in }) async throws -> Coordinator {
+        let coordinator = makeCoordinator(journal: journal, adjust: adjust)
+        try await coordinator.start()
+        return coordinator
+    }
+
+    /// A coordinator as ``startCoordinator(journal:adjust:)`` makes it, not started.
+    func makeCoordinator(journal: ExchangeJournal, adjust: (inout Coordinator.Options) -> Void = { _ in }) -> Coordinator {
         var options = coordinatorOptions()
         adjust(&options)
         let transport = network.transport(Self.coordinatorJID, clock: clock, requestTimeout: answerTimeout)
-        let coordinator = Coordinator(client: transport, journal: journal, options: options, logger: Self.quiet)
-        try await coordinator.start()
-        return coordinator
+        return Coordinator(client: transport, journal: journal, options: options, logger: Self.quiet)
     }
 
     /// A worker serving ``Echo``: records each run, waits while the run log is blocked, and
     /// answers with the text and its own name.
     func startWorker(_ name: String, journal: ExchangeJournal, fastPath: Bool = true) async throws -> Worker {
+        let worker = try await makeWorker(name, journal: journal, fastPath: fastPath)
+        try await worker.start()
+        return worker
+    }
+
+    /// A worker as ``startWorker(_:journal:fastPath:)`` makes it, not started.
+    func makeWorker(_ name: String, journal: ExchangeJournal, fastPath: Bool = true, adjust: (inout Worker.Options) -> Void = { _ in }) async throws -> Worker {
         let jid = JID("\(name)@localhost/w")!
         var options = Worker.Options(coordinator: Self.coordinatorJID, advertiseTTL: .seconds(60), deliveryGiveUp: .seconds(5))
         options.answerTimeout = answerTimeout
         // A generous budget: a slow machine must not turn the fast path classic.
         options.fastPathBudget = fastPath ? .milliseconds(500) : .zero
         options.clock = clock
+        adjust(&options)
         let worker = Worker(client: network.transport(jid, clock: clock, requestTimeout: answerTimeout), journal: journal, options: options, logger: Self.quiet)
         let runs = self.runs
         try await worker.register(Echo.self) { op, context in
@@ -115,7 +128,6 @@ final class MemoryCluster: Sendable {
             if runs.takeFailure() { throw OperationFailure("failing on purpose") }
             return Echo.Result(text: op.text, worker: name)
         }
-        try await worker.start()
         return worker
     }
 

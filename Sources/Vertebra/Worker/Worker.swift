@@ -43,6 +43,9 @@ public actor Worker: PerformerRole {
         public var fastPathBudget: Duration = .milliseconds(50)
         /// Where time is read and slept on (a ``ManualClock`` in tests).
         public var clock: any RuntimeClock = SystemClock()
+        /// How long a graceful shutdown of the worker as a service lets running handlers finish
+        /// (``drain(timeout:)``).
+        public var drainTimeout: Duration = .seconds(30)
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
