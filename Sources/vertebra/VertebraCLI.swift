@@ -13,7 +13,8 @@ struct VertebraCLI: AsyncParsableCommand {
             VERTEBRA_PASSWORD_FILE. See README.md.
             """,
         subcommands: [
-            RouterCommand.self, CoordinatorCommand.self, WorkerCommand.self, DispatchCommand.self, JobsCommand.self, DemoCommand.self,
+            RouterCommand.self, CoordinatorCommand.self, WorkerCommand.self, DispatchCommand.self, WorkersCommand.self, JobsCommand.self,
+            DemoCommand.self,
             BenchCommand.self,
         ])
 }

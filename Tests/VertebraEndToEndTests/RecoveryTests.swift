@@ -345,7 +345,8 @@ extension RecoveryTests {
 /// `vertebra dispatch --batch FILE` against real processes: every line becomes a job, the ids
 /// come back in file order, and every job runs once.
 extension RecoveryTests {
-    @Test func aBatchFileIsSubmittedAndEveryJobRuns() async throws {
+    /// Runs `body` with a router, a coordinator and worker w1 as processes, stopped on every path.
+    func withCoordinatorAndOneWorker(_ body: (Setup) async throws -> Void) async throws {
         try await withSetup { setup in
             let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
             let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
@@ -354,6 +355,12 @@ extension RecoveryTests {
                 worker.stop()
             }
             try await CrashTests().waitForWorkers(setup, count: 1)
+            try await body(setup)
+        }
+    }
+
+    @Test func aBatchFileIsSubmittedAndEveryJobRuns() async throws {
+        try await withCoordinatorAndOneWorker { setup in
             let file = "\(setup.directory)/jobs.txt"
             let lines = (0..<1_200).map { "\(Diagnostics.Echo.path.path) text=\"line \($0)\"" }
             try ("# 1,200 echoes: two requests\n" + lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
@@ -368,6 +375,24 @@ extension RecoveryTests {
                 #expect(stored?.result?.contains("line \(index)") == true, "job \(index): \(stored?.result ?? "none")")
                 #expect(stored?.attempts == 1)
             }
+        }
+    }
+}
+
+/// `vertebra workers` against real processes.
+extension RecoveryTests {
+    @Test func theWorkersCommandListsTheLiveRoster() async throws {
+        try await withCoordinatorAndOneWorker { setup in
+            let (status, printed) = try AgentProcess.command(["workers", "--json"], server: setup.server, directory: setup.directory)
+            #expect(status == 0, "workers printed: \(printed)")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [[String: Any]])
+            #expect(rows.count == 1)
+            #expect(rows.first?["jid"] as? String == "w1@\(setup.server.domain)/w1")
+            #expect((rows.first?["operations"] as? [String])?.contains(Diagnostics.Echo.path.path) == true)
+            #expect(rows.first?["capacity"] as? Int != nil && rows.first?["outstanding"] as? Int == 0)
+            let (_, table) = try AgentProcess.command(["workers"], server: setup.server, directory: setup.directory)
+            #expect(table.hasPrefix("JID"), "table: \(table)")
+            #expect(table.contains("w1@\(setup.server.domain)/w1  0/"), "table: \(table)")
         }
     }
 }

@@ -305,6 +305,17 @@ public actor Coordinator: PerformerRole {
 
     func mayServeEverything(_ worker: JID) -> Bool { worker.bare == client.jid.bare }
 
+    /// The live workers, by JID.
+    private func roster() -> [WorkerStatus] {
+        let now = clock.now
+        return registry.entries.values.filter { $0.expires > now }.sorted { $0.jid.description < $1.jid.description }.map {
+            WorkerStatus(
+                jid: $0.jid.description, operations: $0.operations.sorted(), outstanding: $0.outstanding, capacity: $0.capacity,
+                advertisedSecondsAgo: Int((now - $0.advertised).components.seconds),
+                expiresInSeconds: Int(($0.expires - now).components.seconds))
+        }
+    }
+
     /// A repeated `op` from a submitter: answer as before (the relay goes on by itself).
     private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
         var answerText: String?
@@ -355,6 +366,11 @@ public actor Coordinator: PerformerRole {
                 let request = try decoder.decodeFields(DiscoverRequest.self, from: arguments)
                 let jids = registry.capable(of: request.job.operation, resources: request.job.resources ?? [:], now: clock.now)
                 values = try encoder.encodeFields(DiscoverResult(jids: jids.map(\.jid.description)))
+            case ServiceOperation.workers:
+                guard mayServeEverything(peer) || options.accessList.allows(peer, path) else {
+                    throw VertebraErrors.notAuthorized("\(peer.bare) may not list the workers (an ACL rule for \(path) is needed)")
+                }
+                values = try encoder.encodeFields(WorkerRoster(workers: roster()))
             case ServiceOperation.authorize:
                 let request = try decoder.decodeFields(AuthorizeRequest.self, from: arguments)
                 guard let submitter = JID(request.from) else { throw StanzaError.badRequest("'\(request.from)' is not a JID") }

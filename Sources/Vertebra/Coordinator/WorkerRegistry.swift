@@ -13,6 +13,8 @@ struct WorkerRegistry {
         /// The fast-path budget the worker offers (``FastPath``), if it does.
         var fastPathBudget: Duration?
         var expires: ContinuousClock.Instant
+        /// When it last advertised.
+        var advertised: ContinuousClock.Instant
         var outstanding = 0
 
         func offers(_ operation: Resource, resources wanted: [String: Resource]) -> Bool {
@@ -33,7 +35,8 @@ struct WorkerRegistry {
         entries[jid.description] = Entry(
             jid: jid, operations: ad.operations, resources: ad.resources,
             retryable: Set((ad.retryable ?? []).map(\.path)), capacity: max(1, ad.capacity ?? 16),
-            fastPathBudget: ad.fastPath.map { .milliseconds($0) }, expires: now + .seconds(ad.ttl), outstanding: outstanding)
+            fastPathBudget: ad.fastPath.map { .milliseconds($0) }, expires: now + .seconds(ad.ttl), advertised: now,
+            outstanding: outstanding)
     }
 
     mutating func remove(_ jid: JID) { entries[jid.description] = nil }

@@ -113,6 +113,18 @@ public actor Submitter {
         }
     }
 
+    /// The coordinator's live workers (`/security/workers`; the ACL must cover that path for
+    /// this account).
+    public func workers() async throws -> [WorkerStatus] {
+        let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
+        let values = try await requester.perform(ServiceOperation.workers, arguments: [], to: coordinator)
+        do {
+            return try TypedValueDecoder().decodeFields(WorkerRoster.self, from: values).workers
+        } catch {
+            throw VertebraError(.badResult, "\(coordinator) answered /security/workers with values that do not decode: \(error)")
+        }
+    }
+
     /// The workers the coordinator knows for `operation` (`/security/discover`).
     public func discover(_ operation: Resource) async throws -> [JID] {
         let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)

@@ -5,6 +5,25 @@ public enum ServiceOperation {
     public static let advertise: Resource = "/security/advertise"
     public static let discover: Resource = "/security/discover"
     public static let authorize: Resource = "/security/authorize"
+    /// The live roster (`vertebra workers`): an extension for accounts whose ACL rule covers it.
+    public static let workers: Resource = "/security/workers"
+}
+
+/// One live worker as `/security/workers` reports it.
+public struct WorkerStatus: Codable, Sendable, Equatable {
+    public var jid: String
+    public var operations: [Resource]
+    /// Jobs it runs now (as the coordinator counts them) and how many it takes at once.
+    public var outstanding: Int
+    public var capacity: Int
+    /// Seconds since its last advertisement, and until that advertisement runs out.
+    public var advertisedSecondsAgo: Int
+    public var expiresInSeconds: Int
+}
+
+/// The answer to `/security/workers`.
+struct WorkerRoster: Codable, Sendable {
+    var workers: [WorkerStatus]
 }
 
 /// `/security/advertise`: a worker's operations and resources, valid for `ttl` seconds (0
