@@ -80,8 +80,10 @@ final class TestRouter: Sendable {
             trustedCAFile: tls == .disabled ? nil : certificate)
         configuration.reconnect = ReconnectPolicy(enabled: false)
         configuration.pingInterval = nil
-        configuration.requestTimeout = .seconds(10)
-        configuration.negotiationTimeout = .seconds(10)
+        // Generous: the unit pass runs hundreds of tests at once on two cores, and a TLS login
+        // (handshake, SCRAM) may wait its turn; these tests check behaviour, not login speed.
+        configuration.requestTimeout = .seconds(30)
+        configuration.negotiationTimeout = .seconds(30)
         return configuration
     }
 
