@@ -177,13 +177,14 @@ struct HostileClientTests {
 
     @Test func slowLorisBeforeAuthenticationGetsConnectionTimeout() async throws {
         // The limit must leave a normal client (TLS + SCRAM in a debug build on a loaded CI
-        // machine) time to log in afterwards; the trickle (~8 s) outlasts it.
-        try await TestRouter.with(adjust: { $0.limits.authTimeout = .seconds(6) }) { router in
+        // machine: 6 s was once not enough) time to log in afterwards; the trickle (~14 s)
+        // outlasts it.
+        try await TestRouter.with(adjust: { $0.limits.authTimeout = .seconds(12) }) { router in
             let raw = try await RawClient(port: router.port)
             let trickle = Task {
                 for byte in Array(RawClient.header.utf8) + Array("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'".utf8) {
                     try await raw.send([byte])
-                    try await Task.sleep(for: .milliseconds(60))
+                    try await Task.sleep(for: .milliseconds(80))
                 }
             }
             #expect(try await raw.waitFor("<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
