@@ -24,9 +24,14 @@ root=$PWD
 work=$root/.build/fuzz
 mkdir -p "$work/findings"
 echo "== building the fuzz harness (release, -sanitize=fuzzer,address)"
-(cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g -Xswiftc -use-ld=lld 2>&1 | grep -E "error|warning: .*Fuzz|Compiling vertebra_fuzz|Build complete" || true)
+# lld: gold fails on the sanitizer runtime's debug info.
+if ! (cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g -Xswiftc -use-ld=lld) > "$work/build.log" 2>&1; then
+  grep -E "error" "$work/build.log" | head -20 >&2
+  echo "fuzz.sh: the harness did not build (full log: $work/build.log); nothing was fuzzed" >&2
+  exit 1
+fi
+grep -E "Build complete" "$work/build.log" || true
 binary=$root/Fuzz/.build/release/vertebra-fuzz
-[ -x "$binary" ] || { echo "fuzz.sh: the harness did not build (run: cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)" >&2; exit 1; }
 
 status=0
 for target in "${targets[@]}"; do
