@@ -243,7 +243,7 @@ extension Coordinator {
         let record = JournalRecord.setConversationState(.id(opened.conversation), ended.conversationState)
         if case .done = ended {
             // The journalled `final` already says so.
-            await journalLater([record], "could not journal the end of an attempt", job: token)
+            journalLater([record], "could not journal the end of an attempt", job: token)
         } else {
             do { try await journal.write(record) } catch {
                 noteJournalFailure(error, "could not journal the end of an attempt", job: token)
@@ -338,12 +338,12 @@ extension Coordinator {
                     conversation: .id(conversation), direction: .inbound, iqID: FastPath.inlineID(of: iqID, index: index),
                     kind: message.journalKind, body: JournalText.text(message.element))))
             }
-            await journalLater(records, "could not journal a fast-path conversation", job: job.token)
+            journalLater(records, "could not journal a fast-path conversation", job: job.token)
             return inlineOutcome(inline, job: job, worker: worker)
         }
         // Not awaited (DESIGN 5.1): if it is lost, recovery sends the op again with its id and the
         // worker answers the same A:B from its journal.
-        await journalLater(records, "could not journal a worker's answer to the op", job: job.token)
+        journalLater(records, "could not journal a worker's answer to the op", job: job.token)
         await inbox.name(job: job.token, peer: worker, attempt: token.attempt)
         attemptTokens["\(job.token)|\(worker)"] = token
         return nil
@@ -510,7 +510,7 @@ extension Coordinator {
         guard let state = live[token]?.journalState, state == .dispatched || state == .pending else { return }
         live[token]?.journalState = .running
         // `running` is informational (DESIGN 5.1): not awaited; a failure is reported.
-        await journalLater([.transition(job: token, to: .running)], "could not journal that a job runs", job: token)
+        journalLater([.transition(job: token, to: .running)], "could not journal that a job runs", job: token)
     }
 
     private func sendCancel(_ job: LiveJob, worker: JID) {

@@ -195,7 +195,7 @@ extension Coordinator {
         if relay == nil {
             // In process, nobody outside learns of the job before its op leaves, and the op's
             // write commits after (or with) this one: no commit to wait for here.
-            await journalLater(records, "could not journal a new job", job: spec.token)
+            journalLater(records, "could not journal a new job", job: spec.token)
         } else {
             for case .conversation(let id) in try await journal.write(records) { relayConversation = id }
         }
@@ -246,7 +246,7 @@ extension Coordinator {
         if state == .done, live[token]?.journalState.canTransition(to: .done) ?? false {
             // Implied by the journalled `final`(s): recovery reaches the same end without it.
             live[token]?.journalState = .done
-            await journalLater(records, "could not journal the end of a job; it resumes at the next start", job: token)
+            journalLater(records, "could not journal the end of a job; it resumes at the next start", job: token)
         } else {
             await endDurably(token, state, records)
         }

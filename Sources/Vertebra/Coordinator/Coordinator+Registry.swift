@@ -109,8 +109,8 @@ extension Coordinator {
     /// acknowledgements, `running`, and ends a journalled stanza already implies. Order with
     /// later writes is kept; a rule violation (a race the journal settles) is dropped, a failed
     /// commit is reported like any journal failure.
-    func journalLater(_ records: [JournalRecord], _ what: String, job: String) async {
-        await journal.writeLater(records) { [weak self] error in
+    func journalLater(_ records: [JournalRecord], _ what: String, job: String) {
+        journal.writeLater(records) { [weak self] error in
             if let journalError = error as? JournalError, journalError.code.isRuleViolation { return }
             Task { await self?.noteJournalFailure(error, what, job: job) }
         }

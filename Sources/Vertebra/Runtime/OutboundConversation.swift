@@ -51,7 +51,7 @@ actor OutboundConversation {
             if case .ack = message {
                 // An ack carries nothing to keep (DESIGN 5.1): queued, not awaited. A later
                 // data or final commits after it.
-                await record.journal.writeLater([stanza], onFailure: journalFailureReporter)
+                record.journal.writeLater([stanza], onFailure: journalFailureReporter)
             } else {
                 _ = try await record.journal.write(stanza)
             }
@@ -91,7 +91,7 @@ actor OutboundConversation {
         // One write each, so that a record the journal refuses (the job already ended here in
         // an earlier attempt) does not take the others with it.
         for item in [acknowledge] + onAnswer {
-            await record.journal.writeLater([item], onFailure: journalFailureReporter)
+            record.journal.writeLater([item], onFailure: journalFailureReporter)
         }
     }
 

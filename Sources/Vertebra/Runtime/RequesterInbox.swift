@@ -123,7 +123,7 @@ actor RequesterInbox {
             // are recognised in memory.
             guard box.seen.insert(request.id).inserted else { return }
             boxes[key]?.seen = box.seen
-            if let journal, let conversation = box.conversation { await journal.writeLater([record(conversation)]) }
+            if let journal, let conversation = box.conversation { journal.writeLater([record(conversation)]) }
         }
         // The mailbox may have changed while the journal wrote: update it in place.
         if let current = boxes[key], current.conversation == box.conversation, current.heard == nil {

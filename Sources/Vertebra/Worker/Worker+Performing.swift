@@ -26,7 +26,8 @@ extension Worker {
         guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
             throw StanzaError.badRequest("an op must carry a job token A (without :B)")
         }
-        if let replay = try await replayAnswer(request: request, job: token.job, peer: peer) { return replay }
+        let arrival = try await journal.opArrival(peer: peer.description, iqID: request.id, job: token.job)
+        if let replay = try await replayAnswer(arrival, job: token.job, peer: peer) { return replay }
         guard !isDraining else {
             throw StanzaError(type: .cancel, condition: "service-unavailable", text: "draining: this worker takes no new jobs")
         }
@@ -41,7 +42,7 @@ extension Worker {
         do {
             conversation = try await journalAccepted(
                 op: payload, path: path, token: token, attempt: attempt, scope: scope, peer: peer,
-                request: request, answer: accepted, busy: busy)
+                request: request, answer: accepted, busy: busy, existing: arrival.job)
         } catch {
             if !busy { busySlots -= 1 }
             logger.error("could not journal an op; refusing it", metadata: ["error": "\(error)"])
@@ -105,13 +106,14 @@ extension Worker {
             records.append(.acknowledge(.iq(peer: peer.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
         }
         let ending = inline.last.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
-        // The conversation's state goes with the messages; the job's row follows from them and
-        // may already be terminal here (an earlier attempt of the same job), so it is queued.
-        records += ending.filter { if case .transition = $0 { false } else { true } }
-        let jobRow = ending.filter { if case .transition = $0 { true } else { false } }
+        // The job's row may already be terminal here (an earlier attempt of the same job ended
+        // it), so its move is made only where allowed, in the same transaction.
+        records += ending.map { record in
+            guard case .transition(let job, let state, let result, let error, _) = record else { return record }
+            return .transitionIfAllowed(job: job, to: state, result: result, error: error)
+        }
         do {
             try await journal.write(records)
-            await journal.writeLater(jobRow)
         } catch {
             noteJournalFailure(error, "could not journal the end of a fast-path job; ending it unrecorded", job: attempt.job)
             throw error
@@ -122,10 +124,9 @@ extension Worker {
     /// conversation and the `op` with our answer.
     private func journalAccepted(
         op: XElement, path: Resource, token: JobToken, attempt: JobToken, scope: Scope?, peer: JID,
-        request: IQ, answer: XElement, busy: Bool
+        request: IQ, answer: XElement, busy: Bool, existing: Job?
     ) async throws -> Int64 {
         var records: [JournalRecord] = []
-        let existing = try await journal.job(token.job)
         if existing == nil {
             records.append(.createJob(NewJob(
                 token: token.job, operation: path.path, arguments: JournalText.text(op),
@@ -147,12 +148,12 @@ extension Worker {
 
     /// A repeated `op` (same `(peer, IQ id)`, or the same job token from the same peer while
     /// that attempt is open or finished): answer as before and replay the conversation.
-    private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
+    private func replayAnswer(_ arrival: OpArrival, job: String, peer: JID) async throws -> IQAnswer? {
         var found: (answer: String?, conversation: Int64)?
-        if let previous = try await journal.inboundStanza(peer: peer.description, iqID: request.id) {
+        if let previous = arrival.repeated {
             found = (previous.answer, previous.conversation)
-        } else if let replay = try await journal.opReplay(job: job, peer: peer.description), replay.conversation.state == .open,
-            try await !journal.stanzas(ofConversation: replay.conversation.id).contains(where: { Self.isEnd($0) })
+        } else if let replay = arrival.earlier, replay.conversation.state == .open,
+            !arrival.earlierStanzas.contains(where: { Self.isEnd($0) })
         {
             // The same job again while its attempt is still running here (a peer that re-sent
             // the op with a new id): the same attempt. After the end, it is a new attempt.

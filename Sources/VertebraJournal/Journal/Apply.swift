@@ -21,6 +21,11 @@ extension Connection {
         case .transition(let token, let state, let result, let error, let at):
             try transition(token, to: state, result: result, error: error, at: at ?? now)
             return .none
+        case .transitionIfAllowed(let token, let state, let result, let error):
+            if try jobState(token).canTransition(to: state) {
+                try transition(token, to: state, result: result, error: error, at: now)
+            }
+            return .none
         case .openConversation(let conversation):
             let id = try openConversation(conversation, now: now)
             opened = id
@@ -88,12 +93,17 @@ extension Connection {
         }
     }
 
-    private func transition(_ token: String, to next: JobState, result: String?, error: String?, at: Date) throws {
+    private func jobState(_ token: String) throws -> JobState {
         guard let current = try first("SELECT state FROM jobs WHERE token = ?", [.text(token)], {
             try $0.value(0, as: JobState.self, path: path)
         }) else {
             throw unknownJob(token)
         }
+        return current
+    }
+
+    private func transition(_ token: String, to next: JobState, result: String?, error: String?, at: Date) throws {
+        let current = try jobState(token)
         guard current.canTransition(to: next) else {
             let allowed = current.allowedNextStates.map(\.rawValue).sorted()
             throw JournalError(

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The exchange journal: the one writer of a journal file (DESIGN §5).
 ///
@@ -38,10 +39,16 @@ public actor ExchangeJournal {
         /// Wait this long after the first queued write for more to arrive. Zero flushes as soon as
         /// the writer is free, which already batches everything that arrived during the last commit.
         public var maxDelay: Duration
+        /// How long writes queued without waiting (``ExchangeJournal/writeLater(_:onFailure:)``)
+        /// may stay queued when no awaited write comes to carry them: they ride the next awaited
+        /// write's transaction, or commit on their own after this delay. Nothing waits for them,
+        /// so the delay costs no one latency and saves a commit per lazy write at low load.
+        public var lazyDelay: Duration
 
-        public init(maxRecords: Int = 1024, maxDelay: Duration = .zero) {
+        public init(maxRecords: Int = 1024, maxDelay: Duration = .zero, lazyDelay: Duration = .milliseconds(5)) {
             self.maxRecords = max(1, maxRecords)
             self.maxDelay = maxDelay
+            self.lazyDelay = max(.zero, lazyDelay)
         }
     }
 
@@ -111,18 +118,55 @@ public actor ExchangeJournal {
     private let connection: Connection
     private let checkpointer: WALCheckpointer
     private let options: Options
-    private var pending: [PendingWrite] = []
-    private var flushScheduled = false
+    /// Queued writes and their counters, behind a lock so that ``writeLater(_:onFailure:)`` queues
+    /// without a hop to the journal's executor (and keeps its place in the order of writes).
+    private let queue = Mutex(WriteQueue())
     /// Transactions committed by writes so far: with group commit, far fewer than writes.
     public private(set) var committedBatches = 0
     /// Writes whose caller waited for the commit (``write(_:)-swift.method``).
-    public private(set) var awaitedWrites = 0
+    public var awaitedWrites: Int { queue.withLock { $0.awaitedWrites } }
     /// Writes queued without waiting (``writeLater(_:onFailure:)``).
-    public private(set) var lazyWrites = 0
+    public var lazyWrites: Int { queue.withLock { $0.lazyWrites } }
     /// Records written so far, awaited or not.
-    public private(set) var recordsWritten = 0
+    public var recordsWritten: Int { queue.withLock { $0.recordsWritten } }
     /// Set once a ``SimulatedCrash`` happened.
     public private(set) var hasCrashed = false
+
+    private struct WriteQueue {
+        var pending: [PendingWrite] = []
+        var closed = false
+        /// A flush is queued on the journal's executor.
+        var flushScheduled = false
+        /// A flush of lazy writes is due after ``GroupCommit/lazyDelay``.
+        var lazyFlushScheduled = false
+        var awaitedWrites = 0, lazyWrites = 0, recordsWritten = 0
+
+        /// What queueing a write asks of the journal.
+        enum Next { case nothing, flushNow, scheduleFlush, scheduleLazyFlush }
+
+        mutating func add(_ write: PendingWrite, limit: Int) -> Next {
+            pending.append(write)
+            recordsWritten += write.records.count
+            let awaited = if case .caller = write.waiter { true } else { false }
+            if awaited { awaitedWrites += 1 } else { lazyWrites += 1 }
+            if pending.count >= limit { return awaited ? .flushNow : schedule() }
+            if awaited { return schedule() }
+            guard !flushScheduled, !lazyFlushScheduled else { return .nothing }
+            lazyFlushScheduled = true
+            return .scheduleLazyFlush
+        }
+
+        private mutating func schedule() -> Next {
+            guard !flushScheduled else { return .nothing }
+            flushScheduled = true
+            return .scheduleFlush
+        }
+
+        mutating func take() -> [PendingWrite] {
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+    }
 
     private struct PendingWrite {
         var records: [JournalRecord]
@@ -217,46 +261,46 @@ public actor ExchangeJournal {
     ///   (`.diskFull`, `.ioError`, `.locked`, ...) mean nothing of the batch was journalled.
     @discardableResult
     public func write(_ records: [JournalRecord]) async throws -> [RecordOutcome] {
-        guard connection.isOpen else { throw JournalError(.closed, "The journal is closed", path: path) }
-        awaitedWrites += 1
-        recordsWritten += records.count
-        switch options.commit {
-        case .perRecord:
-            return try commitAlone(records)
-        case .group:
-            return try await withCheckedThrowingContinuation { continuation in
-                enqueue(PendingWrite(records: records, waiter: .caller(continuation)))
-            }
+        guard connection.isOpen else { throw closedError }
+        return try await withCheckedThrowingContinuation { continuation in
+            let next = queue.withLock { $0.add(PendingWrite(records: records, waiter: .caller(continuation)), limit: batchLimit) }
+            act(on: next)
         }
     }
 
     /// Queues `records` for the next commit without waiting for it (DESIGN §5.1: what need not
     /// be durable before anything is sent). Writes keep their order: a later ``write(_:)-swift.method``
-    /// commits in the same transaction or after this one. `onFailure` hears a rule violation or
-    /// a failed commit; nothing else reports them.
-    public func writeLater(_ records: [JournalRecord], onFailure: (@Sendable (any Error) -> Void)? = nil) {
-        guard connection.isOpen else {
-            onFailure?(JournalError(.closed, "The journal is closed", path: path))
+    /// commits in the same transaction or after this one; with none to carry them, they commit
+    /// after ``GroupCommit/lazyDelay``. `onFailure` hears a rule violation or a failed commit;
+    /// nothing else reports them. Takes no hop to the journal's executor.
+    public nonisolated func writeLater(_ records: [JournalRecord], onFailure: (@Sendable (any Error) -> Void)? = nil) {
+        let next: WriteQueue.Next? = queue.withLock { queue in
+            guard !queue.closed else { return nil }
+            return queue.add(PendingWrite(records: records, waiter: .lazy(onFailure)), limit: batchLimit)
+        }
+        guard let next else {
+            onFailure?(closedError)
             return
         }
-        lazyWrites += 1
-        recordsWritten += records.count
-        switch options.commit {
-        case .perRecord:
-            do { _ = try commitAlone(records) } catch { onFailure?(error) }
-        case .group:
-            enqueue(PendingWrite(records: records, waiter: .lazy(onFailure)))
+        switch next {
+        case .nothing: break
+        case .flushNow, .scheduleFlush: Task { await self.scheduledFlush() }
+        case .scheduleLazyFlush: Task { await self.lazyFlush() }
         }
     }
 
-    private func enqueue(_ write: PendingWrite) {
-        guard case .group(let policy) = options.commit else { return }
-        pending.append(write)
-        if pending.count >= policy.maxRecords {
-            flush()
-        } else if !flushScheduled {
-            flushScheduled = true
-            Task { await self.scheduledFlush(after: policy.maxDelay) }
+    private nonisolated var batchLimit: Int {
+        if case .group(let policy) = options.commit { policy.maxRecords } else { 1 }
+    }
+
+    private nonisolated var closedError: JournalError { JournalError(.closed, "The journal is closed", path: path) }
+
+    private func act(on next: WriteQueue.Next) {
+        switch next {
+        case .nothing: break
+        case .flushNow: flush()
+        case .scheduleFlush: Task { await self.scheduledFlush() }
+        case .scheduleLazyFlush: Task { await self.lazyFlush() }
         }
     }
 
@@ -266,17 +310,37 @@ public actor ExchangeJournal {
         try await write([record]).first ?? .none
     }
 
-    private func scheduledFlush(after delay: Duration) async {
-        if delay > .zero { try? await Task.sleep(for: delay) }
-        flushScheduled = false
+    private func scheduledFlush() async {
+        if case .group(let policy) = options.commit, policy.maxDelay > .zero { try? await Task.sleep(for: policy.maxDelay) }
+        queue.withLock { $0.flushScheduled = false }
         flush()
     }
 
-    /// Commits every queued write in one transaction and resumes their callers.
+    /// Commits lazy writes that no awaited write carried within the lazy delay.
+    private func lazyFlush() async {
+        if case .group(let policy) = options.commit, policy.lazyDelay > .zero { try? await Task.sleep(for: policy.lazyDelay) }
+        queue.withLock { $0.lazyFlushScheduled = false }
+        flush()
+    }
+
+    /// Commits every queued write (in one transaction with group commit, one each per record
+    /// mode) and resumes their callers.
     private func flush() {
-        guard !pending.isEmpty else { return }
-        let batch = pending
-        pending.removeAll(keepingCapacity: true)
+        let batch = queue.withLock { $0.take() }
+        guard !batch.isEmpty else { return }
+        guard connection.isOpen else {
+            for write in batch { write.finish(with: .failure(closedError)) }
+            return
+        }
+        if case .perRecord = options.commit {
+            for write in batch { commit([write]) }
+        } else {
+            commit(batch)
+        }
+        checkpointIfOverdue()
+    }
+
+    private func commit(_ batch: [PendingWrite]) {
         let now = options.now()
         var results: [Result<[RecordOutcome], any Error>] = []
         results.reserveCapacity(batch.count)
@@ -294,7 +358,6 @@ public actor ExchangeJournal {
             return
         }
         for (write, result) in zip(batch, results) { write.finish(with: result) }
-        checkpointIfOverdue()
     }
 
     /// Applies one write inside a savepoint. A rule violation rolls back that write only and is
@@ -318,21 +381,6 @@ public actor ExchangeJournal {
             try connection.run("ROLLBACK TO write")
             try connection.run("RELEASE write")
             return .failure(error)
-        }
-    }
-
-    private func commitAlone(_ records: [JournalRecord]) throws -> [RecordOutcome] {
-        do {
-            try surviveCommit()
-            try connection.run("BEGIN IMMEDIATE")
-            let outcomes = try connection.apply(records, now: options.now())
-            try connection.run("COMMIT")
-            committedBatches += 1
-            checkpointIfOverdue()
-            return outcomes
-        } catch {
-            rollback()
-            throw error
         }
     }
 
@@ -399,7 +447,7 @@ public actor ExchangeJournal {
     /// Commits queued writes first, so that a reader in this process sees its own writes at
     /// once (another process sees them when the writer is next free).
     private func flushQueued() {
-        if !pending.isEmpty { flush() }
+        flush()
     }
 
     /// The job with this token, if any.
@@ -432,6 +480,16 @@ public actor ExchangeJournal {
     public func opReplay(job token: String, peer: String) throws -> OpReplay? {
         flushQueued()
         return try connection.opReplay(job: token, peer: peer)
+    }
+
+    /// Everything a performer checks when an `op` for job `token` arrives from `peer` with
+    /// `iqID` (a repeat? an attempt of that job still open here? the job's row?), in one call.
+    public func opArrival(peer: String, iqID: String, job token: String) throws -> OpArrival {
+        flushQueued()
+        let repeated = try connection.inboundStanza(peer: peer, iqID: iqID)
+        let earlier = repeated == nil ? try connection.opReplay(job: token, peer: peer) : nil
+        let stanzas = try earlier.map { $0.conversation.state == .open ? try connection.stanzas(ofConversation: $0.conversation.id) : [] } ?? []
+        return OpArrival(repeated: repeated, earlier: earlier, earlierStanzas: stanzas, job: try connection.job(token: token))
     }
 
     /// The conversation named `token` (`A:B`), if any.
@@ -477,6 +535,7 @@ public actor ExchangeJournal {
 
     /// Commits anything queued, checkpoints the WAL and closes the file. Later writes throw `.closed`.
     public func close() {
+        queue.withLock { $0.closed = true }
         flush()
         checkpointer.close()
         if connection.isOpen { try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") }

@@ -222,6 +222,10 @@ public enum JournalRecord: Sendable {
     /// Move a job to `state`, checked by ``JobState/canTransition(to:)``. Entering `dispatched`,
     /// or `running` from `pending`, counts an attempt; entering a terminal state sets `finished`.
     case transition(job: String, to: JobState, result: String? = nil, error: String? = nil, at: Date? = nil)
+    /// Like ``transition(job:to:result:error:at:)`` where the move is allowed, and nothing where it
+    /// is not (the job already ended, say by an earlier attempt): a performer's record of an end
+    /// that may have been overtaken, written in the same transaction as the end's stanza.
+    case transitionIfAllowed(job: String, to: JobState, result: String? = nil, error: String? = nil)
     /// Journal a new attempt. A requester-side conversation also sets the job's `worker`.
     case openConversation(NewConversation)
     /// Give a requester-side conversation its token `A:B` once the performer named it.

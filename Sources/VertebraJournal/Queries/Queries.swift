@@ -68,6 +68,18 @@ public struct OpReplay: Sendable {
     public var op: Stanza
 }
 
+/// What a performer reads when an `op` arrives, in one call (``ExchangeJournal/opArrival(peer:iqID:job:)``).
+public struct OpArrival: Sendable {
+    /// The inbound stanza already recorded for this `(peer, IQ id)`: the op is a repeat.
+    public var repeated: Stanza?
+    /// Otherwise, the performer conversation this peer already started for the job, if any.
+    public var earlier: OpReplay?
+    /// The stanzas of ``earlier`` when it is still open (empty otherwise).
+    public var earlierStanzas: [Stanza]
+    /// The job's row, if this journal has it.
+    public var job: Job?
+}
+
 /// Journal metadata.
 public struct JournalInfo: Sendable {
     public var path: String
