@@ -85,7 +85,9 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Runs `vertebra <arguments>` as the coordinator's account (another resource) to its end
     /// and returns its exit status and standard output.
-    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String) throws -> (Int32, String) {
+    /// Runs `vertebra ARGUMENTS` as a client of `server`; returns its status and its standard
+    /// output (with `errors`, standard error after it).
+    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments + ["--tls", "required", "--ca-file", server.caFile]
@@ -102,7 +104,7 @@ final class AgentProcess: @unchecked Sendable {
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors ? output : FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

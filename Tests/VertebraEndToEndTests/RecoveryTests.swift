@@ -396,3 +396,46 @@ extension RecoveryTests {
         }
     }
 }
+
+/// Operator commands, unique keys and delayed jobs against real processes, through the CLI.
+extension RecoveryTests {
+    private func dispatchDetached(_ arguments: [String], _ setup: Setup) throws -> String {
+        let (status, printed) = try AgentProcess.command(["dispatch"] + arguments + ["--detach"], server: setup.server, directory: setup.directory)
+        #expect(status == 0, "dispatch printed: \(printed)")
+        return printed.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func jobsAreKeyedCancelledRetriedAndDelayedFromTheCommandLine() async throws {
+        try await withCoordinatorAndOneWorker { setup in
+            let sleep = [Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:3000"]
+            let first = try dispatchDetached(sleep + ["--key", "nightly"], setup)
+            let second = try dispatchDetached(sleep + ["--key", "nightly"], setup)
+            #expect(second == first, "a second submission with the key follows the first job")
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [first]) == [.running] })
+            let (cancelStatus, cancelled) = try AgentProcess.command(["jobs", "cancel", String(first.prefix(10))], server: setup.server, directory: setup.directory)
+            #expect(cancelStatus == 0, "jobs cancel printed: \(cancelled)")
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [first]) == [.cancelled] })
+            let (retryStatus, retried) = try AgentProcess.command(["jobs", "retry", first, "--json"], server: setup.server, directory: setup.directory)
+            #expect(retryStatus == 0, "jobs retry printed: \(retried)")
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(retried.utf8)) as? [String: Any])
+            #expect(answer["retry_of"] as? String == first)
+            let again = try #require(answer["job"] as? String)
+            #expect(try await eventually(timeout: .seconds(30)) { try await states(setup, [again]) == [.done] })
+            #expect(try await job(setup, again)?.retryOf == first)
+            #expect(try await readJournal(setup.coordinatorJournal).timeline(ofJob: first).retries == [again])
+            // Refusals: a done job cannot be retried; an unknown one neither.
+            let (doneStatus, doneText) = try AgentProcess.command(["jobs", "retry", again], server: setup.server, directory: setup.directory, errors: true)
+            #expect(doneStatus == 1 && doneText.contains("only a failed or cancelled job"), "status \(doneStatus): \(doneText)")
+            let (unknownStatus, _) = try AgentProcess.command(["jobs", "cancel", "ffffffffffff"], server: setup.server, directory: setup.directory)
+            #expect(unknownStatus == 1)
+            // A delayed job waits, pending, for its time.
+            let delayed = try dispatchDetached([Diagnostics.Echo.path.path, "text=later", "--in", "3s"], setup)
+            #expect(try await states(setup, [delayed]) == [.pending])
+            #expect(try await eventually(timeout: .seconds(30)) { try await states(setup, [delayed]) == [.done] })
+            let stored = try #require(try await job(setup, delayed))
+            #expect((stored.finished ?? stored.created).timeIntervalSince(stored.created) >= 2.5, "it ran before its time")
+            let (badStatus, badText) = try AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
+            #expect(badStatus != 0 && badText.contains("not a duration"), "\(badText)")
+        }
+    }
+}

@@ -88,7 +88,7 @@ import VertebraJournal
         let array = try jsonArray(output.stdout)
         #expect(array.count == 4)
         let keys: Set<String> = ["id", "op", "state", "worker", "attempts", "created", "updated", "finished",
-                                 "duration", "scope", "submitter", "deadline", "error"]
+                                 "duration", "scope", "submitter", "deadline", "error", "retry_of", "key", "not_before"]
         for job in array { #expect(Set(job.keys) == keys) }
         let failed = try #require(array.first { $0["id"] as? String == failedID })
         #expect(failed["op"] as? String == "/image/crop")

@@ -45,10 +45,20 @@ struct ResumeState: Sendable {
 extension Coordinator {
     func run(_ token: String, resumes: [ResumeState]) async {
         guard let job = live[token] else { return }
+        if resumes.isEmpty, let start = job.notBefore, !(await waitForStart(token, at: start)) { return }
         switch job.scope {
         case .single: await runSingle(token, resume: resumes.first)
         case .all, .direct: await runFanOut(token, resumes: resumes)
         }
+    }
+
+    /// Holds a delayed job until `start`; false when the coordinator stops meanwhile (the job
+    /// stays pending in the journal, delay and all). A cancel ends the wait at once.
+    private func waitForStart(_ token: String, at start: ContinuousClock.Instant) async -> Bool {
+        while clock.now < start, let job = live[token], job.cancelReason == nil, !isStopping {
+            do { try await clock.sleep(for: min(start - clock.now, .milliseconds(250))) } catch { return false }
+        }
+        return !isStopping && live[token] != nil
     }
 
     // MARK: - single

@@ -14,6 +14,12 @@ struct JobSpec: Sendable {
     var deadline: Duration?
     var retryable: Bool?
     var submitter: JID?
+    /// At most one unfinished job has this key (``Coordinator/submit(_:arguments:scope:to:deadline:retryable:key:notBefore:)``).
+    var key: String?
+    /// Do not start before this time.
+    var notBefore: Date?
+    /// The job this one repeats (an operator's retry).
+    var retryOf: String?
 }
 
 /// The submitter's side of a job that came in over XMPP.
@@ -30,18 +36,52 @@ extension Coordinator {
 
     /// Journals a job and starts it; its events end with `done` or `failed`.
     /// `retryable` defaults to what the workers advertised for the operation.
+    ///
+    /// - Parameters:
+    ///   - key: a unique key: while a job submitted with `key` is unfinished, submitting with
+    ///     the same key returns a handle on that job instead of a new one (across restarts and
+    ///     concurrent submitters; the journal's unique index backs it). A finished job frees it.
+    ///   - notBefore: a delayed job: journalled now, its first attempt starts at this time (a
+    ///     restart keeps the delay); its deadline counts from then.
     public func submit(
         _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
-        deadline: Duration? = nil, retryable: Bool? = nil
+        deadline: Duration? = nil, retryable: Bool? = nil, key: String? = nil, notBefore: Date? = nil
     ) async throws -> JobHandle {
         guard let token = JobToken.newJob() else { throw VertebraError(.failed, "no random bytes for a job token") }
         if scope == .direct && targets.isEmpty {
             throw VertebraError(.badRequest, "scope direct needs at least one target JID")
         }
+        if let key, let handle = subscribe(keyedJobs[key]) { return handle }
         let spec = JobSpec(
             token: token.job, path: path, arguments: arguments, scope: scope, targets: targets, deadline: deadline,
-            retryable: retryable, submitter: nil)
-        return try await begin(spec, relay: nil).0
+            retryable: retryable, submitter: nil, key: key, notBefore: notBefore)
+        do {
+            return try await begin(spec, relay: nil).0
+        } catch let error as JournalError where error.code == .duplicateKey {
+            guard let key, let holder = await keyHolder(key), let handle = subscribe(holder) else { throw error }
+            return handle
+        }
+    }
+
+    /// A new handle on a live job: its events so far (a keyed job keeps them), then the rest.
+    func subscribe(_ token: String?) -> JobHandle? {
+        guard let token, let job = live[token] else { return nil }
+        let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+        for event in job.history { continuation.yield(event) }
+        live[token]?.subscribers.append(continuation)
+        return JobHandle(id: token, events: stream)
+    }
+
+    /// The live job holding `key`, once the submission that took it has started it (a
+    /// concurrent submission loses the journal's unique index to it a moment before).
+    func keyHolder(_ key: String) async -> String? {
+        for _ in 0..<400 {
+            if let token = keyedJobs[key], live[token] != nil { return token }
+            guard let holder = try? await journal.unfinishedJob(key: key) else { return nil }
+            if live[holder.token] != nil { return holder.token }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
     }
 
     /// Journals every job in one transaction and starts them; returns once all are durable, with
@@ -55,27 +95,31 @@ extension Coordinator {
             }
             specs.append(JobSpec(
                 token: token.job, path: job.path, arguments: job.arguments, scope: job.scope, targets: job.targets,
-                deadline: job.deadline, retryable: nil, submitter: nil))
+                deadline: job.deadline, retryable: nil, submitter: nil, notBefore: job.notBefore))
         }
         return try await beginMany(specs)
     }
 
     /// Runs `operation` on one worker (`single`, or `direct` to one JID) and returns its result.
+    /// With `key`, a job with that key still unfinished is followed instead of starting
+    /// another; with `notBefore`, the job starts then (see ``submit(_:arguments:scope:to:deadline:retryable:key:notBefore:)``).
     public func dispatch<Op: VertebraOperation>(
-        _ operation: Op, scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil
+        _ operation: Op, scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil,
+        key: String? = nil, notBefore: Date? = nil
     ) async throws -> Op.Result {
-        let results = try await dispatchAll(operation, scope: scope, to: targets, deadline: deadline)
+        let results = try await dispatchAll(operation, scope: scope, to: targets, deadline: deadline, key: key, notBefore: notBefore)
         guard let first = results.first else { throw VertebraError(.noWorker, "no worker ran \(Op.path)") }
         return try first.result.get()
     }
 
     /// Runs `operation` with any scope and returns each worker's result.
     public func dispatchAll<Op: VertebraOperation>(
-        _ operation: Op, scope: Scope = .all, to targets: [JID] = [], deadline: Duration? = nil
+        _ operation: Op, scope: Scope = .all, to targets: [JID] = [], deadline: Duration? = nil,
+        key: String? = nil, notBefore: Date? = nil
     ) async throws -> [(worker: JID, result: Result<Op.Result, VertebraError>)] {
         let handle = try await submit(
             Op.path, arguments: try encodeArguments(operation), scope: scope, to: targets,
-            deadline: deadline ?? Op.defaultDeadline, retryable: Op.isRetryable)
+            deadline: deadline ?? Op.defaultDeadline, retryable: Op.isRetryable, key: key, notBefore: notBefore)
         var values: [(JID, [XElement])] = []
         for await event in handle.events {
             switch event {
@@ -166,6 +210,10 @@ extension Coordinator {
         {
             throw VertebraError(.badRequest, "a deadline must be from 1 ms to \(Int64(DispatchExtension.maxDeadlineSeconds)) s, not \(deadline)")
         }
+        if let key = spec.key, let problem = DispatchExtension.keyProblem(key) { throw VertebraError(.badRequest, problem) }
+        if let notBefore = spec.notBefore, notBefore.timeIntervalSinceNow > DispatchExtension.maxDeadlineSeconds {
+            throw VertebraError(.badRequest, "a job may be delayed by at most ten years, not until \(notBefore)")
+        }
         let op = ProtocolMessage.op(type: spec.path, token: token, scope: spec.scope, arguments: spec.arguments).element
         // Decided once, when the job is made, and journalled: a recovered job is the same job.
         let retryable = spec.retryable ?? registry.isRetryable(spec.path)
@@ -176,7 +224,8 @@ extension Coordinator {
         let record = JournalRecord.createJob(NewJob(
             token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
             scope: JobScope(rawValue: spec.scope.rawValue) ?? .single, submitter: spec.submitter?.description,
-            state: .pending, deadline: spec.deadline.map { Date().addingTimeInterval(Self.seconds($0)) }))
+            state: .pending, deadline: spec.deadline.map { (spec.notBefore ?? Date()).addingTimeInterval(Self.seconds($0)) },
+            retryOf: spec.retryOf, key: spec.key, notBefore: spec.notBefore))
         return PreparedJob(spec: spec, op: op, retryable: retryable, record: record)
     }
 
@@ -192,9 +241,10 @@ extension Coordinator {
                 answer: relay.answer)))
         }
         var relayConversation: Int64?
-        if relay == nil {
+        if relay == nil && spec.key == nil {
             // In process, nobody outside learns of the job before its op leaves, and the op's
-            // write commits after (or with) this one: no commit to wait for here.
+            // write commits after (or with) this one: no commit to wait for here. (A keyed job
+            // waits: the journal's unique index decides which submission holds the key.)
             journalLater(records, "could not journal a new job", job: spec.token)
         } else {
             for case .conversation(let id) in try await journal.write(records) { relayConversation = id }
@@ -210,20 +260,29 @@ extension Coordinator {
     }
 
     private func start(_ job: PreparedJob) -> JobHandle {
-        startLive(
+        let notBefore = job.spec.notBefore.map { instant(of: $0) }
+        return startLive(
             token: job.spec.token, path: job.spec.path, op: job.op, scope: job.spec.scope, targets: job.spec.targets,
-            deadline: job.spec.deadline.map { clock.now + $0 }, retryable: job.retryable, resumes: [],
-            journalState: .pending, attemptsBefore: 0)
+            deadline: job.spec.deadline.map { (notBefore ?? clock.now) + $0 }, retryable: job.retryable, resumes: [],
+            journalState: .pending, attemptsBefore: 0, notBefore: notBefore, key: job.spec.key)
+    }
+
+    /// The clock's instant of a wall-clock time (now, for a time past).
+    func instant(of date: Date) -> ContinuousClock.Instant {
+        clock.now + .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), DispatchExtension.maxDeadlineSeconds) * 1000))
     }
 
     func startLive(
         token: String, path: Resource, op: XElement, scope: Scope, targets: [JID], deadline: ContinuousClock.Instant?,
-        retryable: Bool, resumes: [ResumeState], journalState: JobState, attemptsBefore: Int
+        retryable: Bool, resumes: [ResumeState], journalState: JobState, attemptsBefore: Int,
+        notBefore: ContinuousClock.Instant? = nil, key: String? = nil
     ) -> JobHandle {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
-            subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore)
+            subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore,
+            notBefore: notBefore, key: key)
+        if let key { keyedJobs[key] = token }
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
     }
@@ -233,7 +292,9 @@ extension Coordinator {
     }
 
     func emit(_ token: String, _ event: JobEvent) {
-        for subscriber in live[token]?.subscribers ?? [] { subscriber.yield(event) }
+        guard let job = live[token] else { return }
+        if job.key != nil { live[token]?.history.append(event) }
+        for subscriber in job.subscribers { subscriber.yield(event) }
     }
 
     // MARK: - Ending a job
@@ -275,6 +336,7 @@ extension Coordinator {
     }
 
     private func forgetLive(_ token: String) {
+        if let key = live[token]?.key, keyedJobs[key] == token { keyedJobs[key] = nil }
         for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
         live[token] = nil
         jobTasks[token] = nil

@@ -73,9 +73,14 @@ extension Coordinator {
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
             retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes,
-            journalState: job.state, attemptsBefore: job.attempts)
-        if let relay = conversations.last(where: { $0.role == .performer && $0.state == .open }) {
-            try await resumeRelay(relay, events: handle.events, scope: jobScope)
+            journalState: job.state, attemptsBefore: job.attempts, notBefore: job.notBefore.map { instant(of: $0) }, key: job.key)
+        // The submitter's conversation, and those of submissions that followed it by its key.
+        let relays = conversations.filter { $0.role == .performer && $0.state == .open }
+        if let first = relays.first {
+            try await resumeRelay(first, events: handle.events, scope: jobScope)
+            for other in relays.dropFirst() {
+                if let events = subscribe(job.token)?.events { try await resumeRelay(other, events: events, scope: jobScope) }
+            }
         } else {
             tasks.append(Task { for await _ in handle.events {} })
         }

@@ -80,6 +80,12 @@ public actor Coordinator: PerformerRole {
         var journalState: JobState
         /// Attempts the journal counted before this coordinator took the job (recovery).
         let attemptsBefore: Int
+        /// A delayed job's first attempt waits for this.
+        var notBefore: ContinuousClock.Instant?
+        /// Its unique key: later submissions with the key follow this job.
+        var key: String?
+        /// A keyed job's events so far, for subscribers that join later.
+        var history: [JobEvent] = []
     }
 
     public nonisolated let client: any StanzaTransport
@@ -91,6 +97,8 @@ public actor Coordinator: PerformerRole {
     let inbox: RequesterInbox
     var registry = WorkerRegistry()
     var live: [String: LiveJob] = [:]
+    /// Unfinished keyed jobs by key.
+    var keyedJobs: [String: String] = [:]
     /// Long-lived work (presence watch, recovery relays).
     var tasks: [Task<Void, Never>] = []
     /// The task running each live job; dropped when the job ends.
@@ -209,15 +217,24 @@ public actor Coordinator: PerformerRole {
             token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
             // A submitter may forbid retries, never grant them: whether an operation may run again
             // is the workers' declaration (vetted by serve rules), not one peer's say-so.
-            deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer)
+            deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
+            key: extensions.key, notBefore: extensions.notBefore)
         let relay = RelaySpec(
             attempt: attempt, peer: peer, iqID: request.id, op: payload,
             answer: JournalText.text(request.result(payload: accepted).element))
+        if let key = extensions.key, let holder = keyedJobs[key], live[holder] != nil {
+            return try await follow(holder, key: key, relay: relay, request: request)
+        }
         let handle: (JobHandle, Int64?)
         do {
             handle = try await begin(spec, relay: relay)
         } catch let error as JournalError where error.code == .duplicateJob {
             throw StanzaError(type: .cancel, condition: "conflict", text: "job \(token.job) already exists")
+        } catch let error as JournalError where error.code == .duplicateKey {
+            guard let key = extensions.key, let holder = await keyHolder(key) else {
+                throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(extensions.key ?? "")' is not ready; try again")
+            }
+            return try await follow(holder, key: key, relay: relay, request: request)
         } catch let error as VertebraError {
             throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
         }
@@ -225,6 +242,31 @@ public actor Coordinator: PerformerRole {
         let events = handle.0.events
         return IQAnswer(payload: accepted) {
             await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope)
+        }
+    }
+
+    /// A submission whose unique key an unfinished job holds: the submitter follows that job
+    /// (its conversation is journalled under it) and learns its id from the answer.
+    private func follow(_ holder: String, key: String, relay: RelaySpec, request: IQ) async throws -> IQAnswer {
+        guard let handle = subscribe(holder), let job = live[holder] else {
+            throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(key)' has just ended; submit again")
+        }
+        let accepted = ProtocolMessage.accepted(relay.attempt).element.appending(DispatchExtension.followed(holder))
+        let answer = JournalText.text(request.result(payload: accepted).element)
+        let records: [JournalRecord] = [
+            .openConversation(NewConversation(job: holder, token: relay.attempt.description, peer: relay.peer.description, role: .performer)),
+            .recordStanza(NewStanza(conversation: .opened, direction: .inbound, iqID: relay.iqID, kind: .op, body: JournalText.text(relay.op), answer: answer)),
+        ]
+        var conversation: Int64?
+        do {
+            for case .conversation(let id) in try await journal.write(records) { conversation = id }
+        } catch {
+            throw VertebraErrors.internalError("could not journal the submission: \(error)")
+        }
+        guard let conversation else { throw VertebraErrors.internalError("no relay conversation") }
+        logger.info("submission follows the job holding its key", metadata: ["job": "\(holder)", "key": "\(key)", "submitter": "\(relay.peer)"])
+        return IQAnswer(payload: accepted) {
+            await self.relay(handle.events, attempt: relay.attempt, to: relay.peer, conversation: conversation, scope: job.scope)
         }
     }
 
@@ -247,7 +289,8 @@ public actor Coordinator: PerformerRole {
             if scope == .direct && extensions.targets.isEmpty { throw StanzaError.badRequest("scope direct needs at least one target JID") }
             specs.append(JobSpec(
                 token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
-                deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer))
+                deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
+                key: extensions.key, notBefore: extensions.notBefore))
         }
         let tokens = specs.map(\.token)
         if try await isRepeat(of: tokens, from: peer) { return Batch.answer(tokens) }
@@ -255,6 +298,8 @@ public actor Coordinator: PerformerRole {
             _ = try await beginMany(specs)
         } catch let error as JournalError where error.code == .duplicateJob {
             throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch already exists")
+        } catch let error as JournalError where error.code == .duplicateKey {
+            throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch has the key of an unfinished job: \(error.message)")
         } catch let error as VertebraError {
             throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
         }
@@ -272,9 +317,11 @@ public actor Coordinator: PerformerRole {
     }
 
     func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {
-        guard let job = live[token.job] else { throw VertebraErrors.unknownConversation(token.description) }
+        // A submission that followed a keyed job names its own conversation, not the job.
+        let followed = live[token.job] == nil ? try? await journal.conversation(token: token.description)?.job : nil
+        guard let job = live[followed ?? token.job] else { throw VertebraErrors.unknownConversation(token.description) }
         let conversations: [Conversation]
-        do { conversations = try await journal.conversations(ofJob: token.job) } catch {
+        do { conversations = try await journal.conversations(ofJob: job.token) } catch {
             noteJournalFailure(error, "could not read a job's conversations to check a cancel", job: token.job)
             throw VertebraErrors.internalError("the coordinator's journal could not be read; try again")
         }
@@ -282,7 +329,7 @@ public actor Coordinator: PerformerRole {
         guard isSubmitter || peer.bare == client.jid.bare else {
             throw VertebraErrors.notAuthorized("only the submitter may cancel job \(job.token)")
         }
-        await cancel(job: token.job, reason: "cancelled by \(peer)")
+        await cancel(job: job.token, reason: "cancelled by \(peer)")
     }
 
     /// Keeps only the operations the ACL lets `worker` serve; refuses an advertisement that
@@ -371,6 +418,10 @@ public actor Coordinator: PerformerRole {
                     throw VertebraErrors.notAuthorized("\(peer.bare) may not list the workers (an ACL rule for \(path) is needed)")
                 }
                 values = try encoder.encodeFields(WorkerRoster(workers: roster()))
+            case ServiceOperation.cancelJob, ServiceOperation.retryJob:
+                let request = try decoder.decodeFields(JobActionRequest.self, from: arguments)
+                let result = try await actOnJob(path, id: request.job, by: peer)
+                values = try encoder.encodeFields(result)
             case ServiceOperation.authorize:
                 let request = try decoder.decodeFields(AuthorizeRequest.self, from: arguments)
                 guard let submitter = JID(request.from) else { throw StanzaError.badRequest("'\(request.from)' is not a JID") }

@@ -1,3 +1,4 @@
+import Foundation
 import Natter
 import VertebraXML
 
@@ -33,20 +34,50 @@ enum DispatchExtension {
     static let maxDeadlineSeconds: Double = 315_360_000
     static let maxTargets = 1_000
 
-    static func element(targets: [JID], deadline: Duration?, retryable: Bool?) -> XElement? {
-        guard !targets.isEmpty || deadline != nil || retryable != nil else { return nil }
+    /// The longest unique key, in UTF-8 bytes.
+    static let maxKeyBytes = 256
+
+    static func element(targets: [JID], deadline: Duration?, retryable: Bool?, key: String? = nil, notBefore: Date? = nil) -> XElement? {
+        guard !targets.isEmpty || deadline != nil || retryable != nil || key != nil || notBefore != nil else { return nil }
         var attributes: [XAttribute] = []
         if let deadline { attributes.append(XAttribute("deadline", secondsText(deadline))) }
         if let retryable { attributes.append(XAttribute("retryable", retryable ? "1" : "0")) }
+        if let key { attributes.append(XAttribute("key", key)) }
+        if let notBefore { attributes.append(XAttribute("not-before", String(Int64((notBefore.timeIntervalSince1970 * 1000).rounded())))) }
         return XElement(
             "dispatch", namespace: namespace, attributes: attributes,
             children: targets.map { .element(XElement("jid", namespace: namespace, text: $0.description)) })
+    }
+
+    /// In the answer to an `op`: the submission follows job `id` (which holds its unique key).
+    static func followed(_ id: String) -> XElement {
+        XElement("job", namespace: namespace, attributes: [XAttribute("id", id)])
+    }
+
+    /// The job an answer says the submission follows, if any.
+    static func followedJob(in answer: XElement?) -> String? {
+        guard let id = answer?.firstElement(named: "job", namespace: namespace)?[attribute: "id"],
+            let token = JobToken(id), token.attempt == nil
+        else { return nil }
+        return token.job
     }
 
     struct Parsed {
         var targets: [JID] = []
         var deadline: Duration?
         var retryable: Bool?
+        var key: String?
+        var notBefore: Date?
+    }
+
+    /// Why `key` cannot be a unique key (nil if it can).
+    static func keyProblem(_ key: String) -> String? {
+        if key.isEmpty { return "a unique key must not be empty" }
+        if key.utf8.count > maxKeyBytes { return "a unique key is at most \(maxKeyBytes) bytes, not \(key.utf8.count)" }
+        if key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "a unique key must not contain control characters"
+        }
+        return nil
     }
 
     static func parse(_ op: XElement) throws(StanzaError) -> Parsed {
@@ -71,6 +102,18 @@ enum DispatchExtension {
             throw StanzaError.badRequest("a dispatch target is named twice")
         }
         if let text = element[attribute: "retryable"] { parsed.retryable = text == "1" || text == "true" }
+        if let key = element[attribute: "key"] {
+            if let problem = keyProblem(key) { throw StanzaError.badRequest(problem) }
+            parsed.key = key
+        }
+        if let text = element[attribute: "not-before"] {
+            // Milliseconds since 1970 (UTC), from the epoch to ten years ahead.
+            let latest = (Date().timeIntervalSince1970 + maxDeadlineSeconds) * 1000
+            guard let milliseconds = Int64(text), milliseconds >= 0, Double(milliseconds) <= latest else {
+                throw StanzaError.badRequest("not-before '\(text)' is not a time in milliseconds since 1970 within ten years from now")
+            }
+            parsed.notBefore = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        }
         return parsed
     }
 

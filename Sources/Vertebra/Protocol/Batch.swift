@@ -1,3 +1,4 @@
+import Foundation
 import Natter
 import VertebraXML
 
@@ -21,8 +22,14 @@ public enum Batch {
         public var scope: Scope
         public var targets: [JID]
         public var deadline: Duration?
+        /// A delayed job starts at this time.
+        public var notBefore: Date?
 
-        public init(_ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil) {
+        public init(
+            _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [], deadline: Duration? = nil,
+            notBefore: Date? = nil
+        ) {
+            self.notBefore = notBefore
             self.path = path
             self.arguments = arguments
             self.scope = scope
@@ -35,7 +42,7 @@ public enum Batch {
     static func request(_ jobs: [(JobToken, Job)]) -> XElement {
         XElement("batch", namespace: namespace, children: jobs.map { token, job in
             let op = ProtocolMessage.op(type: job.path, token: token, scope: job.scope, arguments: job.arguments).element
-            let extra = DispatchExtension.element(targets: job.targets, deadline: job.deadline, retryable: nil)
+            let extra = DispatchExtension.element(targets: job.targets, deadline: job.deadline, retryable: nil, notBefore: job.notBefore)
             return .element(extra.map { op.appending($0) } ?? op)
         })
     }

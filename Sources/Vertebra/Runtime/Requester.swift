@@ -15,6 +15,8 @@ struct Requester: Sendable {
     struct Started: Sendable {
         let token: JobToken
         let events: AsyncStream<InboxEvent>
+        /// The job the performer says this submission follows (it holds the submission's unique key).
+        var followed: String?
     }
 
     /// Sends an `op` to `peer` and returns once the performer named the attempt.
@@ -39,7 +41,7 @@ struct Requester: Sendable {
                 throw VertebraError(.unreachable, "\(peer) answered the op without a token A:B")
             }
             await inbox.name(job: job.job, peer: peer, attempt: token.attempt)
-            return Started(token: token, events: events)
+            return Started(token: token, events: events, followed: DispatchExtension.followedJob(in: element))
         } catch {
             await inbox.close(job: job.job, peer: peer)
             if let stanzaError = error.peerStanzaError { throw VertebraError.from(stanzaError, peer: peer.description) }

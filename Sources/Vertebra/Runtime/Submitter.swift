@@ -49,12 +49,18 @@ public actor Submitter {
     public func stop() async { await client.stop() }
 
     /// Sends an `op`; returns once the coordinator accepted it (or throws why not).
+    ///
+    /// With `key`, while a job submitted with that key is unfinished the coordinator makes this
+    /// submission follow it: ``Job/id`` is that job's id and the events are its events. With
+    /// `notBefore`, the job starts at that time.
     public func submit(
         _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
-        deadline: Duration? = nil, retryable: Bool? = nil
+        deadline: Duration? = nil, retryable: Bool? = nil, key: String? = nil, notBefore: Date? = nil
     ) async throws -> Job {
+        if let key, let problem = DispatchExtension.keyProblem(key) { throw VertebraError(.badRequest, problem) }
         let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
-        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable).map { [$0] } ?? []
+        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable, key: key, notBefore: notBefore)
+            .map { [$0] } ?? []
         let started = try await requester.start(path, arguments: arguments, scope: scope, to: coordinator, extra: extra)
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         continuation.yield(.accepted)
@@ -84,7 +90,7 @@ public actor Submitter {
                 }
             }
         }
-        return Job(id: started.token.job, attempt: started.token, events: stream)
+        return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
     }
 
     /// Submits `jobs` as one batch (``Batch``): the coordinator journals them in one transaction.
@@ -122,6 +128,38 @@ public actor Submitter {
             return try TypedValueDecoder().decodeFields(WorkerRoster.self, from: values).workers
         } catch {
             throw VertebraError(.badResult, "\(coordinator) answered /security/workers with values that do not decode: \(error)")
+        }
+    }
+
+    /// Why `key` cannot be a unique key (nil if it can): empty, over 256 bytes, or with control characters.
+    public nonisolated static func keyProblem(_ key: String) -> String? { DispatchExtension.keyProblem(key) }
+
+    /// Cancels job `id` (or a unique prefix) through the coordinator (`/security/jobs/cancel`):
+    /// its workers are told and it ends `cancelled`. Allowed to the job's submitter and to
+    /// accounts whose ACL rule covers the path.
+    public func cancelJob(_ id: String) async throws -> JobActionResult {
+        try await act(ServiceOperation.cancelJob, on: id)
+    }
+
+    /// Runs failed or cancelled job `id` again as a new job linked to it (`/security/jobs/retry`);
+    /// returns the new job's id.
+    public func retryJob(_ id: String) async throws -> JobActionResult {
+        try await act(ServiceOperation.retryJob, on: id)
+    }
+
+    private func act(_ path: Resource, on id: String) async throws -> JobActionResult {
+        let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
+        let arguments = try TypedValueEncoder().encodeFields(JobActionRequest(job: id))
+        let values: [XElement]
+        do {
+            values = try await requester.perform(path, arguments: arguments, to: coordinator)
+        } catch let error as VertebraError where error.code == .noWorker {
+            throw VertebraError(.refused, error.message)  // item-not-found: no such job
+        }
+        do {
+            return try TypedValueDecoder().decodeFields(JobActionResult.self, from: values)
+        } catch {
+            throw VertebraError(.badResult, "\(coordinator) answered \(path) with values that do not decode: \(error)")
         }
     }
 

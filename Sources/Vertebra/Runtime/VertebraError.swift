@@ -55,6 +55,7 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         case "bad-request": return VertebraError(.badRequest, "\(peer): \(text)")
         case "not-authorized", "forbidden": return VertebraError(.notAuthorized, "\(peer): \(text)")
         case "item-not-found": return VertebraError(.noWorker, "\(peer): \(text)")
+        case "not-allowed", "conflict": return VertebraError(.refused, "\(peer): \(text)")
         default: return VertebraError(.unreachable, "\(peer) answered \(error)")
         }
     }

@@ -7,6 +7,32 @@ public enum ServiceOperation {
     public static let authorize: Resource = "/security/authorize"
     /// The live roster (`vertebra workers`): an extension for accounts whose ACL rule covers it.
     public static let workers: Resource = "/security/workers"
+    /// Operator actions on one job (`vertebra jobs cancel|retry`): extensions, allowed to the
+    /// job's submitter and to accounts whose ACL rule covers the path.
+    public static let cancelJob: Resource = "/security/jobs/cancel"
+    public static let retryJob: Resource = "/security/jobs/retry"
+}
+
+/// The arguments of `/security/jobs/cancel` and `/security/jobs/retry`.
+struct JobActionRequest: Codable, Sendable {
+    /// A job id or a unique prefix of it.
+    var job: String
+}
+
+/// The answer to an operator action on a job.
+public struct JobActionResult: Codable, Sendable, Equatable {
+    /// The job acted on: for a retry, the new job.
+    public var job: String
+    /// `cancelling` (the job's workers were told; it ends `cancelled`), or the new job's state.
+    public var state: String
+    /// For a retry, the job it repeats.
+    public var retryOf: String?
+
+    public init(job: String, state: String, retryOf: String? = nil) {
+        self.job = job
+        self.state = state
+        self.retryOf = retryOf
+    }
 }
 
 /// One live worker as `/security/workers` reports it.

@@ -40,6 +40,8 @@ public struct JournalError: Error, Sendable, CustomStringConvertible, Equatable 
         public static let unknownStanza = Code("unknown-stanza")
         /// A job with this token already exists.
         public static let duplicateJob = Code("duplicate-job")
+        /// An unfinished job already has this unique key.
+        public static let duplicateKey = Code("duplicate-key")
         /// An inbound stanza with this (peer, IQ id) was already recorded.
         public static let duplicateStanza = Code("duplicate-stanza")
         /// A conversation with this token already exists.

@@ -80,16 +80,21 @@ extension Connection {
         }
         let created = job.created ?? now
         let attempts = job.state == .pending ? 0 : 1
+        if let key = job.key, let holder = try unfinishedJob(key: key) {
+            throw JournalError(
+                .duplicateKey, "The unfinished job \(holder) already has the key '\(key)'", path: path,
+                remedy: "Follow job \(holder), or submit again once it has finished")
+        }
         try constraint(.duplicateJob, "A job with token \(job.token) already exists") {
             try run(
                 """
                 INSERT INTO jobs (token, operation, arguments, scope, submitter, state, attempts, deadline,
-                                  created, updated)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  created, updated, retry_of, unique_key, not_before)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(job.token), .text(job.operation), .text(job.arguments), .text(job.scope.rawValue),
                  .optional(job.submitter), .text(job.state.rawValue), .int(attempts), .time(job.deadline),
-                 .time(created), .time(created)])
+                 .time(created), .time(created), .optional(job.retryOf), .optional(job.key), .time(job.notBefore)])
         }
     }
 
@@ -266,7 +271,7 @@ extension JournalError.Code {
 
     /// Errors that concern one write only: the rest of its batch still commits.
     var isConfinedToWrite: Bool {
-        [.unknownJob, .unknownConversation, .unknownStanza, .duplicateJob, .duplicateStanza,
+        [.unknownJob, .unknownConversation, .unknownStanza, .duplicateJob, .duplicateKey, .duplicateStanza,
          .duplicateConversation, .illegalTransition, .supersededAttempt, .invalidArgument].contains(self)
     }
 }

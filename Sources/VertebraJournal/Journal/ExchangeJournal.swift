@@ -453,6 +453,16 @@ public actor ExchangeJournal {
     /// The job with this token, if any.
     public func job(_ token: String) throws -> Job? { flushQueued(); return try connection.job(token: token) }
 
+    /// The unfinished job holding unique `key`, if any.
+    public func unfinishedJob(key: String) throws -> Job? {
+        flushQueued()
+        return try connection.unfinishedJob(key: key).flatMap { try connection.job(token: $0) }
+    }
+
+    /// A job by its token or a unique prefix of it.
+    /// - Throws: `.unknownJob`, `.ambiguousJob`, `.invalidArgument`.
+    public func job(matching id: String) throws -> Job { flushQueued(); return try connection.job(matching: id) }
+
     /// Jobs matching `filter`, newest first.
     public func jobs(matching filter: JobFilter) throws -> [Job] { flushQueued(); return try connection.jobs(matching: filter) }
 

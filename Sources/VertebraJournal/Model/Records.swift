@@ -73,6 +73,12 @@ public struct Job: Sendable, Equatable, Codable {
     public var updated: Date
     /// When it reached a terminal state.
     public var finished: Date?
+    /// The job this one repeats (`vertebra jobs retry`), if any.
+    public var retryOf: String?
+    /// The unique key it was submitted with: no other unfinished job has it.
+    public var key: String?
+    /// A delayed job does not start before this time.
+    public var notBefore: Date?
 
     /// `finished - created`, when finished.
     public var duration: TimeInterval? { finished.map { $0.timeIntervalSince(created) } }
@@ -90,11 +96,21 @@ public struct NewJob: Sendable {
     public var deadline: Date?
     /// Creation time; nil means now. (Set by importers and tests.)
     public var created: Date?
+    /// The job this one repeats (an operator's retry).
+    public var retryOf: String?
+    /// A key no other unfinished job may have: ``JournalError/Code/duplicateKey`` otherwise.
+    public var key: String?
+    /// Do not start before this time.
+    public var notBefore: Date?
 
     public init(
         token: String, operation: String, arguments: String = "", scope: JobScope = .single,
-        submitter: String? = nil, state: JobState = .pending, deadline: Date? = nil, created: Date? = nil
+        submitter: String? = nil, state: JobState = .pending, deadline: Date? = nil, created: Date? = nil,
+        retryOf: String? = nil, key: String? = nil, notBefore: Date? = nil
     ) {
+        self.retryOf = retryOf
+        self.key = key
+        self.notBefore = notBefore
         self.token = token
         self.operation = operation
         self.arguments = arguments

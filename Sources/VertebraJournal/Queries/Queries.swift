@@ -31,6 +31,8 @@ public struct JobTimeline: Sendable {
     public var conversations: [Conversation]
     /// All stanzas of all conversations, in the order they were journalled.
     public var stanzas: [Stanza]
+    /// The jobs that repeat this one (operator retries), oldest first.
+    public var retries: [String] = []
 }
 
 /// Counts and durations over the whole journal.
@@ -92,6 +94,16 @@ public struct JournalInfo: Sendable {
 extension Connection {
     func job(token: String) throws -> Job? {
         try first("SELECT \(Columns.job) FROM jobs WHERE token = ?", [.text(token)]) { try job(from: $0) }
+    }
+
+    /// The token of the unfinished job holding unique `key`, if any.
+    func unfinishedJob(key: String) throws -> String? {
+        try first("SELECT token FROM jobs WHERE unique_key = ? AND finished IS NULL", [.text(key)]) { $0.text(0) }
+    }
+
+    /// Jobs that repeat `token` (operator retries), oldest first.
+    func retries(of token: String) throws -> [String] {
+        try all("SELECT token FROM jobs WHERE retry_of = ? ORDER BY created, token", [.text(token)]) { $0.text(0) }
     }
 
     /// A job by its full token or a unique prefix of it.
@@ -198,7 +210,7 @@ extension Connection {
             WHERE c.job = ? ORDER BY s.id
             """, [.text(job.token)]
         ) { try stanza(from: $0) }
-        return JobTimeline(job: job, conversations: conversations, stanzas: stanzas)
+        return JobTimeline(job: job, conversations: conversations, stanzas: stanzas, retries: try retries(of: job.token))
     }
 
     func inboundStanza(peer: String, iqID: String) throws -> Stanza? {

@@ -10,7 +10,7 @@ enum Schema {
     static let applicationID: Int64 = 0x5652_5442
 
     /// Migrations in order; migration `n` (1-based) brings the schema to version `n`.
-    static let migrations: [String] = [version1, version2, version3]
+    static let migrations: [String] = [version1, version2, version3, version4]
 
     static var currentVersion: Int { migrations.count }
 
@@ -83,6 +83,18 @@ enum Schema {
     static let version3 = """
         CREATE INDEX jobs_by_operation_state ON jobs(operation, state);
         CREATE INDEX jobs_by_duration ON jobs(finished - created) WHERE finished IS NOT NULL;
+        """
+
+    /// Version 4: operator features. `retry_of` links a job an operator retried to the job it
+    /// repeats; `unique_key` makes a second submission with the key of an unfinished job return
+    /// that job (the partial unique index holds it across restarts and concurrent submitters);
+    /// `not_before` holds a delayed job until its time.
+    static let version4 = """
+        ALTER TABLE jobs ADD COLUMN retry_of TEXT;
+        ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+        ALTER TABLE jobs ADD COLUMN not_before INTEGER;
+        CREATE UNIQUE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL AND finished IS NULL;
+        CREATE INDEX jobs_by_retry_of ON jobs(retry_of) WHERE retry_of IS NOT NULL;
         """
 
     /// The file's schema version.

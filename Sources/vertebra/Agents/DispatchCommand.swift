@@ -27,6 +27,11 @@ struct DispatchCommand: AsyncParsableCommand {
             --deadline apply to every job. It prints the job ids in file order (with --json: \
             {"jobs": [...]}) and exits 0 once all were accepted; their results are in the \
             coordinator's journal (`vertebra jobs show ID`).
+
+            --key K makes the job unique: while a job submitted with key K is unfinished, the \
+            coordinator makes this submission follow that job (its id is printed) instead of \
+            starting another. --at TIME or --in DURATION delays the job's start (it is journalled \
+            at once and survives a coordinator restart); with --detach the id prints at once.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -42,6 +47,12 @@ struct DispatchCommand: AsyncParsableCommand {
     @Flag(help: "Print the job id once the coordinator accepted it, and exit.") var detach = false
     @Option(help: ArgumentHelp("Submit every job of this file (one per line: OPERATION name=type:value ...); print their ids and exit.", valueName: "file"))
     var batch: String?
+    @Option(help: ArgumentHelp("A unique key: while a job with this key is unfinished, follow it instead of starting another.", valueName: "key"))
+    var key: String?
+    @Option(help: ArgumentHelp("Start the job at this time: 2026-12-01T02:00:00Z, or local 2026-12-01 02:00.", valueName: "time"))
+    var at: String?
+    @Option(name: .customLong("in"), help: ArgumentHelp("Start the job after this delay: 90s, 15m, 2h, 1d, 1h30m.", valueName: "duration"))
+    var delay: String?
 
     func validate() throws {
         if let batch {
@@ -61,6 +72,17 @@ struct DispatchCommand: AsyncParsableCommand {
             throw ValidationError("--deadline must be from 1 to 315360000 seconds (ten years), not \(deadline)")
         }
         guard (1...315_360_000).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 315360000 seconds, not \(timeout)") }
+        if at != nil && delay != nil { throw ValidationError("give --at or --in, not both") }
+        if let key, let problem = Submitter.keyProblem(key) { throw ValidationError("--key: \(problem)") }
+        if batch != nil && key != nil { throw ValidationError("--key goes with one job, not --batch") }
+        do { _ = try startTime() } catch { throw ValidationError("\(error)") }
+    }
+
+    /// When the job starts (--at or --in), nil for now.
+    private func startTime() throws -> Date? {
+        if let at { return try StartTime.parseTime(at) }
+        if let delay { return Date().addingTimeInterval(try StartTime.parseDuration(delay)) }
+        return nil
     }
 
     func run() async throws {
@@ -95,7 +117,7 @@ struct DispatchCommand: AsyncParsableCommand {
             try await submitter.start()
             job = try await submitter.submit(
                 Resource(operation ?? ""), arguments: try TypedArguments.parse(arguments), scope: Scope(rawValue: scope) ?? .single,
-                to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) })
+                to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) }, key: key, notBefore: try startTime())
         } catch let error as VertebraError {
             printError("error: \(error.message) [\(error.code)]")
             return error.code == .unreachable ? 3 : 1
@@ -107,7 +129,10 @@ struct DispatchCommand: AsyncParsableCommand {
             print(job.id)
             return 0
         }
-        if !json { printError("job \(job.id) accepted by \(submitter.coordinator)") }
+        if !json {
+            let start = (try? startTime()).map { "; it starts at \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+            printError("job \(job.id) accepted by \(submitter.coordinator)" + (key == nil ? "" : " (key \(key ?? ""))") + start)
+        }
         let cancelOnSignal = Task {
             guard await waitForTerminationSignal() else { return }
             printError("cancelling job \(job.id)...")
@@ -136,6 +161,7 @@ struct DispatchCommand: AsyncParsableCommand {
             jobs[index].scope = Scope(rawValue: scope) ?? .single
             jobs[index].targets = to.compactMap(JID.init)
             jobs[index].deadline = deadline.map { .seconds($0) }
+            jobs[index].notBefore = try? startTime()
         }
         let chunks = BatchFile.chunks(jobs)
         var ids: [String] = []

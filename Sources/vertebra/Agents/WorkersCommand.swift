@@ -22,26 +22,7 @@ struct WorkersCommand: AsyncParsableCommand {
     @Flag(help: "Print a JSON array of objects with the documented fields.") var json = false
 
     func run() async throws {
-        var level = connection
-        if level.logLevel == "info" { level.logLevel = "warning" }
-        level.bootstrapLogging()
-        var configuration = try connection.clientConfiguration(defaultResource: "workers-\(SecureRandom.hex(bytes: 4) ?? "0")")
-        configuration.reconnect.enabled = false
-        let text = coordinator ?? ProcessInfo.processInfo.environment["VERTEBRA_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? "coordinator@\(configuration.jid.domain)/coordinator"
-        guard let coordinatorJID = JID(text), coordinatorJID.isFull else { throw ValidationError("coordinator '\(text)' is not a full JID") }
-        let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
-        let workers: [WorkerStatus]
-        do {
-            try await submitter.start()
-            workers = try await submitter.workers()
-        } catch {
-            await submitter.stop()
-            let vertebraError = error as? VertebraError
-            printError("error: \(vertebraError.map { "\($0.message) [\($0.code)]" } ?? "\(error)")")
-            throw ExitCode(vertebraError.map { $0.code == .unreachable ? 3 : 1 } ?? 3)
-        }
-        await submitter.stop()
+        let workers = try await askCoordinator(connection, coordinator: coordinator, resource: "workers") { try await $0.workers() }
         print(json ? Self.json(workers) : Self.table(workers))
     }
 

@@ -6,7 +6,7 @@ import VertebraJournal
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "List, inspect and prune the job history in the exchange journal.",
+        abstract: "List, inspect and prune the job history in the exchange journal; cancel and retry jobs.",
         discussion: """
             Reads the journal file directly (read-only), so it works while the coordinator or a \
             worker is writing to it. The journal is --journal PATH, else $VERTEBRA_JOURNAL, else \
@@ -14,9 +14,11 @@ struct JobsCommand: AsyncParsableCommand {
             Job states: pending, dispatched, running, done, failed, cancelled.
             Durability (set by the agent that writes the journal, shown by `jobs stats`): \
             full = an acknowledged step survives power loss; normal = it survives a process crash.
+            `jobs cancel` and `jobs retry` do not read the journal: they ask the coordinator over \
+            XMPP (the connection options of `vertebra dispatch`).
             """,
         subcommands: [
-            JobsList.self, JobsShow.self, JobsStats.self, JobsPrune.self, JobsGenerate.self,
+            JobsList.self, JobsShow.self, JobsStats.self, JobsPrune.self, JobsCancel.self, JobsRetry.self, JobsGenerate.self,
             JobsCrashWriter.self,
         ],
         defaultSubcommand: JobsList.self)

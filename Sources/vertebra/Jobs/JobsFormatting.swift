@@ -103,6 +103,9 @@ struct JobJSON: Encodable {
     var submitter: String?
     var deadline: String?
     var error: String?
+    var retryOf: String?
+    var key: String?
+    var notBefore: String?
 
     init(_ job: Job) {
         id = job.token
@@ -118,6 +121,9 @@ struct JobJSON: Encodable {
         submitter = job.submitter
         deadline = job.deadline.map(TimeText.iso)
         error = job.error
+        retryOf = job.retryOf
+        key = job.key
+        notBefore = job.notBefore.map(TimeText.iso)
     }
 
     /// Nulls are written out (not omitted) so every object has every key.
@@ -136,10 +142,14 @@ struct JobJSON: Encodable {
         try container.encode(submitter, forKey: .submitter)
         try container.encode(deadline, forKey: .deadline)
         try container.encode(error, forKey: .error)
+        try container.encode(retryOf, forKey: .retryOf)
+        try container.encode(key, forKey: .key)
+        try container.encode(notBefore, forKey: .notBefore)
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, op, state, worker, attempts, created, updated, finished, duration, scope, submitter, deadline, error
+        case retryOf = "retry_of", key, notBefore = "not_before"
     }
 }
 

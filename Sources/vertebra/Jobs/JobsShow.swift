@@ -43,6 +43,10 @@ struct JobsShow: AsyncParsableCommand {
         field("Updated", TimeText.iso(job.updated))
         field("Finished", job.finished.map { "\(TimeText.iso($0)) (took \(TimeText.compact($0.timeIntervalSince(job.created))))" })
         field("Deadline", job.deadline.map(TimeText.iso))
+        if let notBefore = job.notBefore { field("Not before", TimeText.iso(notBefore)) }
+        if let key = job.key { field("Key", key) }
+        if let original = job.retryOf { field("Retry of", original) }
+        if !timeline.retries.isEmpty { field("Retried as", timeline.retries.joined(separator: ", ")) }
         lines.append("Arguments")
         lines.append(indented(job.arguments.isEmpty ? "(none)" : job.arguments))
         if let result = job.result {
@@ -109,11 +113,18 @@ private struct TimelineJSON: Encodable {
         var acked: String?
     }
     var job: JobJSON
+    var retriedAs: [String]
+
+    private enum CodingKeys: String, CodingKey {
+        case job, retriedAs = "retried_as", conversations, stanzas
+    }
+
     var conversations: [ConversationJSON]
     var stanzas: [StanzaJSON]
 
     init(_ timeline: JobTimeline) {
         job = JobJSON(timeline.job)
+        retriedAs = timeline.retries
         conversations = timeline.conversations.map {
             ConversationJSON(
                 number: $0.id, token: $0.token, peer: $0.peer, role: $0.role.rawValue, state: $0.state.rawValue,

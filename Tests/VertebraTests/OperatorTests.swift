@@ -1,0 +1,252 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Natter
+import Testing
+import Vertebra
+import VertebraJournal
+import VertebraXML
+
+/// Unique keys, delayed jobs and the operator actions (cancel, retry) on an in-memory network.
+@Suite(.timeLimit(.minutes(1))) struct OperatorTests {
+    static let opsACL = """
+        serve w1@localhost /test/echo
+        serve w2@localhost /test/echo
+        alice@localhost /test
+        ops@localhost /security/jobs
+        """
+
+    private func echoArguments(_ text: String = "x") throws -> [XElement] {
+        try TypedValueEncoder().encodeFields(Echo(text: text))
+    }
+
+    /// The events of `handle` up to its end: `done` (true) or not.
+    private static func ends(_ handle: JobHandle) async -> (done: Bool, data: Int) {
+        var data = 0
+        for await event in handle.events {
+            switch event {
+            case .data: data += 1
+            case .done: return (true, data)
+            case .failed: return (false, data)
+            default: continue
+            }
+        }
+        return (false, data)
+    }
+
+    // MARK: - Unique keys
+
+    @Test func aHundredConcurrentSubmissionsWithOneKeyMakeOneJob() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let arguments = try echoArguments()
+        let handles = try await withThrowingTaskGroup(of: JobHandle.self) { group in
+            for _ in 0..<100 { group.addTask { try await coordinator.submit(Echo.path, arguments: arguments, key: "nightly-report") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(handles.map(\.id)).count == 1)
+        cluster.runs.block("w1", false)
+        let ends = await withTaskGroup(of: (done: Bool, data: Int).self) { group in
+            for handle in handles { group.addTask { await Self.ends(handle) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        // Every submission sees the job's result, those that joined late included.
+        #expect(ends.allSatisfy { $0.done && $0.data == 1 })
+        #expect(cluster.runs.total == 1)
+        let jobs = try await journal.jobs(matching: JobFilter(operation: Echo.path.path, limit: 500))
+        #expect(jobs.count == 1)
+        #expect(jobs.first?.key == "nightly-report")
+        // A finished job frees its key.
+        let again = try await coordinator.submit(Echo.path, arguments: arguments, key: "nightly-report")
+        #expect(again.id != handles.first?.id)
+        #expect(await Self.ends(again).done)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func submittersOverXMPPWithOneKeyFollowOneJob() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let first = try await cluster.startSubmitter()
+        let second = try await startOps(cluster, "alice")  // alice again, from another resource
+        let arguments = try echoArguments("shared")
+        let one = try await first.submit(Echo.path, arguments: arguments, key: "k1")
+        let two = try await second.submit(Echo.path, arguments: arguments, key: "k1")
+        #expect(one.id == two.id)
+        cluster.runs.block("w1", false)
+        for job in [one, two] {
+            var values: [XElement] = []
+            var done = false
+            for await event in job.events {
+                if case .data(let chunk) = event { values += chunk }
+                if case .done = event { done = true }
+            }
+            #expect(done)
+            #expect(try TypedValueDecoder().decodeFields(Echo.Result.self, from: values).text == "shared")
+        }
+        #expect(cluster.runs.total == 1)
+        await first.stop()
+        await second.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func aBadKeyIsRefusedBeforeAnythingIsSent() async throws {
+        let cluster = try MemoryCluster()
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+        for key in ["", String(repeating: "k", count: 257), "tab\there"] {
+            await #expect(throws: VertebraError.self) { try await coordinator.submit(Echo.path, arguments: try echoArguments(), key: key) }
+            #expect(Submitter.keyProblem(key) != nil)
+        }
+        #expect(Submitter.keyProblem("report-2026-11-30") == nil)
+        await coordinator.stop()
+    }
+
+    // MARK: - Delayed jobs
+
+    @Test func aDelayedJobStartsNotBeforeItsTime() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        let handle = try await coordinator.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(60))
+        let job = try #require(try await journal.job(handle.id))
+        #expect(job.state == .pending)
+        #expect(job.notBefore != nil)
+        clock.advance(by: .seconds(55))
+        try await cluster.settle()
+        #expect(cluster.runs.total == 0)
+        clock.advance(by: .seconds(10))
+        try await cluster.eventually("the delayed job's end") { await cluster.endState(of: handle.id, in: journal) == .done }
+        #expect(cluster.runs.total == 1)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func aDelayedJobKeepsItsDelayAcrossARestart() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let first = try await cluster.startCoordinator(journal: journal)
+        let handle = try await first.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(3600))
+        await first.stop()
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        clock.advance(by: .seconds(1800))
+        try await cluster.settle()
+        #expect(cluster.runs.total == 0)
+        #expect(try await journal.job(handle.id)?.state == .pending)
+        clock.advance(by: .seconds(1900))
+        try await cluster.eventually("the delayed job's end") { await cluster.endState(of: handle.id, in: journal) == .done }
+        #expect(cluster.runs.total == 1)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func aDelayedJobCanBeCancelledWhileItWaits() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let handle = try await coordinator.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(600))
+        await coordinator.cancel(job: handle.id)
+        try await cluster.eventually("the cancelled end") { await cluster.endState(of: handle.id, in: journal) == .cancelled }
+        #expect(cluster.runs.total == 0)
+        await coordinator.stop()
+    }
+
+    @Test func aSubmitterDelaysAJobAndTheCoordinatorRefusesADelayPastTenYears() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let submitter = try await cluster.startSubmitter()
+        let job = try await submitter.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(120))
+        let stored = try #require(try await journal.job(job.id))
+        #expect(abs((stored.notBefore ?? .distantPast).timeIntervalSinceNow - 120) < 30)
+        await #expect(throws: VertebraError.self) {
+            _ = try await submitter.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(20 * 365 * 86400))
+        }
+        await submitter.stop()
+        await coordinator.stop()
+    }
+
+    // MARK: - Cancel and retry over XMPP
+
+    private func startOps(_ cluster: MemoryCluster, _ name: String) async throws -> Submitter {
+        let transport = cluster.network.transport(JID("\(name)@localhost/ops")!, clock: cluster.clock, requestTimeout: cluster.answerTimeout)
+        let submitter = Submitter(client: transport, coordinator: MemoryCluster.coordinatorJID, answerTimeout: cluster.answerTimeout)
+        try await submitter.start()
+        return submitter
+    }
+
+    @Test func anOperatorCancelsARunningJobAndRetriesItAsANewLinkedJob() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.accessList = (try? AccessList(parsing: Self.opsACL)) ?? AccessList() }
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let alice = try await cluster.startSubmitter()
+        let job = try await cluster.submit(alice, "again")
+        try await cluster.eventually("the first run") { cluster.runs.total == 1 }
+        let ops = try await startOps(cluster, "ops")
+        let cancelled = try await ops.cancelJob(String(job.id.prefix(12)))
+        #expect(cancelled == JobActionResult(job: job.id, state: "cancelling", retryOf: nil))
+        try await cluster.eventually("the cancelled end") { await cluster.endState(of: job.id, in: journal) == .cancelled }
+        cluster.runs.block("w1", false)
+        let retried = try await ops.retryJob(job.id)
+        #expect(retried.retryOf == job.id)
+        #expect(retried.job != job.id)
+        try await cluster.eventually("the retry's end") { await cluster.endState(of: retried.job, in: journal) == .done }
+        #expect(try await journal.job(retried.job)?.retryOf == job.id)
+        #expect(try await journal.timeline(ofJob: job.id).retries == [retried.job])
+        // The submitter may act on its own job too; a done job cannot be retried, an ended
+        // one not cancelled.
+        await #expect(throws: VertebraError.self) { _ = try await alice.retryJob(retried.job) }
+        await #expect(throws: VertebraError.self) { _ = try await alice.cancelJob(retried.job) }
+        await alice.stop()
+        await ops.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func strangersAndUnknownJobsAreRefused() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) {
+            $0.accessList = (try? AccessList(parsing: Self.opsACL + "\nbob@localhost /test")) ?? AccessList()
+        }
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.failNext(100)
+        let alice = try await cluster.startSubmitter()
+        let job = try await cluster.submit(alice, "fails")
+        try await cluster.eventually("the failed end") { await cluster.endState(of: job.id, in: journal) == .failed }
+        // bob may dispatch, but not act on alice's job; mallory is not in the ACL at all.
+        for name in ["bob", "mallory"] {
+            let other = try await startOps(cluster, name)
+            await #expect(throws: VertebraError.self) { _ = try await other.retryJob(job.id) }
+            await other.stop()
+        }
+        let ops = try await startOps(cluster, "ops")
+        let unknown = await #expect(throws: VertebraError.self) { _ = try await ops.cancelJob("ffffffffffffffff") }
+        #expect(unknown?.message.contains("No job") == true || unknown?.message.contains("no job") == true, "\(String(describing: unknown))")
+        await #expect(throws: VertebraError.self) { _ = try await ops.retryJob("") }
+        #expect(try await journal.jobs(matching: JobFilter(limit: 10)).count == 1)
+        await ops.stop()
+        await alice.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+}
