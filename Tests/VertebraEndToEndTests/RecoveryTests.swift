@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 import Natter
 import Testing
 import Vertebra
@@ -436,6 +439,70 @@ extension RecoveryTests {
             #expect((stored.finished ?? stored.created).timeIntervalSince(stored.created) >= 2.5, "it ran before its time")
             let (badStatus, badText) = try AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
             #expect(badStatus != 0 && badText.contains("not a duration"), "\(badText)")
+        }
+    }
+}
+
+/// `--metrics-address`: the Prometheus endpoint of real agents while jobs run.
+extension RecoveryTests {
+    /// The endpoint an agent printed at its start.
+    private func metricsURL(_ agent: AgentProcess) async throws -> URL {
+        var found: URL?
+        _ = try await eventually(timeout: .seconds(20)) {
+            found = agent.logText.split(separator: "\n").first { $0.hasPrefix("metrics: ") }
+                .flatMap { URL(string: String($0.dropFirst("metrics: ".count))) }
+            return found != nil
+        }
+        return try #require(found, "no metrics line in: \(agent.logText.prefix(800))")
+    }
+
+    /// `name{labels} value` lines of a scrape, by `name{labels}`.
+    private func scrape(_ url: URL) throws -> [String: Double] {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
+    }
+
+    @Test func theMetricsEndpointsCountTheJobsThatRun() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, extra: ["--metrics-address", "127.0.0.1:0"])
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--metrics-address", "127.0.0.1:0"])
+            defer {
+                coordinator.stop()
+                worker.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let coordinatorURL = try await metricsURL(coordinator)
+            let workerURL = try await metricsURL(worker)
+            let done = #"vertebra_jobs_finished_total{operation="/vertebra/echo",state="done"}"#
+            let workerDone = #"vertebra_worker_jobs_total{operation="/vertebra/echo",state="done"}"#
+            let before = try scrape(coordinatorURL)
+            let workerBefore = try scrape(workerURL)
+            #expect(before["vertebra_workers"] == 1)
+            for index in 0..<5 {
+                let (status, printed) = try AgentProcess.command(
+                    ["dispatch", Diagnostics.Echo.path.path, "text=m\(index)"], server: setup.server, directory: setup.directory)
+                #expect(status == 0, "dispatch printed: \(printed)")
+            }
+            let after = try scrape(coordinatorURL)
+            #expect((after[done] ?? 0) - (before[done] ?? 0) == 5, "\(after.filter { $0.key.contains("finished") })")
+            let submitted = #"vertebra_jobs_submitted_total{operation="/vertebra/echo"}"#
+            #expect((after[submitted] ?? 0) - (before[submitted] ?? 0) == 5)
+            #expect((after[#"vertebra_job_duration_seconds_count{operation="/vertebra/echo"}"#] ?? 0) >= 5)
+            #expect((after["vertebra_journal_commit_duration_seconds_count"] ?? 0) > (before["vertebra_journal_commit_duration_seconds_count"] ?? 0))
+            #expect((after[#"vertebra_stanzas_total{direction="in"}"#] ?? 0) > (before[#"vertebra_stanzas_total{direction="in"}"#] ?? 0))
+            let workerAfter = try scrape(workerURL)
+            #expect((workerAfter[workerDone] ?? 0) - (workerBefore[workerDone] ?? 0) == 5)
+            #expect(workerAfter["vertebra_worker_running_jobs"] == 0)
+            // Anything but /metrics is not found.
+            var other = URLRequest(url: coordinatorURL.deletingLastPathComponent().appendingPathComponent("jobs"))
+            other.httpMethod = "GET"
+            let (_, response) = try await URLSession.shared.data(for: other)
+            #expect((response as? HTTPURLResponse)?.statusCode == 404)
         }
     }
 }

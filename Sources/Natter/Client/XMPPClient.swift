@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -93,6 +94,10 @@ public actor XMPPClient {
         self.linkFactory = linkFactory
         self.eventLoop = MultiThreadedEventLoopGroup.singleton.next()
     }
+
+    /// `vertebra_stanzas_total{direction}`: stanzas this process's clients sent and received.
+    private let stanzasIn = Counter(label: "vertebra_stanzas_total", dimensions: [("direction", "in")])
+    private let stanzasOut = Counter(label: "vertebra_stanzas_total", dimensions: [("direction", "out")])
 
     // MARK: - Lifecycle
 
@@ -303,6 +308,7 @@ public actor XMPPClient {
 
     private func write(_ stanza: XElement) {
         guard let channel = link?.channel else { return }
+        stanzasOut.increment()
         if management.enabled, StanzaKind(stanza) != nil {
             management.recordOutbound(stanza)
             if management.unacknowledged.count % 32 == 0 { writeRaw(StreamManagementState.request, on: channel) }
@@ -418,6 +424,7 @@ public actor XMPPClient {
             throw StreamErrorReport(element).error
         }
         if management.enabled, StanzaKind(element) != nil { management.handledInbound += 1 }
+        stanzasIn.increment()
         let verdict = inspector?.inspect(element, direction: .inbound, peer: element.fromJID) ?? .route
         switch verdict {
         case .route: route(element)

@@ -117,6 +117,7 @@ extension Coordinator {
                     return await end(token, .failed, error: VertebraError(error.code, error.message + why))
                 }
                 logger.info("attempt failed; retrying", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(error)"])
+                metrics.retries(job.path.path).increment()
                 excluded.insert(worker)
                 try? await clock.sleep(for: jittered(delay))
                 delay = min(delay * 2, options.maxRetryDelay)
@@ -233,6 +234,10 @@ extension Coordinator {
         } else {
             events = await inbox.open(job: token, peer: worker, conversation: opened.conversation, attempt: resume?.token?.attempt)
         }
+        if let live = live[token], !live.wasDispatched {
+            self.live[token]?.wasDispatched = true
+            metrics.queueWait(job.path.path).recordInterval(since: live.since, until: clock.now)
+        }
         live[token]?.workers.insert(worker)
         emit(token, .dispatched(worker: worker))
         if job.cancelReason != nil { await inbox.inject(.cancelRequested(job.cancelReason ?? ""), job: token, peer: worker) }
@@ -243,6 +248,7 @@ extension Coordinator {
         } else {
             ended = await follow(job, worker: worker, events: events, values: resume?.values ?? [])
         }
+        metrics.attempts(job.path.path, ended.metricLabel).increment()
         attemptTokens["\(token)|\(worker)"] = nil
         lastHeard["\(token)|\(worker)"] = nil
         await inbox.close(job: token, peer: worker)

@@ -260,6 +260,7 @@ extension Coordinator {
     }
 
     private func start(_ job: PreparedJob) -> JobHandle {
+        metrics.submitted(job.spec.path.path).increment()
         let notBefore = job.spec.notBefore.map { instant(of: $0) }
         return startLive(
             token: job.spec.token, path: job.spec.path, op: job.op, scope: job.spec.scope, targets: job.spec.targets,
@@ -281,7 +282,7 @@ extension Coordinator {
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
             subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore,
-            notBefore: notBefore, key: key)
+            since: clock.now, notBefore: notBefore, key: key)
         if let key { keyedJobs[key] = token }
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
@@ -312,6 +313,10 @@ extension Coordinator {
             await endDurably(token, state, records)
         }
         logger.info("job ended", metadata: ["job": "\(token)", "state": "\(state)", "error": "\(error?.description ?? "-")"])
+        if let job = live[token] {
+            metrics.finished(job.path.path, state.rawValue).increment()
+            metrics.duration(job.path.path).recordInterval(since: job.since, until: clock.now)
+        }
         emit(token, error.map { .failed($0) } ?? .done)
         forgetLive(token)
     }
@@ -363,6 +368,7 @@ extension Coordinator {
 
     func notifyChange() {
         grantSlots()
+        reportWorkers()
         let waiters = changeWaiters
         changeWaiters.removeAll()
         for waiter in waiters.values { waiter.resume() }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import Natter
@@ -41,6 +42,9 @@ public actor Coordinator: PerformerRole {
         public var fastPath = true
         /// Where time is read and slept on (a ``ManualClock`` in tests).
         public var clock: any RuntimeClock = SystemClock()
+        /// Where metrics go (README, "Operating Vertebra"): the process's swift-metrics backend
+        /// unless set (a test's own).
+        public var metrics: any MetricsFactory = MetricsSystem.factory
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
@@ -80,6 +84,10 @@ public actor Coordinator: PerformerRole {
         var journalState: JobState
         /// Attempts the journal counted before this coordinator took the job (recovery).
         let attemptsBefore: Int
+        /// When this coordinator took the job (for its duration metric).
+        var since: ContinuousClock.Instant
+        /// Its first `op` was sent (the queue wait is measured up to it).
+        var wasDispatched = false
         /// A delayed job's first attempt waits for this.
         var notBefore: ContinuousClock.Instant?
         /// Its unique key: later submissions with the key follow this job.
@@ -120,6 +128,7 @@ public actor Coordinator: PerformerRole {
     /// When the coordinator started: for `workerWait` after it, jobs wait for workers to
     /// (re)advertise; later, a job for an operation nobody offers fails at once.
     var startedAt = ContinuousClock.now
+    let metrics: CoordinatorMetrics
 
     public init(client: any StanzaTransport, journal: ExchangeJournal, options: Options = Options(), logger: Logger = Logger(label: "vertebra.coordinator")) {
         self.client = client
@@ -127,6 +136,7 @@ public actor Coordinator: PerformerRole {
         self.options = options
         self.logger = logger
         self.inbox = RequesterInbox(journal: journal)
+        self.metrics = CoordinatorMetrics(factory: options.metrics)
     }
 
     /// Connects, resumes every unfinished job of the journal, and serves.

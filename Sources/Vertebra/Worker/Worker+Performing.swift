@@ -55,7 +55,10 @@ extension Worker {
         let deadline = handler.defaultDeadline.map { clock.now + $0 }
         let fast = options.fastPathBudget > .zero && FastPath.isRequested(in: payload)
             ? FastAttempt(out: outbound(attempt, peer: peer, conversation: conversation), ack: .ack(attempt)) : nil
-        let job = Task { await self.perform(run, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast) }
+        metrics.running.record(busySlots)
+        let job = Task {
+            await self.perform(run, operation: path.path, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast)
+        }
         running[attempt.description] = job
         guard let fast else { return IQAnswer(payload: accepted) }
         // A repeat of this op while the budget runs waits for the same answer (answerRepeat).
@@ -190,7 +193,7 @@ extension Worker {
     // MARK: - Running
 
     private func perform(
-        _ run: @escaping OperationHandler.Run, attempt: JobToken, conversation: Int64, peer: JID,
+        _ run: @escaping OperationHandler.Run, operation: String, attempt: JobToken, conversation: Int64, peer: JID,
         deadline: ContinuousClock.Instant?, fast: FastAttempt? = nil
     ) async {
         let out = outbound(attempt, peer: peer, conversation: conversation)
@@ -215,6 +218,10 @@ extension Worker {
             if let fast { try await fast.emit(values) } else { try await out.send(.data(attempt, values: values)) }
         })
         let ending: ProtocolMessage
+        let started = clock.now
+        defer {
+            metrics.handlerDuration(operation).recordInterval(since: started, until: clock.now)
+        }
         do {
             try await Self.withDeadline(deadline, clock: clock) { try await run(context, results) }
             ending = .final(attempt, values: [])
@@ -227,6 +234,7 @@ extension Worker {
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
         freeSlot(attempt)
+        metrics.finished(operation, Self.metricState(ending)).increment()
         if let fast {
             do {
                 if try await fast.finish(ending) { return }  // it travels in the answer to the op
@@ -242,6 +250,15 @@ extension Worker {
         if case .failure(let error) = await send.result {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
             await endLocally(attempt, conversation: conversation, reason: "the requester did not take the end: \(error)")
+        }
+    }
+
+    /// The `state` label of `vertebra_worker_jobs_total` for an attempt that ends with `message`.
+    private static func metricState(_ message: ProtocolMessage) -> String {
+        switch message {
+        case .final: "done"
+        case .error(_, let kind, _): kind == .cancel ? "cancelled" : "failed"
+        default: "failed"
         }
     }
 
@@ -316,6 +333,7 @@ extension Worker {
     private func freeSlot(_ attempt: JobToken) {
         guard slotFreed.insert(attempt.description).inserted else { return }
         busySlots -= 1
+        metrics.running.record(busySlots)
     }
 
     private func finished(_ attempt: JobToken) {

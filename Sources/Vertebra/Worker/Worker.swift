@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import Natter
@@ -46,6 +47,8 @@ public actor Worker: PerformerRole {
         /// How long a graceful shutdown of the worker as a service lets running handlers finish
         /// (``drain(timeout:)``).
         public var drainTimeout: Duration = .seconds(30)
+        /// Where metrics go: the process's swift-metrics backend unless set (a test's own).
+        public var metrics: any MetricsFactory = MetricsSystem.factory
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),
@@ -97,12 +100,14 @@ public actor Worker: PerformerRole {
     var advertiseAgain = false
     /// Journal writes that failed (each logged at error level).
     public internal(set) var journalFailures = 0
+    let metrics: WorkerMetrics
 
     public init(client: any StanzaTransport, journal: ExchangeJournal, options: Options, logger: Logger = Logger(label: "vertebra.worker")) {
         self.client = client
         self.journal = journal
         self.options = options
         self.logger = logger
+        self.metrics = WorkerMetrics(factory: options.metrics)
     }
 
     /// Registers a handler returning one result (sent as one `data`, then `final`).

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Synchronization
 
@@ -76,6 +77,9 @@ public actor ExchangeJournal {
         /// For crash tests only: the journal dies after this many commits, as its process would
         /// (see ``SimulatedCrash``). Nil in production.
         public var simulatedCrash: SimulatedCrash?
+        /// Where the commit metrics go (`vertebra_journal_commit_duration_seconds`,
+        /// `vertebra_journal_commit_writes`): the process's swift-metrics backend unless set.
+        public var metrics: any MetricsFactory = MetricsSystem.factory
 
         public init(
             durability: Durability? = nil, commit: CommitMode = .group(GroupCommit()),
@@ -118,6 +122,8 @@ public actor ExchangeJournal {
     private let connection: Connection
     private let checkpointer: WALCheckpointer
     private let options: Options
+    private let commitDuration: CoreMetrics.Timer
+    private let commitWrites: Recorder
     /// Queued writes and their counters, behind a lock so that ``writeLater(_:onFailure:)`` queues
     /// without a hop to the journal's executor (and keeps its place in the order of writes).
     private let queue = Mutex(WriteQueue())
@@ -194,6 +200,8 @@ public actor ExchangeJournal {
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.options = options
+        commitDuration = CoreMetrics.Timer(label: "vertebra_journal_commit_duration_seconds", factory: options.metrics)
+        commitWrites = Recorder(label: "vertebra_journal_commit_writes", factory: options.metrics)
         self.executor = JournalExecutor(label: "vertebra.journal")
         if options.createIfMissing { Self.createPrivately(path) }
         let connection = try Connection(
@@ -342,6 +350,7 @@ public actor ExchangeJournal {
 
     private func commit(_ batch: [PendingWrite]) {
         let now = options.now()
+        let started = ContinuousClock.now
         var results: [Result<[RecordOutcome], any Error>] = []
         results.reserveCapacity(batch.count)
         do {
@@ -357,6 +366,9 @@ public actor ExchangeJournal {
             for write in batch { write.finish(with: .failure(error)) }
             return
         }
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        commitDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        commitWrites.record(batch.count)
         for (write, result) in zip(batch, results) { write.finish(with: result) }
     }
 

@@ -34,6 +34,7 @@ extension C2SConnection {
 
     /// Delivers a stamped stanza to `to` (a JID of this domain), or answers for the recipient.
     func route(_ stanza: XElement, from sender: JID, to: JID) {
+        core.routed.increment()
         let kind = StanzaKind(stanza)
         if to.local == nil {
             if kind == .iq { answerAsServer(stanza, for: to, sender: sender) }

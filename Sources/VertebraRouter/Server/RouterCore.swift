@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOSSL
@@ -13,6 +14,9 @@ final class RouterCore: Sendable {
     let loginFailures = NIOLockedValueBox(LoginThrottle())
     /// Failed logins per account (lowercased username), from any address.
     let accountFailures = NIOLockedValueBox(LoginThrottle())
+    /// `vertebra_router_auth_failures_total` and `vertebra_router_stanzas_routed_total`.
+    let authFailures = Counter(label: "vertebra_router_auth_failures_total")
+    let routed = Counter(label: "vertebra_router_stanzas_routed_total")
 
     init(configuration: RouterConfiguration, accounts: AccountStore, tlsContext: NIOSSLContext?, logger: Logger) {
         self.configuration = configuration
@@ -42,6 +46,7 @@ final class RouterCore: Sendable {
 
     /// Counts a failed login of `address`, and of the account `username` when known.
     func recordFailedLogin(from address: String, account username: String?) {
+        authFailures.increment()
         let window = configuration.failedLoginWindow
         _ = loginFailures.withLockedValue { $0.record(address, now: .now, window: window) }
         // Usernames longer than a JID's local part (1023 bytes) name no account; not kept.

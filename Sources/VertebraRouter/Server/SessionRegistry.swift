@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 import Natter
@@ -43,6 +44,8 @@ final class ConnectionHandle: Sendable {
 /// All state sits behind one lock, touched only through `withLockedValue`; no I/O happens while
 /// it is held.
 final class SessionRegistry: Sendable {
+    /// `vertebra_router_connections`: open client connections.
+    private let connectionsGauge = Gauge(label: "vertebra_router_connections")
     private struct State {
         var connections: [Int: ConnectionHandle] = [:]
         var perAddress: [String: Int] = [:]
@@ -82,6 +85,7 @@ final class SessionRegistry: Sendable {
             guard $0.perAddress[handle.address, default: 0] < maxPerAddress else { return .tooManyFromAddress }
             $0.connections[handle.id] = handle
             $0.perAddress[handle.address, default: 0] += 1
+            connectionsGauge.record($0.connections.count)
             return nil
         }
     }
@@ -90,6 +94,7 @@ final class SessionRegistry: Sendable {
     func release(_ handle: ConnectionHandle) {
         state.withLockedValue { state in
             guard state.connections.removeValue(forKey: handle.id) != nil else { return }
+            connectionsGauge.record(state.connections.count)
             let left = state.perAddress[handle.address, default: 1] - 1
             state.perAddress[handle.address] = left > 0 ? left : nil
             guard let jid = handle.jid, state.sessions[jid]?.id == handle.id, let resource = jid.resource else { return }

@@ -25,6 +25,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var location: JournalLocation
+    @OptionGroup var metrics: MetricsOptions
     @Option(help: ArgumentHelp("Access-control list of submitters and the operations they may dispatch.", valueName: "path"))
     var acl: String?
     @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
@@ -64,6 +65,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         connection.bootstrapLogging()
         let logger = Logger(label: "coordinator")
         do {
+            let endpoint = try await metrics.start()
             let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
             let accessList = try acl.map { try AccessList(contentsOf: $0) } ?? AccessList()
             let directory = (location.path as NSString).deletingLastPathComponent
@@ -86,6 +88,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             logger.info("stopping; unfinished jobs resume at the next start")
             await coordinator.stop()
             await journal.close()
+            await endpoint?.stop()
         } catch let error as ValidationError {
             throw error
         } catch {

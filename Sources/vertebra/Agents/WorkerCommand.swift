@@ -15,10 +15,13 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: WorkerOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         do {
+            let endpoint = try await metrics.start()
             try await options.run(name: "worker") { worker in try await Diagnostics.register(on: worker) }
+            await endpoint?.stop()
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import Natter
+import Prometheus
 import Vertebra
 import VertebraAgent
 import VertebraJournal
@@ -27,6 +29,7 @@ struct BenchJobs: AsyncParsableCommand {
     @Option(help: "Durabilities to run, comma separated.") var durability = "normal,full"
     @Option(help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
     @Option(help: "The workers' --fast-path-budget in ms (0: the classic 8-stanza conversation).") var fastPathBudget = 50
+    @Flag(help: "Turn metrics on (Prometheus backend) in this process and the workers, to measure their cost.") var metrics = false
 
     private var levels: [Int] { inFlight.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
     private var durabilities: [Durability] { durability.split(separator: ",").compactMap { Durability(rawValue: String($0)) } }
@@ -46,6 +49,7 @@ struct BenchJobs: AsyncParsableCommand {
             handler.logLevel = .error
             return handler
         }
+        if metrics { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-jobs-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -56,7 +60,8 @@ struct BenchJobs: AsyncParsableCommand {
 
     private func runDurability(_ durability: Durability, directory: String) async throws {
         let workers = try (1...2).map { try accounts.spawnWorker(
-            $0, journal: "\(directory)/w\($0)-\(durability).sqlite", extra: ["--durability", durability.rawValue, "--max-jobs", "256", "--fast-path-budget", "\(fastPathBudget)"]) }
+            $0, journal: "\(directory)/w\($0)-\(durability).sqlite", extra: ["--durability", durability.rawValue, "--max-jobs", "256", "--fast-path-budget", "\(fastPathBudget)"]
+                + (metrics ? ["--metrics-address", "127.0.0.1:0"] : [])) }
         defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
         let journal = try ExchangeJournal(path: "\(directory)/coordinator-\(durability).sqlite", options: .init(durability: durability))
         let coordinator = Coordinator(
@@ -91,7 +96,7 @@ struct BenchJobs: AsyncParsableCommand {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let line = String(
-            format: #"{"server":"%@","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
+            format: #"{"server":"%@\#(metrics ? "+metrics" : "")","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
                 #""stanzas_per_job":%.1f,"coordinator_commits_per_job":%.2f,"coordinator_awaited_writes_per_job":%.2f,"# +
                 #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"cpu_ms_per_job":%.3f}"#,
             label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),

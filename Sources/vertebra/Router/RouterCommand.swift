@@ -44,6 +44,7 @@ struct RouterServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Listen for XMPP clients and route their stanzas (the default).")
 
     @OptionGroup var state: RouterState
+    @OptionGroup var metrics: MetricsOptions
     @Option(help: "Address to listen on.") var address = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 5222
     @Option(help: "XMPP domain served (the part after @ in JIDs).") var domain = "localhost"
@@ -103,6 +104,7 @@ struct RouterServe: AsyncParsableCommand {
             tls = files
         }
         let accounts = try AccountStore(path: state.accountsPath)
+        let endpoint = try await metrics.start()
         var configuration = RouterConfiguration(
             host: address, port: port, domain: domain, tls: tls, requireTLS: !allowPlaintext,
             limits: RouterLimits(
@@ -127,6 +129,7 @@ struct RouterServe: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: [router], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await endpoint?.stop()
     }
 }
 

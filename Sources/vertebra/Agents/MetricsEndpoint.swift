@@ -1,0 +1,117 @@
+import ArgumentParser
+import CoreMetrics
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+/// `--metrics-address HOST:PORT`: serve the process's metrics in the Prometheus text format at
+/// `http://HOST:PORT/metrics` (off by default).
+struct MetricsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0 picks one). Off by default.",
+        valueName: "host:port"))
+    var metricsAddress: String?
+
+    func validate() throws {
+        if let metricsAddress { _ = try Self.parse(metricsAddress) }
+    }
+
+    static func parse(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("--metrics-address must be HOST:PORT with a port from 0 to 65535, not '\(text)'")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard !host.isEmpty else { throw ValidationError("--metrics-address needs a host, e.g. 127.0.0.1:9464") }
+        return (host, port)
+    }
+
+    /// Bootstraps swift-metrics with Prometheus and starts the endpoint, when asked for. Call it
+    /// before making the agent: its metrics are bound to the backend at creation.
+    func start() async throws -> MetricsEndpoint? {
+        guard let metricsAddress else { return nil }
+        let (host, port) = try Self.parse(metricsAddress)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let endpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry)
+        let shown = host.contains(":") ? "[\(host)]" : host
+        printError("metrics: http://\(shown):\(endpoint.port)/metrics")
+        if !["127.0.0.1", "::1", "localhost"].contains(host) {
+            printError("warning: the metrics endpoint listens on \(host), beyond this machine; it has no authentication")
+        }
+        return endpoint
+    }
+}
+
+/// A minimal HTTP/1.1 server (SwiftNIO's HTTP codec) answering `GET /metrics`.
+final class MetricsEndpoint: Sendable {
+    let channel: any Channel
+    let port: Int
+
+    private init(channel: any Channel) {
+        self.channel = channel
+        port = channel.localAddress?.port ?? 0
+    }
+
+    static func start(host: String, port: Int, registry: PrometheusCollectorRegistry) async throws -> MetricsEndpoint {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return MetricsEndpoint(channel: channel)
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// Answers each request: `GET /metrics` with the registry's text, anything else 404 or 405.
+private final class MetricsHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let registry: PrometheusCollectorRegistry
+    private var request: HTTPRequestHead?
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): request = head
+        case .body: break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let (status, body): (HTTPResponseStatus, [UInt8])
+        if path != "/metrics" {
+            (status, body) = (.notFound, Array("not found; metrics are at /metrics\n".utf8))
+        } else if head.method != .GET && head.method != .HEAD {
+            (status, body) = (.methodNotAllowed, Array("use GET\n".utf8))
+        } else {
+            (status, body) = (.ok, registry.emitToBuffer())
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: status == .ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
