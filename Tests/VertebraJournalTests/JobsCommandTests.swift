@@ -288,3 +288,66 @@ import VertebraJournal
 enum TimeTextForTests {
     static func iso(_ date: Date) -> String { Date.ISO8601FormatStyle().format(date) }
 }
+
+/// `vertebra jobs --follow`: the listing, then each new or changed job as the journal changes.
+@Suite(.timeLimit(.minutes(2))) struct JobsFollowTests {
+    /// The `(id, state)` pairs of the JSON lines in `file` so far.
+    private func events(in file: String) -> [(String, String)] {
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let id = object["id"] as? String, let state = object["state"] as? String
+            else { return nil }
+            return (id, state)
+        }
+    }
+
+    private func waitFor(_ what: String, in file: String, _ condition: ([(String, String)]) -> Bool) async throws {
+        let end = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < end {
+            if condition(events(in: file)) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting for \(what); printed: \((try? String(contentsOfFile: file, encoding: .utf8)) ?? "")")
+        throw CancellationError()
+    }
+
+    @Test func followPrintsNewAndChangedJobsUntilStopped() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("follow.sqlite")
+        let journal = try ExchangeJournal(path: path, options: .init(durability: .normal))
+        let first = newToken()
+        try await journal.write(.createJob(NewJob(token: first, operation: "/a", arguments: "", state: .pending)))
+        let output = directory.path("stdout")
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let process = Process()
+        process.executableURL = try Vertebra.binary()
+        process.arguments = ["jobs", "--follow", "--json", "--interval", "50", "--state", "pending,done", "--journal", path]
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        try await waitFor("the first job", in: output) { $0.contains { $0 == (first, "pending") } }
+        let second = newToken()
+        try await journal.write(.createJob(NewJob(token: second, operation: "/b", arguments: "", state: .pending)))
+        try await journal.write(.transition(job: second, to: .running))
+        try await Task.sleep(for: .milliseconds(300))
+        try await journal.write(.transition(job: second, to: .done))
+        try await waitFor("the second job's end", in: output) { $0.contains { $0 == (second, "done") } }
+        let seen = events(in: output)
+        #expect(!seen.contains { $0.1 == "running" }, "--state filters the changes too: \(seen)")
+        #expect(seen.filter { $0 == (first, "pending") }.count == 1, "a job is printed again only when it changes: \(seen)")
+        kill(process.processIdentifier, SIGTERM)
+        let end = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+        await journal.close()
+    }
+
+    @Test func aBadIntervalIsAUsageError() async throws {
+        let output = try await Vertebra.run(["jobs", "--follow", "--interval", "5"])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("--interval must be from 50 to 60000 ms"))
+    }
+}

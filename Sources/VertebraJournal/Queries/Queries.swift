@@ -12,6 +12,9 @@ public struct JobFilter: Sendable, Equatable {
     public var since: Date?
     /// At most this many jobs, newest first.
     public var limit: Int
+    /// Only jobs changed (``Job/updated``) at or after this time, oldest change first
+    /// (`vertebra jobs --follow`).
+    public var changedSince: Date?
 
     public init(
         states: Set<JobState> = [], operation: String? = nil, worker: String? = nil, since: Date? = nil,
@@ -168,10 +171,15 @@ extension Connection {
             conditions.append("created >= ?")
             values.append(.time(since))
         }
+        if let changed = filter.changedSince {
+            conditions.append("updated >= ?")
+            values.append(.time(changed))
+        }
         let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         values.append(.int(filter.limit))
+        let order = filter.changedSince == nil ? "created DESC, token" : "updated, token"
         return try all(
-            "SELECT \(Columns.job) FROM jobs\(whereClause) ORDER BY created DESC, token LIMIT ?", values
+            "SELECT \(Columns.job) FROM jobs\(whereClause) ORDER BY \(order) LIMIT ?", values
         ) { try job(from: $0) }
     }
 

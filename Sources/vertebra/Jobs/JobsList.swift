@@ -11,7 +11,11 @@ struct JobsList: AsyncParsableCommand {
             Columns: id (first 12 hex digits; `jobs show` takes any unique prefix), operation, \
             worker, state, attempts, age (since created), duration (created to finished).
             --json prints one JSON array; each job has id, op, state, worker, attempts, created, \
-            updated, finished, duration (seconds), scope, submitter, deadline, error (null when unset).
+            updated, finished, duration (seconds), scope, submitter, deadline, error, retry_of, key, \
+            not_before (null when unset).
+            --follow then keeps watching the journal and prints each new or changed job matching \
+            the filters as it happens, one line each (with --json, one JSON object per line), \
+            until Ctrl-C.
             """)
 
     @OptionGroup var location: JournalLocation
@@ -34,6 +38,12 @@ struct JobsList: AsyncParsableCommand {
     @Flag(name: .long, help: "Print a JSON array instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "Keep watching: print each new or changed job as it happens, until Ctrl-C.")
+    var follow = false
+
+    @Option(name: .long, help: "With --follow, look for changes this often, in milliseconds.")
+    var interval: Int = 500
+
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit)).") }
         for name in stateNames {
@@ -48,6 +58,7 @@ struct JobsList: AsyncParsableCommand {
         }
         if let worker, worker.isEmpty { throw ValidationError("--worker must not be empty.") }
         if let op, op.isEmpty { throw ValidationError("--op must not be empty.") }
+        guard (50...60_000).contains(interval) else { throw ValidationError("--interval must be from 50 to 60000 ms (got \(interval)).") }
     }
 
     private var stateNames: [String] {
@@ -65,8 +76,12 @@ struct JobsList: AsyncParsableCommand {
         }
         filter.limit = limit
         let shown = Array(jobs.prefix(limit))
-        if json {
+        if json && !follow {
             print(try jsonText(shown.map(JobJSON.init)))
+            return
+        }
+        if follow {
+            try await JobsFollower(path: location.path, filter: filter, json: json, interval: .milliseconds(interval)).run(after: shown)
             return
         }
         guard !shown.isEmpty else {
