@@ -31,7 +31,7 @@ public enum BatchFile {
     }
 
     /// Splits on spaces, keeping double-quoted stretches (with `\"` and `\\`) together.
-    static func split(_ line: String) throws -> [String] {
+    public static func split(_ line: String) throws -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false

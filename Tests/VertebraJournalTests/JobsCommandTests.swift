@@ -351,3 +351,17 @@ enum TimeTextForTests {
         #expect(output.stderr.contains("--interval must be from 50 to 60000 ms"))
     }
 }
+
+/// `vertebra coordinator --schedule PATH` checks the file before anything starts.
+@Suite struct CoordinatorScheduleFlagTests {
+    @Test func aBadScheduleIsAUsageErrorNamingTheLine() async throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("schedule.txt")
+        try "# nightly\n0 2 * * * /reports/nightly\n0 25 * * * /reports/late\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let output = try await Vertebra.run(["coordinator", "--schedule", file, "--jid", "coordinator@localhost"])
+        #expect(output.status == 64, "\(output.stderr)")
+        #expect(output.stderr.contains("schedule.txt:3:") && output.stderr.contains("hour"), "\(output.stderr)")
+        let missing = try await Vertebra.run(["coordinator", "--schedule", directory.path("none.txt"), "--jid", "coordinator@localhost"])
+        #expect(missing.status == 64 && missing.stderr.contains("cannot read the schedule"), "\(missing.stderr)")
+    }
+}

@@ -259,7 +259,7 @@ extension Coordinator {
         return jobs.map(start)
     }
 
-    private func start(_ job: PreparedJob) -> JobHandle {
+    func start(_ job: PreparedJob) -> JobHandle {
         metrics.submitted(job.spec.path.path).increment()
         let notBefore = job.spec.notBefore.map { instant(of: $0) }
         return startLive(

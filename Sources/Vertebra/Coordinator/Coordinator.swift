@@ -45,6 +45,11 @@ public actor Coordinator: PerformerRole {
         /// Where metrics go (README, "Operating Vertebra"): the process's swift-metrics backend
         /// unless set (a test's own).
         public var metrics: any MetricsFactory = MetricsSystem.factory
+        /// Periodic jobs (``ScheduleEntry``), journalled so that a restart neither loses nor
+        /// double-fires a run.
+        public var schedule: [ScheduleEntry] = []
+        /// The wall clock the schedule and delayed jobs are read against (a test's own).
+        public var wallClock: @Sendable () -> Date = { Date() }
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
@@ -156,6 +161,7 @@ public actor Coordinator: PerformerRole {
         tasks.append(Task { await self.probe(known) })
         try await recover()
         await inbox.setRecovering(false)
+        if !options.schedule.isEmpty { tasks.append(Task { await self.runSchedule() }) }
     }
 
     /// Stops serving and disconnects. Unfinished jobs stay in the journal and resume at the

@@ -48,6 +48,23 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var silenceTimeout: Int = 120
     @Flag(help: "Never use the fast path, even with workers that offer it (every job gets the classic 8-stanza conversation).")
     var noFastPath = false
+    @Option(help: ArgumentHelp("""
+        Periodic jobs: one per line, CRON [missed=run|skip] OPERATION name=type:value ..., CRON \
+        being five fields (minute hour day-of-month month day-of-week, local time) or @hourly, \
+        @daily, @weekly, @monthly, @yearly. missed= says what a restart does about runs missed \
+        while the coordinator was down: run (one job, at once; the default) or skip.
+        """, valueName: "path"))
+    var schedule: String?
+
+    /// The schedule file's entries (checked by validate()).
+    private func scheduleEntries() throws -> [ScheduleEntry] {
+        guard let schedule else { return [] }
+        let text: String
+        do { text = try String(contentsOfFile: schedule, encoding: .utf8) } catch {
+            throw ValidationError("cannot read the schedule \(schedule): \(error.localizedDescription)")
+        }
+        do { return try ScheduleFile.parse(text, name: schedule) } catch { throw ValidationError("\(error)") }
+    }
 
     /// A year: longer settings are mistakes (and would overflow durations).
     static let maxSeconds = 31_536_000
@@ -59,6 +76,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be from 1 to \(Self.maxSeconds) seconds, not \(value)")
         }
         guard (1...1_000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be from 1 to 1000, not \(maxAttempts)") }
+        _ = try scheduleEntries()
     }
 
     func run() async throws {
@@ -77,13 +95,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 accessList: accessList, lease: .seconds(lease), maxAttempts: maxAttempts, workerWait: .seconds(workerWait),
                 silenceTimeout: .seconds(silenceTimeout))
             options.fastPath = !noFastPath
+            options.schedule = try scheduleEntries()
             let client = XMPPClient(configuration: configuration, logger: logger)
             let coordinator = Coordinator(client: client, journal: journal, options: options, logger: logger)
             try await coordinator.start()
             let bound = await client.boundJID?.description ?? "?"
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
-                "acl rules": "\(accessList.rules.count)"])
+                "acl rules": "\(accessList.rules.count)", "schedule entries": "\(options.schedule.count)"])
             await waitForTerminationSignal()
             logger.info("stopping; unfinished jobs resume at the next start")
             await coordinator.stop()
