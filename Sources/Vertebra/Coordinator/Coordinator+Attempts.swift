@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraJournal
 import VertebraXML
 
@@ -217,12 +218,17 @@ extension Coordinator {
         }
         // Counted before the first suspension, so concurrent picks see this worker's load.
         if !counted { registry.adjustOutstanding(worker, by: 1) }
+        let span = options.tracer.startSpan(
+            "vertebra.attempt \(job.path.path)", context: job.span?.context ?? .topLevel, ofKind: .producer)
+        span.attributes["vertebra.job.id"] = token
+        span.attributes["vertebra.worker"] = worker.description
+        defer { span.end() }
         let opened: (conversation: Int64, iqID: String, op: XElement)
         if let resume {
             // The worker answers a repeated IQ id from its journal, whatever the op says.
             opened = (resume.conversation, resume.opIQID, job.op)
         } else {
-            do { opened = try await openAttempt(job, worker: worker) } catch {
+            do { opened = try await openAttempt(job, worker: worker, trace: TraceCarrier(span.context, tracer: options.tracer)) } catch {
                 releaseSlot(worker)
                 noteJournalFailure(error, "could not journal a new attempt; the job fails", job: token)
                 return .failed(VertebraError(.journalFailed, "could not journal the attempt: \(error)"), retryable: false)
@@ -249,6 +255,8 @@ extension Coordinator {
             ended = await follow(job, worker: worker, events: events, values: resume?.values ?? [])
         }
         metrics.attempts(job.path.path, ended.metricLabel).increment()
+        span.attributes["vertebra.attempt.outcome"] = ended.metricLabel
+        if case .done = ended {} else { span.fail(ended.metricLabel) }
         attemptTokens["\(token)|\(worker)"] = nil
         lastHeard["\(token)|\(worker)"] = nil
         await inbox.close(job: token, peer: worker)
@@ -274,9 +282,11 @@ extension Coordinator {
         notifyChange()
     }
 
-    private func openAttempt(_ job: LiveJob, worker: JID) async throws -> (Int64, String, XElement) {
+    private func openAttempt(_ job: LiveJob, worker: JID, trace: TraceCarrier) async throws -> (Int64, String, XElement) {
         let iqID = ids.next()
-        let op = usesFastPath(worker) ? job.op.appending(FastPath.request) : job.op
+        var op = usesFastPath(worker) ? job.op.appending(FastPath.request) : job.op
+        // The attempt's trace context travels to the worker (a 0.4 worker ignores it).
+        if let context = DispatchExtension.element(targets: [], deadline: nil, retryable: nil, trace: trace) { op = op.appending(context) }
         var records: [JournalRecord] = [
             .openConversation(NewConversation(
                 job: job.token, peer: worker.description, role: .requester, supersedesOthers: job.scope == .single)),

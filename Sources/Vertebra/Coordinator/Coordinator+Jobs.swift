@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraJournal
 import VertebraXML
 
@@ -20,6 +21,8 @@ struct JobSpec: Sendable {
     var notBefore: Date?
     /// The job this one repeats (an operator's retry).
     var retryOf: String?
+    /// The submitter's trace context: the job's span is its child.
+    var trace = TraceCarrier()
 }
 
 /// The submitter's side of a job that came in over XMPP.
@@ -54,7 +57,8 @@ extension Coordinator {
         if let key, let handle = subscribe(keyedJobs[key]) { return handle }
         let spec = JobSpec(
             token: token.job, path: path, arguments: arguments, scope: scope, targets: targets, deadline: deadline,
-            retryable: retryable, submitter: nil, key: key, notBefore: notBefore)
+            retryable: retryable, submitter: nil, key: key, notBefore: notBefore,
+            trace: TraceCarrier(InstrumentationContext.current ?? .topLevel, tracer: options.tracer))
         do {
             return try await begin(spec, relay: nil).0
         } catch let error as JournalError where error.code == .duplicateKey {
@@ -219,7 +223,7 @@ extension Coordinator {
         let retryable = spec.retryable ?? registry.isRetryable(spec.path)
         // The journal keeps the op with the dispatch extension, so recovery knows the targets,
         // deadline and retry policy; workers get the plain op.
-        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: retryable)
+        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: retryable, trace: spec.trace)
             .map { op.appending($0) } ?? op
         let record = JournalRecord.createJob(NewJob(
             token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
@@ -265,7 +269,7 @@ extension Coordinator {
         return startLive(
             token: job.spec.token, path: job.spec.path, op: job.op, scope: job.spec.scope, targets: job.spec.targets,
             deadline: job.spec.deadline.map { (notBefore ?? clock.now) + $0 }, retryable: job.retryable, resumes: [],
-            journalState: .pending, attemptsBefore: 0, notBefore: notBefore, key: job.spec.key)
+            journalState: .pending, attemptsBefore: 0, notBefore: notBefore, key: job.spec.key, trace: job.spec.trace)
     }
 
     /// The clock's instant of a wall-clock time (now, for a time past).
@@ -276,13 +280,16 @@ extension Coordinator {
     func startLive(
         token: String, path: Resource, op: XElement, scope: Scope, targets: [JID], deadline: ContinuousClock.Instant?,
         retryable: Bool, resumes: [ResumeState], journalState: JobState, attemptsBefore: Int,
-        notBefore: ContinuousClock.Instant? = nil, key: String? = nil
+        notBefore: ContinuousClock.Instant? = nil, key: String? = nil, trace: TraceCarrier = TraceCarrier()
     ) -> JobHandle {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+        let span = options.tracer.startSpan("vertebra.job \(path.path)", context: trace.context(tracer: options.tracer), ofKind: .consumer)
+        span.attributes["vertebra.job.id"] = token
+        span.attributes["vertebra.operation"] = path.path
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
             subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore,
-            since: clock.now, notBefore: notBefore, key: key)
+            since: clock.now, notBefore: notBefore, key: key, span: span)
         if let key { keyedJobs[key] = token }
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
@@ -314,6 +321,8 @@ extension Coordinator {
         }
         logger.info("job ended", metadata: ["job": "\(token)", "state": "\(state)", "error": "\(error?.description ?? "-")"])
         if let job = live[token] {
+            job.span?.attributes["vertebra.job.state"] = state.rawValue
+            if let error, state != .done { job.span?.fail(error.description) }
             metrics.finished(job.path.path, state.rawValue).increment()
             metrics.duration(job.path.path).recordInterval(since: job.since, until: clock.now)
         }
@@ -342,6 +351,7 @@ extension Coordinator {
 
     private func forgetLive(_ token: String) {
         if let key = live[token]?.key, keyedJobs[key] == token { keyedJobs[key] = nil }
+        live[token]?.span?.end()
         for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
         live[token] = nil
         jobTasks[token] = nil

@@ -47,7 +47,8 @@ extension Coordinator {
         }
         let spec = JobSpec(
             token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
-            deadline: extensions.deadline, retryable: extensions.retryable, submitter: peer, key: job.key, retryOf: job.token)
+            deadline: extensions.deadline, retryable: extensions.retryable, submitter: peer, key: job.key, retryOf: job.token,
+            trace: extensions.trace)
         do {
             _ = try await beginMany([spec])
         } catch let error as JournalError where error.code == .duplicateKey {

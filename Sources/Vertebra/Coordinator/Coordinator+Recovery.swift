@@ -73,7 +73,8 @@ extension Coordinator {
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
             retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes,
-            journalState: job.state, attemptsBefore: job.attempts, notBefore: job.notBefore.map { instant(of: $0) }, key: job.key)
+            journalState: job.state, attemptsBefore: job.attempts, notBefore: job.notBefore.map { instant(of: $0) }, key: job.key,
+            trace: extensions.trace)
         // The submitter's conversation, and those of submissions that followed it by its key.
         let relays = conversations.filter { $0.role == .performer && $0.state == .open }
         if let first = relays.first {

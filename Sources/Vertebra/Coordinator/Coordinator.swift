@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraJournal
 import VertebraXML
 
@@ -50,6 +51,9 @@ public actor Coordinator: PerformerRole {
         public var schedule: [ScheduleEntry] = []
         /// The wall clock the schedule and delayed jobs are read against (a test's own).
         public var wallClock: @Sendable () -> Date = { Date() }
+        /// Where spans go (`vertebra.job`, `vertebra.attempt`): the process's swift-distributed-
+        /// tracing backend unless set (a test's own).
+        public var tracer: any Tracer = InstrumentationSystem.tracer
 
         public init(
             accessList: AccessList = AccessList(), lease: Duration = .seconds(10), maxAttempts: Int = 3,
@@ -99,6 +103,8 @@ public actor Coordinator: PerformerRole {
         var key: String?
         /// A keyed job's events so far, for subscribers that join later.
         var history: [JobEvent] = []
+        /// The job's span (`vertebra.job`), ended with the job.
+        var span: (any Span)?
     }
 
     public nonisolated let client: any StanzaTransport
@@ -234,7 +240,7 @@ public actor Coordinator: PerformerRole {
             // A submitter may forbid retries, never grant them: whether an operation may run again
             // is the workers' declaration (vetted by serve rules), not one peer's say-so.
             deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
-            key: extensions.key, notBefore: extensions.notBefore)
+            key: extensions.key, notBefore: extensions.notBefore, trace: extensions.trace)
         let relay = RelaySpec(
             attempt: attempt, peer: peer, iqID: request.id, op: payload,
             answer: JournalText.text(request.result(payload: accepted).element))

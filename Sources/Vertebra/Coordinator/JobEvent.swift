@@ -37,8 +37,10 @@ enum DispatchExtension {
     /// The longest unique key, in UTF-8 bytes.
     static let maxKeyBytes = 256
 
-    static func element(targets: [JID], deadline: Duration?, retryable: Bool?, key: String? = nil, notBefore: Date? = nil) -> XElement? {
-        guard !targets.isEmpty || deadline != nil || retryable != nil || key != nil || notBefore != nil else { return nil }
+    static func element(
+        targets: [JID], deadline: Duration?, retryable: Bool?, key: String? = nil, notBefore: Date? = nil, trace: TraceCarrier = TraceCarrier()
+    ) -> XElement? {
+        guard !targets.isEmpty || deadline != nil || retryable != nil || key != nil || notBefore != nil || !trace.isEmpty else { return nil }
         var attributes: [XAttribute] = []
         if let deadline { attributes.append(XAttribute("deadline", secondsText(deadline))) }
         if let retryable { attributes.append(XAttribute("retryable", retryable ? "1" : "0")) }
@@ -46,7 +48,7 @@ enum DispatchExtension {
         if let notBefore { attributes.append(XAttribute("not-before", String(Int64((notBefore.timeIntervalSince1970 * 1000).rounded())))) }
         return XElement(
             "dispatch", namespace: namespace, attributes: attributes,
-            children: targets.map { .element(XElement("jid", namespace: namespace, text: $0.description)) })
+            children: targets.map { .element(XElement("jid", namespace: namespace, text: $0.description)) } + trace.elements.map { .element($0) })
     }
 
     /// In the answer to an `op`: the submission follows job `id` (which holds its unique key).
@@ -68,6 +70,7 @@ enum DispatchExtension {
         var retryable: Bool?
         var key: String?
         var notBefore: Date?
+        var trace = TraceCarrier()
     }
 
     /// Why `key` cannot be a unique key (nil if it can).
@@ -83,6 +86,7 @@ enum DispatchExtension {
     static func parse(_ op: XElement) throws(StanzaError) -> Parsed {
         guard let element = op.firstElement(named: "dispatch", namespace: namespace) else { return Parsed() }
         var parsed = Parsed()
+        parsed.trace = TraceCarrier(in: op)
         for jid in element.elements where jid.name == "jid" {
             guard let target = JID(jid.text), target.isFull else {
                 throw StanzaError.badRequest("dispatch target '\(jid.text)' is not a full JID")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraXML
 
 /// Dispatches jobs through a coordinator over XMPP, as `vertebra dispatch` does (and as any
@@ -34,10 +35,15 @@ public actor Submitter {
     private let inbox = RequesterInbox(journal: nil)
     private let ids = StanzaIDs()
 
-    public init(client: any StanzaTransport, coordinator: JID, answerTimeout: Duration = .seconds(15)) {
+    /// Where the `vertebra.submit` spans go; the job's spans on the coordinator and the worker
+    /// join the same trace.
+    public nonisolated let tracer: any Tracer
+
+    public init(client: any StanzaTransport, coordinator: JID, answerTimeout: Duration = .seconds(15), tracer: any Tracer = InstrumentationSystem.tracer) {
         self.client = client
         self.coordinator = coordinator
         self.answerTimeout = answerTimeout
+        self.tracer = tracer
     }
 
     /// Connects.
@@ -59,9 +65,19 @@ public actor Submitter {
     ) async throws -> Job {
         if let key, let problem = DispatchExtension.keyProblem(key) { throw VertebraError(.badRequest, problem) }
         let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
-        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable, key: key, notBefore: notBefore)
+        let span = tracer.startSpan("vertebra.submit \(path.path)", context: InstrumentationContext.current ?? .topLevel, ofKind: .producer)
+        defer { span.end() }
+        let trace = TraceCarrier(span.context, tracer: tracer)
+        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable, key: key, notBefore: notBefore, trace: trace)
             .map { [$0] } ?? []
-        let started = try await requester.start(path, arguments: arguments, scope: scope, to: coordinator, extra: extra)
+        let started: Requester.Started
+        do {
+            started = try await requester.start(path, arguments: arguments, scope: scope, to: coordinator, extra: extra)
+        } catch {
+            span.fail("\(error)")
+            throw error
+        }
+        span.attributes["vertebra.job.id"] = started.followed ?? started.token.job
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         continuation.yield(.accepted)
         let inbox = self.inbox

@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 import Natter
 import VertebraXML
 
@@ -14,6 +15,10 @@ public struct JobContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// A logger with the job id attached.
     public let logger: Logger
+    /// The handler's span (`vertebra.handler`), a child of the coordinator's attempt span (and
+    /// through it of the submitter's) when the `op` carried a trace context; the handler runs
+    /// with it as the current context, so its own spans nest under it.
+    public let span: (any Span)?
     let progressSink: @Sendable (JobProgress) async throws -> Void
 
     /// Whether the job was cancelled (by the requester or its deadline). Handlers that loop

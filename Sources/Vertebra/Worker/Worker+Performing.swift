@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraJournal
 import VertebraXML
 
@@ -57,7 +58,9 @@ extension Worker {
             ? FastAttempt(out: outbound(attempt, peer: peer, conversation: conversation), ack: .ack(attempt)) : nil
         metrics.running.record(busySlots)
         let job = Task {
-            await self.perform(run, operation: path.path, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast)
+            await self.perform(
+                run, operation: path.path, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast,
+                trace: TraceCarrier(in: payload))
         }
         running[attempt.description] = job
         guard let fast else { return IQAnswer(payload: accepted) }
@@ -194,7 +197,7 @@ extension Worker {
 
     private func perform(
         _ run: @escaping OperationHandler.Run, operation: String, attempt: JobToken, conversation: Int64, peer: JID,
-        deadline: ContinuousClock.Instant?, fast: FastAttempt? = nil
+        deadline: ContinuousClock.Instant?, fast: FastAttempt? = nil, trace: TraceCarrier = TraceCarrier()
     ) async {
         let out = outbound(attempt, peer: peer, conversation: conversation)
         let jobLogger = logger.with("job", attempt.job)
@@ -209,8 +212,12 @@ extension Worker {
                 return
             }
         }
+        let span = options.tracer.startSpan("vertebra.handler \(operation)", context: trace.context(tracer: options.tracer), ofKind: .consumer)
+        span.attributes["vertebra.job.id"] = attempt.job
+        span.attributes["vertebra.attempt"] = attempt.description
+        defer { span.end() }
         let context = JobContext(
-            jobID: attempt.job, attempt: attempt.description, requester: peer, deadline: deadline, logger: jobLogger,
+            jobID: attempt.job, attempt: attempt.description, requester: peer, deadline: deadline, logger: jobLogger, span: span,
             progressSink: { progress in
                 if let fast { try await fast.emitProgress(progress.chunk) } else { try await out.send(.data(attempt, values: progress.chunk)) }
             })
@@ -223,7 +230,9 @@ extension Worker {
             metrics.handlerDuration(operation).recordInterval(since: started, until: clock.now)
         }
         do {
-            try await Self.withDeadline(deadline, clock: clock) { try await run(context, results) }
+            try await InstrumentationContext.withValue(span.context) {
+                try await Self.withDeadline(deadline, clock: clock) { try await run(context, results) }
+            }
             ending = .final(attempt, values: [])
         } catch let error as OutboundConversation.Refused {
             await endLocally(attempt, conversation: conversation, reason: error.reason)
@@ -231,6 +240,7 @@ extension Worker {
         } catch {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
             ending = failure(error, attempt: attempt, peer: peer, deadline: deadline)
+            span.fail("\(error)")
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
         freeSlot(attempt)

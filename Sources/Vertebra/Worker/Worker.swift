@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import Natter
+import Tracing
 import VertebraJournal
 import VertebraXML
 
@@ -49,6 +50,9 @@ public actor Worker: PerformerRole {
         public var drainTimeout: Duration = .seconds(30)
         /// Where metrics go: the process's swift-metrics backend unless set (a test's own).
         public var metrics: any MetricsFactory = MetricsSystem.factory
+        /// Where spans go (`vertebra.handler`): the process's swift-distributed-tracing backend
+        /// unless set (a test's own).
+        public var tracer: any Tracer = InstrumentationSystem.tracer
 
         public init(
             coordinator: JID, maxConcurrentJobs: Int = 16, advertiseTTL: Duration = .seconds(60),

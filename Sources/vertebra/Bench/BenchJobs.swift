@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import InMemoryTracing
 import Logging
 import Metrics
 import Natter
 import Prometheus
+import Tracing
 import Vertebra
 import VertebraAgent
 import VertebraJournal
@@ -30,6 +32,7 @@ struct BenchJobs: AsyncParsableCommand {
     @Option(help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
     @Option(help: "The workers' --fast-path-budget in ms (0: the classic 8-stanza conversation).") var fastPathBudget = 50
     @Flag(help: "Turn metrics on (Prometheus backend) in this process and the workers, to measure their cost.") var metrics = false
+    @Flag(help: "Record the coordinator's spans (an in-memory tracer in this process), to measure the cost of tracing.") var tracing = false
 
     private var levels: [Int] { inFlight.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
     private var durabilities: [Durability] { durability.split(separator: ",").compactMap { Durability(rawValue: String($0)) } }
@@ -50,6 +53,7 @@ struct BenchJobs: AsyncParsableCommand {
             return handler
         }
         if metrics { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())) }
+        if tracing { InstrumentationSystem.bootstrap(InMemoryTracer()) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-jobs-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -96,7 +100,7 @@ struct BenchJobs: AsyncParsableCommand {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let line = String(
-            format: #"{"server":"%@\#(metrics ? "+metrics" : "")","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
+            format: #"{"server":"%@\#(metrics ? "+metrics" : "")\#(tracing ? "+tracing" : "")","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
                 #""stanzas_per_job":%.1f,"coordinator_commits_per_job":%.2f,"coordinator_awaited_writes_per_job":%.2f,"# +
                 #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"cpu_ms_per_job":%.3f}"#,
             label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),
