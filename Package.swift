@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Vertebra", targets: ["Vertebra"]),
         .library(name: "VertebraRouter", targets: ["VertebraRouter"]),
         .library(name: "VertebraAgent", targets: ["VertebraAgent"]),
+        .library(name: "VertebraWeb", targets: ["VertebraWeb"]),
         .executable(name: "vertebra", targets: ["vertebra"]),
         .executable(name: "files-agent", targets: ["files-agent"]),
         .executable(name: "exec-agent", targets: ["exec-agent"]),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -86,10 +88,18 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
+        // The web view: its own target, so that the core libraries do not depend on Hummingbird.
+        .target(
+            name: "VertebraWeb",
+            dependencies: [
+                "VertebraJournal", "Vertebra", "VertebraXML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent",
+                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent", "VertebraWeb",
                 "FilesAgentOperations", "ExecAgentOperations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -137,6 +147,10 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VertebraWebTests",
+            dependencies: ["VertebraWeb", "VertebraJournal", "Vertebra", "VertebraXML", "vertebra"],
             swiftSettings: strict),
         .testTarget(
             name: "VertebraEndToEndTests",

@@ -13,7 +13,7 @@ struct VertebraCLI: AsyncParsableCommand {
             VERTEBRA_PASSWORD_FILE. See README.md.
             """,
         subcommands: [
-            RouterCommand.self, CoordinatorCommand.self, WorkerCommand.self, DispatchCommand.self, WorkersCommand.self, JobsCommand.self,
+            RouterCommand.self, CoordinatorCommand.self, WorkerCommand.self, DispatchCommand.self, WorkersCommand.self, JobsCommand.self, WebCommand.self,
             DemoCommand.self,
             BenchCommand.self,
         ])

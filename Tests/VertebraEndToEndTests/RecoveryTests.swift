@@ -506,3 +506,41 @@ extension RecoveryTests {
         }
     }
 }
+
+/// `--trace-file`: one job's spans from three processes share one trace.
+extension RecoveryTests {
+    private func spans(_ file: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    @Test func aJobsSpansFromThreeProcessesShareOneTrace() async throws {
+        try await withSetup { setup in
+            let files = ["coordinator", "worker", "dispatch"].map { "\(setup.directory)/\($0)-spans.jsonl" }
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, extra: ["--trace-file", files[0]])
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--trace-file", files[1]])
+            defer {
+                coordinator.stop()
+                worker.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let (status, printed) = try AgentProcess.command(
+                ["dispatch", Diagnostics.Echo.path.path, "text=traced", "--trace-file", files[2]], server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            coordinator.stop()
+            worker.stop()
+            let submit = try #require(spans(files[2]).first { ($0["name"] as? String)?.hasPrefix("vertebra.submit") == true })
+            let traceID = try #require(submit["trace_id"] as? String)
+            let coordinatorSpans = spans(files[0]).filter { $0["trace_id"] as? String == traceID }
+            let workerSpans = spans(files[1]).filter { $0["trace_id"] as? String == traceID }
+            let job = try #require(coordinatorSpans.first { ($0["name"] as? String)?.hasPrefix("vertebra.job") == true }, "\(spans(files[0]))")
+            let attempt = try #require(coordinatorSpans.first { ($0["name"] as? String)?.hasPrefix("vertebra.attempt") == true })
+            let handler = try #require(workerSpans.first { ($0["name"] as? String)?.hasPrefix("vertebra.handler") == true }, "\(spans(files[1]))")
+            #expect(job["parent_span_id"] as? String == submit["span_id"] as? String)
+            #expect(attempt["parent_span_id"] as? String == job["span_id"] as? String)
+            #expect(handler["parent_span_id"] as? String == attempt["span_id"] as? String)
+            let mode = try FileManager.default.attributesOfItem(atPath: files[0])[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+    }
+}

@@ -375,7 +375,8 @@ public actor Coordinator: PerformerRole {
     func mayServeEverything(_ worker: JID) -> Bool { worker.bare == client.jid.bare }
 
     /// The live workers, by JID.
-    private func roster() -> [WorkerStatus] {
+    /// The live workers as `vertebra workers` and the web view show them.
+    public func roster() -> [WorkerStatus] {
         let now = clock.now
         return registry.entries.values.filter { $0.expires > now }.sorted { $0.jid.description < $1.jid.description }.map {
             WorkerStatus(

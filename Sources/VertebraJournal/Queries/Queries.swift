@@ -15,6 +15,12 @@ public struct JobFilter: Sendable, Equatable {
     /// Only jobs changed (``Job/updated``) at or after this time, oldest change first
     /// (`vertebra jobs --follow`).
     public var changedSince: Date?
+    /// Only jobs created before this time.
+    public var until: Date?
+    /// Only jobs whose arguments, result or error contain this text (case-sensitive).
+    public var text: String?
+    /// Skip this many matching jobs first (paging).
+    public var offset: Int = 0
 
     public init(
         states: Set<JobState> = [], operation: String? = nil, worker: String? = nil, since: Date? = nil,
@@ -175,11 +181,20 @@ extension Connection {
             conditions.append("updated >= ?")
             values.append(.time(changed))
         }
+        if let until = filter.until {
+            conditions.append("created < ?")
+            values.append(.time(until))
+        }
+        if let text = filter.text, !text.isEmpty {
+            conditions.append("(instr(arguments, ?) > 0 OR instr(coalesce(result, ''), ?) > 0 OR instr(coalesce(error, ''), ?) > 0)")
+            values += [.text(text), .text(text), .text(text)]
+        }
         let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         values.append(.int(filter.limit))
+        values.append(.int(max(0, filter.offset)))
         let order = filter.changedSince == nil ? "created DESC, token" : "updated, token"
         return try all(
-            "SELECT \(Columns.job) FROM jobs\(whereClause) ORDER BY \(order) LIMIT ?", values
+            "SELECT \(Columns.job) FROM jobs\(whereClause) ORDER BY \(order) LIMIT ? OFFSET ?", values
         ) { try job(from: $0) }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Natter
 import Vertebra
+import VertebraWeb
 import VertebraAgent
 import VertebraJournal
 
@@ -26,6 +27,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var location: JournalLocation
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var traceFile: TraceFileOptions
     @Option(help: ArgumentHelp("Access-control list of submitters and the operations they may dispatch.", valueName: "path"))
     var acl: String?
     @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
@@ -55,6 +57,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         while the coordinator was down: run (one job, at once; the default) or skip.
         """, valueName: "path"))
     var schedule: String?
+    @Option(help: ArgumentHelp("Also serve the web view (as `vertebra web`) on this address, e.g. 127.0.0.1:8080.", valueName: "host:port"))
+    var web: String?
 
     /// The schedule file's entries (checked by validate()).
     private func scheduleEntries() throws -> [ScheduleEntry] {
@@ -77,6 +81,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         guard (1...1_000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be from 1 to 1000, not \(maxAttempts)") }
         _ = try scheduleEntries()
+        if let web { _ = try WebAddress.parse(web) }
     }
 
     func run() async throws {
@@ -84,6 +89,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = Logger(label: "coordinator")
         do {
             let endpoint = try await metrics.start()
+            let traces = try traceFile.start()
             let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
             let accessList = try acl.map { try AccessList(contentsOf: $0) } ?? AccessList()
             let directory = (location.path as NSString).deletingLastPathComponent
@@ -103,16 +109,33 @@ struct CoordinatorCommand: AsyncParsableCommand {
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
                 "acl rules": "\(accessList.rules.count)", "schedule entries": "\(options.schedule.count)"])
+            let webTask = try startWeb(coordinator: coordinator)
             await waitForTerminationSignal()
+            webTask?.cancel()
             logger.info("stopping; unfinished jobs resume at the next start")
             await coordinator.stop()
             await journal.close()
             await endpoint?.stop()
+            traces?.stop()
         } catch let error as ValidationError {
             throw error
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
+        }
+    }
+}
+
+extension CoordinatorCommand {
+    /// `--web`: the web view of this coordinator's journal, with its live roster.
+    private func startWeb(coordinator: Coordinator) throws -> Task<Void, Never>? {
+        guard let web else { return nil }
+        let (host, port) = try WebAddress.parse(web)
+        let view = try WebView(options: .init(host: host, port: port, journalPath: location.path, roster: { await coordinator.roster() }))
+        return Task {
+            do { try await view.run(stopOnSignals: false) { port in WebAddress.announce(host: host, port: port) } } catch {
+                printError("error: the web view stopped: \(error)")
+            }
         }
     }
 }

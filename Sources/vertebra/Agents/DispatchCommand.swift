@@ -35,6 +35,7 @@ struct DispatchCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var traceFile: TraceFileOptions
     @Argument(help: "Operation path, e.g. /vertebra/echo.") var operation: String?
     @Argument(help: "Arguments as name=type:value.") var arguments: [String] = []
     @Option(help: "single (one worker, with fail-over), all (every capable worker) or direct (--to).") var scope: String = "single"
@@ -105,9 +106,11 @@ struct DispatchCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        let traces = try traceFile.start()
         let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
         let code = batch == nil ? await submit(with: submitter) : await submitBatches(with: submitter)
         await submitter.stop()
+        traces?.stop()
         if code != 0 { throw ExitCode(code) }
     }
 

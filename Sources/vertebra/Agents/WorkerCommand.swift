@@ -16,12 +16,15 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var options: WorkerOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var traceFile: TraceFileOptions
 
     func run() async throws {
         do {
             let endpoint = try await metrics.start()
+            let traces = try traceFile.start()
             try await options.run(name: "worker") { worker in try await Diagnostics.register(on: worker) }
             await endpoint?.stop()
+            traces?.stop()
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)

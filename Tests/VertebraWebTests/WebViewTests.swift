@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+import VertebraJournal
+@testable import VertebraWeb
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Every route of the web view over real HTTP, against a journal being written.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct WebViewTests {
+    /// A journal with a done, a failed (hostile text in its arguments) and a running job, and
+    /// the view serving it on a free loopback port.
+    final class Fixture: @unchecked Sendable {
+        let directory: String
+        let journal: ExchangeJournal
+        let server: Task<Void, any Error>
+        let base: URL
+        let done = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let failed = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let running = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+
+        init() async throws {
+            directory = NSTemporaryDirectory() + "web-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            journal = try ExchangeJournal(path: directory + "/journal.sqlite", options: .init(durability: .normal))
+            let arguments = #"<op xmlns="http://xmlschema.engineyard.com/agent/api" type="/image/resize"><string name="path">a.png</string></op>"#
+            let hostile = #"<op xmlns="http://xmlschema.engineyard.com/agent/api" type="/image/crop"><string name="path">&lt;script&gt;alert(1)&lt;/script&gt;</string></op>"#
+            try await journal.write([
+                .createJob(NewJob(token: done, operation: "/image/resize", arguments: arguments, state: .pending, created: Date().addingTimeInterval(-120))),
+                .transition(job: done, to: .running), .transition(job: done, to: .done),
+                .createJob(NewJob(token: failed, operation: "/image/crop", arguments: hostile, state: .pending, created: Date().addingTimeInterval(-60))),
+                .transition(job: failed, to: .failed, error: "failed: <b>disk full</b>"),
+                .createJob(NewJob(token: running, operation: "/db/vacuum", arguments: "", state: .pending)),
+                .transition(job: running, to: .running),
+            ])
+            let view = try WebView(options: .init(host: "127.0.0.1", port: 0, journalPath: directory + "/journal.sqlite", pollInterval: .milliseconds(100)))
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            server = Task { try await view.run(stopOnSignals: false) { continuation.yield($0) } }
+            var port = 0
+            for await value in ports { port = value; break }
+            base = try #require(URL(string: "http://127.0.0.1:\(port)"))
+        }
+
+        func get(_ path: String) async throws -> (Int, String, String) {
+            let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: base.absoluteString + path)))
+            let http = try #require(response as? HTTPURLResponse)
+            return (http.statusCode, http.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self))
+        }
+
+        func finish() async {
+            server.cancel()
+            _ = await server.result
+            await journal.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    @Test func theJobsPageListsFiltersAndEscapes() async throws {
+        let fixture = try await Fixture()
+        let (status, type, page) = try await fixture.get("/jobs")
+        #expect(status == 200 && type.hasPrefix("text/html"))
+        for id in [fixture.done, fixture.failed, fixture.running] { #expect(page.contains("id=\"job-\(id)\"")) }
+        // Newest first.
+        let positions = [fixture.running, fixture.failed, fixture.done].compactMap { page.range(of: "job-\($0)")?.lowerBound }
+        #expect(positions == positions.sorted() && positions.count == 3)
+        // Hostile text renders as text.
+        #expect(page.contains("failed: &lt;b&gt;disk full&lt;/b&gt;"))
+        #expect(!page.contains("<b>disk full</b>"))
+        let failedOnly = try await fixture.get("/jobs?state=failed")
+        #expect(failedOnly.2.contains(fixture.failed) && !failedOnly.2.contains("job-\(fixture.done)"))
+        let prefix = try await fixture.get("/jobs?op=/image/*")
+        #expect(prefix.2.contains("job-\(fixture.done)") && prefix.2.contains("job-\(fixture.failed)") && !prefix.2.contains("job-\(fixture.running)"))
+        let text = try await fixture.get("/jobs?q=a.png")
+        #expect(text.2.contains("job-\(fixture.done)") && !text.2.contains("job-\(fixture.failed)"))
+        let recent = try await fixture.get("/jobs?since=90s")
+        #expect(!recent.2.contains("job-\(fixture.done)") && recent.2.contains("job-\(fixture.running)"))
+        let bad = try await fixture.get("/jobs?state=bogus&since=yesterday&page=0")
+        #expect(bad.0 == 200 && bad.2.contains("Ignored: unknown state &#39;bogus&#39;"))
+        let reflected = try await fixture.get("/jobs?q=%3Cscript%3Ealert(2)%3C/script%3E")
+        #expect(!reflected.2.contains("<script>alert(2)") && reflected.2.contains("&lt;script&gt;alert(2)"))
+        await fixture.finish()
+    }
+
+    @Test func aJobsDetailShowsTypedValuesTimelineAndLinks() async throws {
+        let fixture = try await Fixture()
+        let (status, _, page) = try await fixture.get("/jobs/\(fixture.failed.prefix(10))")
+        #expect(status == 200)
+        #expect(page.contains("/image/crop"))
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>alert(1)"))
+        #expect(page.contains("<dt>path <span class=\"muted\">string</span></dt>"))
+        #expect(page.contains("<h2>Timeline</h2>"))
+        let missing = try await fixture.get("/jobs/ffffffff")
+        #expect(missing.0 == 404 && missing.2.contains("No such job"))
+        await fixture.finish()
+    }
+
+    @Test func jsonWorkersChartsAndTheRoot() async throws {
+        let fixture = try await Fixture()
+        let (status, type, body) = try await fixture.get("/api/jobs?state=done")
+        #expect(status == 200 && type == "application/json")
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]])
+        #expect(array.count == 1 && array.first?["id"] as? String == fixture.done && array.first?["state"] as? String == "done")
+        let workers = try await fixture.get("/workers")
+        #expect(workers.0 == 200 && workers.2.contains("id=\"not-connected\""))
+        let charts = try await fixture.get("/charts")
+        #expect(charts.0 == 200 && charts.2.contains("<svg") && charts.2.contains("/image/resize"))
+        let root = try await fixture.get("/")
+        #expect(root.0 == 200 && root.2.contains("<h1>Jobs</h1>"), "the root redirects to /jobs")
+        await fixture.finish()
+    }
+
+    @Test func liveEventsCarryANewJob() async throws {
+        let fixture = try await Fixture()
+        let fresh = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let stream = try EventStream(port: fixture.base.port ?? 0, path: "/events")
+        defer { stream.close() }
+        let head = try stream.read(until: ": connected")
+        #expect(head.contains("Content-Type: text/event-stream") || head.contains("content-type: text/event-stream"), "\(head)")
+        try await fixture.journal.write(.createJob(NewJob(token: fresh, operation: "/live/new", arguments: "", state: .pending)))
+        let events = try stream.read(until: fresh)
+        #expect(events.contains("event: job") && events.contains("\"op\":\"/live/new\""))
+        await fixture.finish()
+    }
+}
+
+/// A plain socket reading a server-sent event stream (FoundationNetworking on Linux cannot stream).
+final class EventStream {
+    private let socket: Int32
+    private var received = ""
+
+    init(port: Int, path: String) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), 0) }
+    }
+
+    /// Reads until `marker` has arrived (10 s per read at most); returns everything so far.
+    func read(until marker: String) throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !received.contains(marker) {
+            let count = Glibc.recv(socket, &buffer, buffer.count, 0)
+            guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
+            received += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        return received
+    }
+
+    func close() { Glibc.close(socket) }
+}
