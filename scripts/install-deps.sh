@@ -27,6 +27,7 @@ packages=(
   openssl          # self-signed certificates for those servers
   iproute2         # ss: the scripts wait for and check the servers' listening ports
   util-linux       # setpriv: a permission test runs a command as nobody
+  chromium         # headless browser of the web view test (scripts/web-browser-test.py)
 )
 command -v python3 >/dev/null || packages+=(python3) # scripts/test-summary.py, scripts/xmpp/*.py
 # pip only when this python3 has none (a pyenv/venv python3 brings its own)

@@ -85,6 +85,22 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Runs `vertebra <arguments>` as the coordinator's account (another resource) to its end
     /// and returns its exit status and standard output.
+    /// The executable, arguments and environment ``command(_:server:directory:errors:)`` runs,
+    /// for a test that hands them to another program.
+    static func commandLine(_ arguments: [String], server: XMPPServerProcess, directory: String) throws -> (arguments: [String], environment: [String: String]) {
+        let passwordFile = "\(directory)/password"
+        if !FileManager.default.fileExists(atPath: passwordFile) {
+            try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            chmod(passwordFile, 0o600)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"
+        environment["VERTEBRA_JID"] = "coordinator@\(server.domain)/cli-\(UUID().uuidString.prefix(6))"
+        environment["VERTEBRA_PASSWORD_FILE"] = passwordFile
+        environment["VERTEBRA_COORDINATOR"] = "coordinator@\(server.domain)/coordinator"
+        return ([try binary()] + arguments + ["--tls", "required", "--ca-file", server.caFile], environment)
+    }
+
     /// Runs `vertebra ARGUMENTS` as a client of `server`; returns its status and its standard
     /// output (with `errors`, standard error after it).
     static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) throws -> (Int32, String) {
