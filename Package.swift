@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "VertebraWeb",
             dependencies: [
-                "VertebraJournal", "Vertebra", "VertebraXML",
+                "VertebraJournal", "Vertebra", "VertebraXML", "Natter",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),

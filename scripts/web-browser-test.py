@@ -3,11 +3,13 @@
 
 Usage: web-browser-test.py --url http://127.0.0.1:PORT --screenshots DIR -- COMMAND...
 
-Loads /jobs, checks the live updates connect, runs COMMAND (which must create a new job) and
-waits for its row to appear without a reload, opens that job, filters by state, opens the
-workers and charts pages, and saves a PNG of each page in DIR (jobs.png, job.png,
-jobs-done.png, workers.png, charts.png), checked not to be blank. Prints one line per check
-and exits 1 on the first failure.
+Loads /jobs, checks the live updates connect, runs COMMAND (which must create a new job and
+print its id) and waits for its row to appear without a reload, opens that job, filters by
+state, opens the workers and charts pages, and saves a PNG of each page in DIR (jobs.png,
+job.png, jobs-done.png, workers.png, charts.png), checked not to be blank. With --account,
+--password-env and --long-job (a JSON list: a command that starts a long job and prints its
+id), it also signs in, cancels that job with its button and waits for it to show cancelled
+(job-cancelled.png). Prints one line per check and exits 1 on the first failure.
 """
 import argparse, json, os, shutil, struct, subprocess, sys, tempfile, time, urllib.request, zlib, base64
 
@@ -109,6 +111,9 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--screenshots", required=True)
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
+    parser.add_argument("--account")
+    parser.add_argument("--password-env")
+    parser.add_argument("--long-job")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     arguments = parser.parse_args()
     command = arguments.command[1:] if arguments.command[:1] == ["--"] else arguments.command
@@ -154,8 +159,45 @@ def main():
             fail("the charts page has no charts")
         browser.screenshot(os.path.join(arguments.screenshots, "charts.png"))
         print("ok: all pages", flush=True)
+        if arguments.account:
+            cancel_through_the_page(browser, base, arguments)
     finally:
         browser.close()
+
+
+def cancel_through_the_page(browser, base, arguments):
+    """Signs in, starts a long job, cancels it with its button, waits for it to end cancelled."""
+    password = os.environ.get(arguments.password_env or "", "")
+    browser.open(base + "/signin")
+    browser.evaluate(
+        f"document.querySelector('input[name=account]').value = {json.dumps(arguments.account)};"
+        f"document.querySelector('input[name=password]').value = {json.dumps(password)};"
+        "document.querySelector('form[action=\"/signin\"]').submit()")
+    browser.wait_for("location.pathname === '/jobs' && document.readyState === 'complete'", "the sign-in to finish")
+    if arguments.account.split("@")[0] not in browser.evaluate("document.querySelector('header').innerText"):
+        fail("the header does not show the signed-in account")
+    print(f"ok: signed in as {arguments.account}", flush=True)
+    started = subprocess.run(json.loads(arguments.long_job), capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        fail(f"the long job did not start: {started.stderr.strip()}")
+    job = started.stdout.strip().splitlines()[-1]
+    browser.open(f"{base}/jobs/{job}")
+    browser.wait_for("document.getElementById('cancel') !== null", "the cancel button")
+    browser.evaluate("document.getElementById('cancel').click()")
+    browser.wait_for("document.getElementById('note') !== null && document.readyState === 'complete'", "the cancel's answer")
+    note = browser.evaluate("document.getElementById('note').innerText")
+    if not note.startswith("Cancelling"):
+        fail(f"the cancel was answered: {note}")
+    end = time.time() + 30
+    while time.time() < end:
+        browser.open(f"{base}/jobs/{job}")
+        if browser.evaluate("document.querySelector('.state').innerText") == "cancelled":
+            break
+        time.sleep(0.5)
+    else:
+        fail(f"job {job} did not end cancelled")
+    print(f"ok: job {job} cancelled from its page", flush=True)
+    browser.screenshot(os.path.join(arguments.screenshots, "job-cancelled.png"))
 
 
 if __name__ == "__main__":

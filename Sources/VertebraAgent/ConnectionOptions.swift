@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Natter
+import Vertebra
 
 /// How an agent reaches its XMPP server (DESIGN §8): flags, else environment variables.
 /// Passwords come from a file (or an environment variable), never from the command line.
@@ -72,6 +73,15 @@ public struct ConnectionOptions: ParsableArguments {
         return configuration
     }
 
+    /// Sign-in for the web view's buttons: logs in to this server as the account and acts
+    /// through `coordinator`.
+    public func webActions(coordinator: JID) throws -> WebSignIn {
+        let (host, port) = try serverAddress()
+        return WebSignIn(
+            host: host, port: port, tls: ClientConfiguration.TLSPolicy(rawValue: tls) ?? .required,
+            caFile: caFile ?? environment["VERTEBRA_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }, coordinator: coordinator)
+    }
+
     /// `host[:port]` from the flag or $VERTEBRA_SERVER.
     public func serverAddress() throws -> (String, Int) {
         let text = server ?? environment["VERTEBRA_SERVER"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:5222"
@@ -103,4 +113,41 @@ public func vertebraStateDirectory() -> String {
     if let state = environment["XDG_STATE_HOME"], !state.isEmpty { return state + "/vertebra" }
     let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
     return home + "/.local/state/vertebra"
+}
+
+/// How the web view signs a user in: a login to the XMPP server as that account, whose
+/// submitter then asks the coordinator to cancel or retry (its ACL decides).
+public struct WebSignIn: Sendable {
+    let host: String
+    let port: Int
+    let tls: ClientConfiguration.TLSPolicy
+    let caFile: String?
+    public let coordinator: JID
+
+    /// A configuration for the account (the password stays in memory).
+    func configuration(account: JID, password: String, resource: String) throws -> ClientConfiguration {
+        var configuration = ClientConfiguration(
+            host: host, port: port, jid: account.bare, password: .value(password), resource: resource, tls: tls, trustedCAFile: caFile)
+        configuration.requestTimeout = .seconds(15)
+        configuration.reconnect.enabled = false
+        try configuration.validate()
+        return configuration
+    }
+
+    public func signIn(account: String, password: String) async throws -> Submitter {
+        guard let jid = JID(account), jid.local != nil else {
+            throw ValidationError("'\(account)' is not an account (user@domain)")
+        }
+        let resource = "web-\(SecureRandom.hex(bytes: 4) ?? "0")"
+        let submitter = Submitter(
+            client: XMPPClient(configuration: try configuration(account: jid, password: password, resource: resource)),
+            coordinator: coordinator, answerTimeout: .seconds(10))
+        do {
+            try await submitter.start()
+        } catch {
+            await submitter.stop()
+            throw error
+        }
+        return submitter
+    }
 }

@@ -41,7 +41,7 @@ enum HTML {
     }
 
     /// The page around `body`: title, navigation, styles.
-    static func page(title: String, current: String, body: String, script: String = "") -> String {
+    static func page(title: String, current: String, body: String, script: String = "", account: String = "") -> String {
         let links = [("/jobs", "Jobs"), ("/workers", "Workers"), ("/charts", "Charts")].map { path, name in
             "<a href=\"\(path)\"\(path == current ? " class=\"current\"" : "")>\(name)</a>"
         }.joined(separator: " ")
@@ -50,7 +50,7 @@ enum HTML {
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(title)) · Vertebra</title>
             <style>\(style)</style></head>
-            <body><header><strong>Vertebra</strong> <nav>\(links)</nav></header>
+            <body><header><strong>Vertebra</strong> <nav>\(links)</nav><span class="account">\(account)</span></header>
             <main>\(body)</main>
             \(script.isEmpty ? "" : "<script>\(script)</script>")
             </body></html>
@@ -60,7 +60,9 @@ enum HTML {
     static let style = """
         body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
         header{background:#1d2330;color:#fff;padding:.6em 1.2em}header nav{display:inline;margin-left:1.5em}
-        header a{color:#cfd6e4;margin-right:1em;text-decoration:none}header a.current{color:#fff;border-bottom:2px solid #6ea8fe}
+        header a{color:#cfd6e4;margin-right:1em;text-decoration:none}header .account{float:right}
+        header .account form{display:inline}header .account button{background:none;border:0;color:#cfd6e4;cursor:pointer}
+        .actions form{display:inline;margin-right:.6em}.note{background:#fff3bf;padding:.5em .8em;border-radius:.3em}header a.current{color:#fff;border-bottom:2px solid #6ea8fe}
         main{padding:1em 1.2em}table{border-collapse:collapse;width:100%;background:#fff}
         th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e6eb;font-size:.92em;vertical-align:top}
         th{background:#eef1f5}td.id{font-family:monospace}tr.fresh{animation:fresh 2s}

@@ -8,10 +8,39 @@ import VertebraXML
 struct Pages: Sendable {
     let reader: JournalReader
     let roster: (@Sendable () async throws -> [WorkerStatus])?
+    /// Whether the cancel and retry buttons exist (a coordinator to sign in to is known).
+    let actionsEnabled: Bool
+
+    /// Who is signed in, with the session's CSRF token (nil: nobody).
+    struct Viewer: Sendable {
+        let account: String
+        let csrf: String
+    }
+
+    /// The header's sign-in status.
+    func accountLine(_ viewer: Viewer?) -> String {
+        guard actionsEnabled else { return "" }
+        guard let viewer else { return "<a href=\"/signin\">sign in</a>" }
+        return "\(HTML.escape(viewer.account)) <form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"\(viewer.csrf)\"><button>sign out</button></form>"
+    }
+
+    func signIn(error: String?, status: HTTPResponse.Status = .ok) -> Response {
+        var body = "<h1>Sign in</h1><p>With an account of the XMPP server: cancel and retry are done as that account, so the coordinator's ACL decides what it may do.</p>"
+        if let error { body += "<p class=\"note\" id=\"error\">\(HTML.escape(error))</p>" }
+        body += """
+            <form method="post" action="/signin"><p><label>Account <input name="account" autocomplete="username" placeholder="alice or alice@example.org"></label></p>\
+            <p><label>Password <input name="password" type="password" autocomplete="current-password"></label></p><button type="submit">Sign in</button></form>
+            """
+        return Self.html(HTML.page(title: "Sign in", current: "", body: body), status: status)
+    }
+
+    static func forbidden(_ reason: String) -> Response {
+        html(HTML.page(title: "Refused", current: "", body: "<h1>Refused</h1><p>\(HTML.escape(reason))</p>"), status: .forbidden)
+    }
 
     // MARK: Jobs
 
-    func jobs(_ query: JobQuery) async throws -> Response {
+    func jobs(_ query: JobQuery, viewer: Viewer? = nil) async throws -> Response {
         let now = Date()
         let found = try await reader.jobs(matching: query.filter(now: now, limit: JobQuery.pageSize + 1))
         let shown = found.prefix(JobQuery.pageSize)
@@ -31,7 +60,9 @@ struct Pages: Sendable {
         if found.count > JobQuery.pageSize { pager.append("<a rel=\"next\" href=\"/jobs\(HTML.query(query.parameters(page: query.page + 1)))\">older</a>") }
         body += "<p>Page \(query.page) \(pager.joined(separator: " · ")) <span id=\"live\" class=\"muted\">connecting…</span></p>"
         let live = HTML.query(query.parameters() + [("after", String(Int64(now.timeIntervalSince1970 * 1000) - 1000))])
-        return Self.html(HTML.page(title: "Jobs", current: "/jobs", body: body, script: Self.liveScript(events: "/events" + live, prepend: query.page == 1)))
+        return Self.html(HTML.page(
+            title: "Jobs", current: "/jobs", body: body, script: Self.liveScript(events: "/events" + live, prepend: query.page == 1),
+            account: accountLine(viewer)))
     }
 
     func jobsJSON(_ query: JobQuery) async throws -> Response {
@@ -70,7 +101,7 @@ struct Pages: Sendable {
 
     // MARK: One job
 
-    func job(_ id: String) async throws -> Response {
+    func job(_ id: String, viewer: Viewer? = nil, note: String? = nil) async throws -> Response {
         let timeline: JobTimeline
         do {
             timeline = try await reader.timeline(ofJob: id)
@@ -83,7 +114,9 @@ struct Pages: Sendable {
             "<tr><th>\(name)</th><td>\(value ?? "-")</td></tr>"
         }
         func link(_ token: String) -> String { "<a href=\"/jobs/\(HTML.escape(token))\">\(HTML.escape(token))</a>" }
-        var body = "<h1>Job <code>\(HTML.escape(job.token))</code></h1><table class=\"fields\">"
+        var body = "<h1>Job <code>\(HTML.escape(job.token))</code></h1>"
+        if let note { body += "<p class=\"note\" id=\"note\">\(HTML.escape(note))</p>" }
+        body += actionButtons(job, viewer: viewer) + "<table class=\"fields\">"
         body += field("Operation", HTML.escape(job.operation))
         body += field("State", "<span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span> (\(job.attempts) attempt\(job.attempts == 1 ? "" : "s"))")
         body += field("Scope", job.scope.rawValue) + field("Submitter", job.submitter.map(HTML.escape)) + field("Worker", job.worker.map(HTML.escape))
@@ -108,19 +141,33 @@ struct Pages: Sendable {
                 + "<td>\(HTML.escape(stanza.peer))</td><td>\(stanza.kind.rawValue)</td><td>\(answered)</td>"
                 + "<td><details><summary>id \(HTML.escape(stanza.iqID))</summary><pre>\(HTML.escape(stanza.body))</pre></details></td></tr>"
         }.joined() + "</table>"
-        return Self.html(HTML.page(title: "Job \(job.token.prefix(12))", current: "/jobs", body: body))
+        return Self.html(HTML.page(title: "Job \(job.token.prefix(12))", current: "/jobs", body: body, account: accountLine(viewer)))
+    }
+
+    /// Cancel (an unfinished job) and retry (a failed or cancelled one), for a signed-in viewer.
+    private func actionButtons(_ job: Job, viewer: Viewer?) -> String {
+        guard actionsEnabled else { return "" }
+        guard let viewer else { return "<p class=\"actions muted\"><a href=\"/signin\">Sign in</a> to cancel or retry.</p>" }
+        let id = HTML.escape(job.token)
+        func button(_ action: String, _ label: String) -> String {
+            "<form method=\"post\" action=\"/jobs/\(id)/\(action)\"><input type=\"hidden\" name=\"csrf\" value=\"\(viewer.csrf)\"><button id=\"\(action)\" type=\"submit\">\(label)</button></form>"
+        }
+        var buttons = ""
+        if !job.state.isTerminal { buttons += button("cancel", "Cancel job") }
+        if job.state == .failed || job.state == .cancelled { buttons += button("retry", "Retry as a new job") }
+        return buttons.isEmpty ? "" : "<p class=\"actions\">\(buttons)</p>"
     }
 
     // MARK: Workers
 
-    func workers() async -> Response {
+    func workers(viewer: Viewer? = nil) async -> Response {
         guard let roster else {
             let body = """
                 <h1>Workers</h1><p id="not-connected">Not connected to a coordinator: this view reads a journal file only. \
                 Run <code>vertebra coordinator --web 127.0.0.1:8080</code>, or <code>vertebra web</code> with <code>--jid</code> \
                 and a password of an account the coordinator's ACL lets list workers, to see the live roster.</p>
                 """
-            return Self.html(HTML.page(title: "Workers", current: "/workers", body: body))
+            return Self.html(HTML.page(title: "Workers", current: "/workers", body: body, account: accountLine(viewer)))
         }
         var body = "<h1>Workers</h1>"
         do {
@@ -134,12 +181,12 @@ struct Pages: Sendable {
         } catch {
             body += "<p class=\"problems\">The coordinator did not answer: \(HTML.escape("\(error)"))</p>"
         }
-        return Self.html(HTML.page(title: "Workers", current: "/workers", body: body))
+        return Self.html(HTML.page(title: "Workers", current: "/workers", body: body, account: accountLine(viewer)))
     }
 
     // MARK: Charts
 
-    func charts(now: Date) async throws -> Response {
+    func charts(now: Date, viewer: Viewer? = nil) async throws -> Response {
         var filter = JobFilter(limit: 100_000)
         filter.changedSince = now.addingTimeInterval(-3600)
         let finished = try await reader.jobs(matching: filter).filter { ($0.finished ?? .distantPast) >= now.addingTimeInterval(-3600) }
@@ -152,7 +199,7 @@ struct Pages: Sendable {
             body += Charts.bars(series.map { Double($0.count) }, title: "jobs finished per minute", unit: "")
             body += Charts.lines([("p50", series.map(\.p50)), ("p99", series.map(\.p99))], title: "duration per minute (ms)")
         }
-        return Self.html(HTML.page(title: "Charts", current: "/charts", body: body))
+        return Self.html(HTML.page(title: "Charts", current: "/charts", body: body, account: accountLine(viewer)))
     }
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

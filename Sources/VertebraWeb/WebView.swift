@@ -14,6 +14,8 @@ public struct WebView: Sendable {
         public var roster: (@Sendable () async throws -> [WorkerStatus])?
         /// How often the live updates look for changed jobs.
         public var pollInterval: Duration
+        /// Sign-in for the cancel and retry buttons (nil: read-only).
+        public var actions: WebActions?
 
         public init(host: String = "127.0.0.1", port: Int = 8080, journalPath: String, roster: (@Sendable () async throws -> [WorkerStatus])? = nil, pollInterval: Duration = .milliseconds(500)) {
             self.host = host
@@ -47,16 +49,23 @@ public struct WebView: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        let pages = Pages(reader: reader, roster: options.roster)
+        let pages = Pages(reader: reader, roster: options.roster, actionsEnabled: options.actions != nil)
+        let sessions = WebSessions()
+        @Sendable func viewer(_ request: Request) async -> Pages.Viewer? {
+            await sessions.session(request.cookies[WebSessions.cookie]?.value).map { Pages.Viewer(account: $0.account, csrf: $0.csrf) }
+        }
         router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/jobs"]) }
-        router.get("/jobs") { request, _ in try await pages.jobs(JobQuery(request.uri.queryParameters)) }
+        router.get("/jobs") { request, _ in try await pages.jobs(JobQuery(request.uri.queryParameters), viewer: await viewer(request)) }
         router.get("/api/jobs") { request, _ in try await pages.jobsJSON(JobQuery(request.uri.queryParameters)) }
-        router.get("/jobs/{id}") { _, context in try await pages.job(context.parameters.get("id") ?? "") }
-        router.get("/workers") { _, _ in await pages.workers() }
-        router.get("/charts") { _, _ in try await pages.charts(now: Date()) }
+        router.get("/jobs/{id}") { request, context in
+            try await pages.job(context.parameters.get("id") ?? "", viewer: await viewer(request), note: request.uri.queryParameters.get("note"))
+        }
+        router.get("/workers") { request, _ in await pages.workers(viewer: await viewer(request)) }
+        router.get("/charts") { request, _ in try await pages.charts(now: Date(), viewer: await viewer(request)) }
         router.get("/events") { request, _ in
             LiveEvents(reader: reader, query: JobQuery(request.uri.queryParameters), parameters: request.uri.queryParameters, interval: options.pollInterval).response()
         }
+        if let actions = options.actions { addActions(to: router, pages: pages, actions: actions, sessions: sessions) }
         return router
     }
 }

@@ -50,10 +50,16 @@ import VertebraAgent
         let screenshots = setup.directory + "/screenshots"
         // The job the browser must see arrive: dispatched detached by the script, its id printed.
         let dispatch = try AgentProcess.commandLine(["dispatch", "/vertebra/sleep", "milliseconds=i4:1500", "--detach"], server: setup.server, directory: setup.directory)
+        // And a long one, which the browser cancels after signing in as the coordinator's account.
+        let long = try AgentProcess.commandLine(["dispatch", "/vertebra/sleep", "milliseconds=i4:60000", "--detach"], server: setup.server, directory: setup.directory)
+        let longJSON = String(decoding: try JSONSerialization.data(withJSONObject: long.arguments), as: UTF8.self)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.python())
-        process.arguments = [Self.root + "/scripts/web-browser-test.py", "--url", base, "--screenshots", screenshots, "--"] + dispatch.arguments
-        process.environment = dispatch.environment
+        process.arguments = [Self.root + "/scripts/web-browser-test.py", "--url", base, "--screenshots", screenshots,
+                             "--account", "coordinator", "--password-env", "WEB_TEST_PASSWORD", "--long-job", longJSON, "--"] + dispatch.arguments
+        var environment = dispatch.environment
+        environment["WEB_TEST_PASSWORD"] = XMPPServerProcess.password.trimmingCharacters(in: .whitespacesAndNewlines)
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -62,7 +68,8 @@ import VertebraAgent
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(printed)")
         #expect(printed.contains("appeared and finished live, without a reload"), "\(printed)")
-        for page in ["jobs", "job", "jobs-done", "workers", "charts"] {
+        #expect(printed.contains("cancelled from its page"), "\(printed)")
+        for page in ["jobs", "job", "jobs-done", "workers", "charts", "job-cancelled"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: "\(screenshots)/\(page).png")[.size] as? Int) ?? 0
             #expect(size > 5_000, "\(page).png: \(size) bytes")
         }

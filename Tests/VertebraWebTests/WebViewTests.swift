@@ -115,17 +115,17 @@ import VertebraJournal
         let fresh = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let stream = try EventStream(port: fixture.base.port ?? 0, path: "/events")
         defer { stream.close() }
-        let head = try stream.read(until: ": connected")
+        let head = try await RawHTTP.offPool { try stream.read(until: ": connected") }
         #expect(head.contains("Content-Type: text/event-stream") || head.contains("content-type: text/event-stream"), "\(head)")
         try await fixture.journal.write(.createJob(NewJob(token: fresh, operation: "/live/new", arguments: "", state: .pending)))
-        let events = try stream.read(until: fresh)
+        let events = try await RawHTTP.offPool { try stream.read(until: fresh) }
         #expect(events.contains("event: job") && events.contains("\"op\":\"/live/new\""))
         await fixture.finish()
     }
 }
 
 /// A plain socket reading a server-sent event stream (FoundationNetworking on Linux cannot stream).
-final class EventStream {
+final class EventStream: @unchecked Sendable {
     private let socket: Int32
     private var received = ""
 

@@ -131,7 +131,12 @@ extension CoordinatorCommand {
     private func startWeb(coordinator: Coordinator) throws -> Task<Void, Never>? {
         guard let web else { return nil }
         let (host, port) = try WebAddress.parse(web)
-        let view = try WebView(options: .init(host: host, port: port, journalPath: location.path, roster: { await coordinator.roster() }))
+        var options = WebView.Options(host: host, port: port, journalPath: location.path, roster: { await coordinator.roster() })
+        let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
+        let own = JID("\(configuration.jid.bare)/\(configuration.resource ?? "coordinator")") ?? configuration.jid
+        let signIn = try connection.webActions(coordinator: own)
+        options.actions = WebActions(domain: own.domain) { account, password in try await signIn.signIn(account: account, password: password) }
+        let view = try WebView(options: options)
         return Task {
             do { try await view.run(stopOnSignals: false) { port in WebAddress.announce(host: host, port: port) } } catch {
                 printError("error: the web view stopped: \(error)")

@@ -27,6 +27,8 @@ struct WebCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --jid: the coordinator's full JID. Default: $VERTEBRA_COORDINATOR, else coordinator@DOMAIN/coordinator.", valueName: "jid"))
     var coordinator: String?
     @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Offer sign-in (with an account of the XMPP server) for the cancel and retry buttons; implied by --jid.")
+    var signIn = false
 
     func validate() throws {
         _ = try WebAddress.parse(listen)
@@ -38,7 +40,16 @@ struct WebCommand: AsyncParsableCommand {
         level.bootstrapLogging()
         let (host, port) = try WebAddress.parse(listen)
         var roster: (@Sendable () async throws -> [WorkerStatus])?
-        if connection.jid != nil || ProcessInfo.processInfo.environment["VERTEBRA_JID"].map({ !$0.isEmpty }) == true {
+        var actions: WebActions?
+        let hasAccount = connection.jid != nil || ProcessInfo.processInfo.environment["VERTEBRA_JID"].map({ !$0.isEmpty }) == true
+        if signIn || hasAccount {
+            let text = coordinator ?? ProcessInfo.processInfo.environment["VERTEBRA_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "coordinator@localhost/coordinator"
+            guard let coordinatorJID = JID(text), coordinatorJID.isFull else { throw ValidationError("coordinator '\(text)' is not a full JID") }
+            let signIn = try connection.webActions(coordinator: coordinatorJID)
+            actions = WebActions(domain: coordinatorJID.domain) { account, password in try await signIn.signIn(account: account, password: password) }
+        }
+        if hasAccount {
             var configuration = try connection.clientConfiguration(defaultResource: "web-\(SecureRandom.hex(bytes: 4) ?? "0")")
             configuration.reconnect.enabled = true
             let text = coordinator ?? ProcessInfo.processInfo.environment["VERTEBRA_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 }
@@ -50,7 +61,9 @@ struct WebCommand: AsyncParsableCommand {
         }
         let view: WebView
         do {
-            view = try WebView(options: .init(host: host, port: port, journalPath: location.path, roster: roster))
+            var options = WebView.Options(host: host, port: port, journalPath: location.path, roster: roster)
+            options.actions = actions
+            view = try WebView(options: options)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
