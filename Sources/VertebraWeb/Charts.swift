@@ -32,8 +32,8 @@ enum Charts {
         let step = width / Double(max(values.count, 1))
         let bars = values.enumerated().map { index, value in
             let barHeight = (value / top) * (height - 20)
-            return String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#4c6ef5\"><title>%.0f%@</title></rect>",
-                          Double(index) * step, height - barHeight, max(step - 1, 1), barHeight, value, unit)
+            return String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#4c6ef5\"><title>%@%@</title></rect>",
+                          Double(index) * step, height - barHeight, max(step - 1, 1), barHeight, number(value), unit)
         }.joined()
         return frame(title: title, top: top, content: bars)
     }
@@ -51,10 +51,15 @@ enum Charts {
         return frame(title: title, top: top, content: content)
     }
 
+    /// `12`, or `0.35` below 10.
+    static func number(_ value: Double) -> String {
+        value >= 10 ? String(format: "%.0f", value) : String(format: "%.2f", value)
+    }
+
     private static func frame(title: String, top: Double, content: String) -> String {
         """
         <svg class="chart" xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="\(HTML.escape(title))">\
-        <text x="4" y="12" font-size="11" fill="#6b7280">\(HTML.escape(title)) (max \(String(format: "%.0f", top)); 60 min → now)</text>\
+        <text x="4" y="12" font-size="11" fill="#6b7280">\(HTML.escape(title)) (max \(number(top)); 60 min → now)</text>\
         <line x1="0" y1="\(height - 0.5)" x2="\(width)" y2="\(height - 0.5)" stroke="#ced4da"/>\(content)</svg>
         """
     }

@@ -196,7 +196,7 @@ struct Pages: Sendable {
         for (operation, jobs) in operations {
             let series = Charts.perMinute(jobs, now: now)
             body += "<h2>\(HTML.escape(operation)) <span class=\"muted\">\(jobs.count) finished</span></h2>"
-            body += Charts.bars(series.map { Double($0.count) }, title: "jobs finished per minute", unit: "")
+            body += Charts.bars(series.map { Double($0.count) / 60 }, title: "jobs finished per second (each minute's average)", unit: "/s")
             body += Charts.lines([("p50", series.map(\.p50)), ("p99", series.map(\.p99))], title: "duration per minute (ms)")
         }
         return Self.html(HTML.page(title: "Charts", current: "/charts", body: body, account: accountLine(viewer)))

@@ -21,6 +21,7 @@ import Testing
         #expect(output.contains("refused: /etc is outside the allowed root"))
         #expect(output.contains("cancelled"))
         #expect(output.contains("vertebra jobs --journal"))
+        #expect(output.contains("web view     http://127.0.0.1:"), "the demo prints the web view address")
         // Nothing the demo started is left running: no process has its state folder in its
         // command line.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in

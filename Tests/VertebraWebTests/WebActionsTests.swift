@@ -54,12 +54,7 @@ import VertebraJournal
                 signedIn.withLock { $0.append(recorder) }
                 return recorder
             }
-            let view = try WebView(options: options)
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            server = Task { try await view.run(stopOnSignals: false) { continuation.yield($0) } }
-            var port = 0
-            for await value in ports { port = value; break }
-            self.port = port
+            (server, port) = try await WebView(options: options).startForTest()
         }
 
         func request(_ method: String, _ path: String, cookie: String? = nil, form: String? = nil, origin: String? = nil) async throws -> RawResponse {

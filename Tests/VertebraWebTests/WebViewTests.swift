@@ -28,6 +28,7 @@ import VertebraJournal
             let hostile = #"<op xmlns="http://xmlschema.engineyard.com/agent/api" type="/image/crop"><string name="path">&lt;script&gt;alert(1)&lt;/script&gt;</string></op>"#
             try await journal.write([
                 .createJob(NewJob(token: done, operation: "/image/resize", arguments: arguments, state: .pending, created: Date().addingTimeInterval(-120))),
+                .openConversation(NewConversation(job: done, peer: "w1@localhost/w1", role: .requester)),
                 .transition(job: done, to: .running), .transition(job: done, to: .done),
                 .createJob(NewJob(token: failed, operation: "/image/crop", arguments: hostile, state: .pending, created: Date().addingTimeInterval(-60))),
                 .transition(job: failed, to: .failed, error: "failed: <b>disk full</b>"),
@@ -35,10 +36,8 @@ import VertebraJournal
                 .transition(job: running, to: .running),
             ])
             let view = try WebView(options: .init(host: "127.0.0.1", port: 0, journalPath: directory + "/journal.sqlite", pollInterval: .milliseconds(100)))
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            server = Task { try await view.run(stopOnSignals: false) { continuation.yield($0) } }
-            var port = 0
-            for await value in ports { port = value; break }
+            let (server, port) = try await view.startForTest()
+            self.server = server
             base = try #require(URL(string: "http://127.0.0.1:\(port)"))
         }
 
@@ -75,6 +74,12 @@ import VertebraJournal
         #expect(text.2.contains("job-\(fixture.done)") && !text.2.contains("job-\(fixture.failed)"))
         let recent = try await fixture.get("/jobs?since=90s")
         #expect(!recent.2.contains("job-\(fixture.done)") && recent.2.contains("job-\(fixture.running)"))
+        let older = try await fixture.get("/jobs?until=" + ISO8601DateFormatter().string(from: Date().addingTimeInterval(-90)))
+        #expect(older.2.contains("job-\(fixture.done)") && !older.2.contains("job-\(fixture.failed)"))
+        let byWorker = try await fixture.get("/jobs?worker=w1@localhost")
+        #expect(byWorker.2.contains("job-\(fixture.done)") && !byWorker.2.contains("job-\(fixture.running)"))
+        let secondPage = try await fixture.get("/jobs?page=2")
+        #expect(secondPage.0 == 200 && secondPage.2.contains("No jobs match.") && secondPage.2.contains("rel=\"prev\""))
         let bad = try await fixture.get("/jobs?state=bogus&since=yesterday&page=0")
         #expect(bad.0 == 200 && bad.2.contains("Ignored: unknown state &#39;bogus&#39;"))
         let reflected = try await fixture.get("/jobs?q=%3Cscript%3Ealert(2)%3C/script%3E")

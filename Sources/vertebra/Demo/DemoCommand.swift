@@ -26,6 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("State folder to use (default: a new temporary one).", valueName: "dir")) var stateDir: String?
     @Option(help: "Checksum jobs in the batch (one per data set).") var sets: Int = 24
     @Flag(help: "No live progress lines; for CI logs.") var nonInteractive = false
+    @Flag(help: "After the batch, keep everything running (the web view too) until Ctrl-C.") var stay = false
 
     func validate() throws {
         guard (1...200).contains(sets) else { throw ValidationError("--sets must be 1...200") }
@@ -50,7 +51,11 @@ struct DemoCommand: AsyncParsableCommand {
             processes.stopAll()
         }
         do {
-            let ok = try await DemoRun(stage: stage, processes: processes, sets: sets, live: !nonInteractive).run()
+            let ok = try await DemoRun(stage: stage, processes: processes, sets: sets, live: !nonInteractive, stay: stay).run()
+            if stay {
+                _ = await waitForTerminationSignal()
+                printError("stopping every process the demo started")
+            }
             processes.stopAll()
             if !ok { throw ExitCode(1) }
         } catch let error as ExitCode {

@@ -12,6 +12,8 @@ struct DemoRun {
     let processes: DemoProcesses
     let sets: Int
     let live: Bool
+    /// Keep everything (and the web view) up after the batch, until Ctrl-C.
+    var stay = false
 
     /// A job of the batch and the state it should end in.
     struct Planned: Sendable {
@@ -37,6 +39,11 @@ struct DemoRun {
         let port = try startServices()
         let submitter = try await connect(port: port)
         defer { Task { await submitter.stop() } }
+        defer {
+            if stay {
+                print("\neverything stays up (--stay): the web view keeps showing the jobs; Ctrl-C stops the demo")
+            }
+        }
         do {
             try await submitter.waitForWorkers(offering: [FileChecksum.path, CommandRun.path], timeout: .seconds(60))
         } catch {
@@ -64,10 +71,13 @@ struct DemoRun {
         // Who may serve what: each agent its own operations, nobody else.
         let acl = stage.directory + "/acl.txt"
         try "serve files@localhost /files\nserve exec@localhost /exec\n".write(toFile: acl, atomically: true, encoding: .utf8)
+        let webPort = try DemoProcesses.freePort()
         _ = try processes.start(
-            vertebra, ["coordinator", "--jid", "coordinator@localhost/coordinator", "--journal", stage.journal, "--acl", acl] + common,
+            vertebra, ["coordinator", "--jid", "coordinator@localhost/coordinator", "--journal", stage.journal, "--acl", acl,
+                       "--web", "127.0.0.1:\(webPort)"] + common,
             log: stage.directory + "/coordinator.log")
         print("  coordinator  coordinator@localhost/coordinator, journal \(stage.journal), ACL \(acl)")
+        print("  web view     http://127.0.0.1:\(webPort)/jobs  (open it to watch the jobs finish live; --stay keeps it up after the batch)")
         _ = try processes.start(
             stage.binaries + "/files-agent",
             ["--jid", "files@localhost/files", "--root", stage.data, "--journal", stage.directory + "/files-agent.sqlite"] + common,
