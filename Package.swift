@@ -19,6 +19,11 @@ let package = Package(
         .executable(name: "files-agent", targets: ["files-agent"]),
         .executable(name: "exec-agent", targets: ["exec-agent"]),
     ],
+    traits: [
+        .trait(
+            name: "OTLP",
+            description: "OpenTelemetry export (OTLP/HTTP, swift-otel) of the binaries' traces and metrics: `swift build --traits OTLP`; off by default, it is a heavy build")
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -29,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .systemLibrary(
@@ -96,10 +102,18 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),
+        // OTLP export: its own target, and swift-otel only with the OTLP trait, so the core builds fast.
+        .target(
+            name: "VertebraOTel",
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "vertebra",
             dependencies: [
-                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent", "VertebraWeb",
+                "VertebraXML", "VertebraJournal", "Natter", "VertebraRouter", "Vertebra", "VertebraAgent", "VertebraWeb", "VertebraOTel",
                 "FilesAgentOperations", "ExecAgentOperations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -146,6 +160,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VertebraOTelTests",
+            dependencies: [
+                "VertebraOTel", "Vertebra", "Natter", "VertebraJournal", "VertebraXML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -28,6 +28,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @OptionGroup var location: JournalLocation
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var traceFile: TraceFileOptions
+    @OptionGroup var otlp: OTLPOptions
     @Option(help: ArgumentHelp("Access-control list of submitters and the operations they may dispatch.", valueName: "path"))
     var acl: String?
     @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
@@ -90,6 +91,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         do {
             let endpoint = try await metrics.start()
             let traces = try traceFile.start()
+            let exporter = try otlp.start(serviceName: "vertebra-coordinator", traces: traces == nil, metrics: endpoint == nil)
             let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
             let accessList = try acl.map { try AccessList(contentsOf: $0) } ?? AccessList()
             let directory = (location.path as NSString).deletingLastPathComponent
@@ -117,6 +119,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             await journal.close()
             await endpoint?.stop()
             traces?.stop()
+            await exporter?.stop()
         } catch let error as ValidationError {
             throw error
         } catch {

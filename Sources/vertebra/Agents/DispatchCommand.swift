@@ -36,6 +36,7 @@ struct DispatchCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var traceFile: TraceFileOptions
+    @OptionGroup var otlp: OTLPOptions
     @Argument(help: "Operation path, e.g. /vertebra/echo.") var operation: String?
     @Argument(help: "Arguments as name=type:value.") var arguments: [String] = []
     @Option(help: "single (one worker, with fail-over), all (every capable worker) or direct (--to).") var scope: String = "single"
@@ -107,10 +108,12 @@ struct DispatchCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let traces = try traceFile.start()
+        let exporter = try otlp.start(serviceName: "vertebra-dispatch", traces: traces == nil, metrics: true)
         let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
         let code = batch == nil ? await submit(with: submitter) : await submitBatches(with: submitter)
         await submitter.stop()
         traces?.stop()
+        await exporter?.stop()
         if code != 0 { throw ExitCode(code) }
     }
 
