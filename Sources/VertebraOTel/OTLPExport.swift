@@ -35,9 +35,11 @@ public enum OTLPExport {
             configuration.logs.enabled = false
             configuration.traces.enabled = traces
             configuration.metrics.enabled = metrics
-            configuration.traces.otlpExporter.endpoint = endpoint
+            // The collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT gives it: each signal has its path.
+            let base = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+            configuration.traces.otlpExporter.endpoint = base + "/v1/traces"
             configuration.traces.otlpExporter.protocol = .httpProtobuf
-            configuration.metrics.otlpExporter.endpoint = endpoint
+            configuration.metrics.otlpExporter.endpoint = base + "/v1/metrics"
             configuration.metrics.otlpExporter.protocol = .httpProtobuf
             return try OTel.bootstrap(configuration: configuration)
         #else
