@@ -6,16 +6,17 @@ import VertebraAgent
 /// DevTools protocol by `scripts/web-browser-test.py`, against a real router, coordinator
 /// (`--web`) and worker. New jobs appear and finish without a reload; every page is
 /// screenshotted and checked not to be blank.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct WebBrowserTests {
-    static var root: String {
+/// Part of the serialized `RecoveryTests`: Chromium is heavy, and those tests time real jobs.
+extension RecoveryTests {
+    static var repositoryRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
     /// The venv python with websocket-client (scripts/bench-venv.sh installs it when missing).
-    static func python() throws -> String {
+    static func browserPython() throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["bash", root + "/scripts/bench-venv.sh", "websocket=websocket-client"]
+        process.arguments = ["bash", repositoryRoot + "/scripts/bench-venv.sh", "websocket=websocket-client"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -54,8 +55,8 @@ import VertebraAgent
         let long = try AgentProcess.commandLine(["dispatch", "/vertebra/sleep", "milliseconds=i4:60000", "--detach"], server: setup.server, directory: setup.directory)
         let longJSON = String(decoding: try JSONSerialization.data(withJSONObject: long.arguments), as: UTF8.self)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.python())
-        process.arguments = [Self.root + "/scripts/web-browser-test.py", "--url", base, "--screenshots", screenshots,
+        process.executableURL = URL(fileURLWithPath: try Self.browserPython())
+        process.arguments = [Self.repositoryRoot + "/scripts/web-browser-test.py", "--url", base, "--screenshots", screenshots,
                              "--account", "coordinator", "--password-env", "WEB_TEST_PASSWORD", "--long-job", longJSON, "--"] + dispatch.arguments
         var environment = dispatch.environment
         environment["WEB_TEST_PASSWORD"] = XMPPServerProcess.password.trimmingCharacters(in: .whitespacesAndNewlines)
