@@ -23,12 +23,19 @@ import VertebraXML
             _ = try? FastPath.inlineMessages(in: element, attempt: message.token)
         }
         _ = try? DispatchExtension.parse(element)
+        _ = TraceCarrier(in: element)
+        _ = DispatchExtension.followedJob(in: element)
+        _ = try? Batch.ops(in: element)
+        _ = Batch.tokens(in: element, count: element.elements.count)
         _ = FastPath.isRequested(in: element)
         _ = JobProgress(chunk: element.elements)
         let decoder = TypedValueDecoder()
         _ = try? decoder.decodeFields(Advertisement.self, from: element.elements)
         _ = try? decoder.decodeFields(DiscoverRequest.self, from: element.elements)
         _ = try? decoder.decodeFields(AuthorizeRequest.self, from: element.elements)
+        _ = try? decoder.decodeFields(WorkerRoster.self, from: element.elements)
+        _ = try? decoder.decodeFields(JobActionRequest.self, from: element.elements)
+        _ = try? decoder.decodeFields(JobActionResult.self, from: element.elements)
         for kind in ProtocolMessage.ErrorKind.allCases { _ = VertebraError.parse(element.text, kind: kind) }
         return violations
     }
