@@ -83,10 +83,9 @@ final class AgentProcess: @unchecked Sendable {
             user: "w\(index)", resource: "w\(index)", server: server, directory: directory)
     }
 
-    /// Runs `vertebra <arguments>` as the coordinator's account (another resource) to its end
-    /// and returns its exit status and standard output.
-    /// The executable, arguments and environment ``command(_:server:directory:errors:)`` runs,
-    /// for a test that hands them to another program.
+    /// The executable, arguments and environment of `vertebra ARGUMENTS` run as the
+    /// coordinator's account (another resource) against `server`; for ``command(_:server:directory:errors:)``
+    /// and for a test that hands them to another program.
     static func commandLine(_ arguments: [String], server: XMPPServerProcess, directory: String) throws -> (arguments: [String], environment: [String: String]) {
         let passwordFile = "\(directory)/password"
         if !FileManager.default.fileExists(atPath: passwordFile) {
@@ -101,23 +100,14 @@ final class AgentProcess: @unchecked Sendable {
         return ([try binary()] + arguments + ["--tls", "required", "--ca-file", server.caFile], environment)
     }
 
-    /// Runs `vertebra ARGUMENTS` as a client of `server`; returns its status and its standard
-    /// output (with `errors`, standard error after it).
+    /// Runs `vertebra ARGUMENTS` as a client of `server` to its end; returns its status and its
+    /// standard output (with `errors`, standard error after it).
     static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) throws -> (Int32, String) {
+        let line = try commandLine(arguments, server: server, directory: directory)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binary())
-        process.arguments = arguments + ["--tls", "required", "--ca-file", server.caFile]
-        let passwordFile = "\(directory)/password"
-        if !FileManager.default.fileExists(atPath: passwordFile) {
-            try XMPPServerProcess.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
-            chmod(passwordFile, 0o600)
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"
-        environment["VERTEBRA_JID"] = "coordinator@\(server.domain)/cli-\(UUID().uuidString.prefix(6))"
-        environment["VERTEBRA_PASSWORD_FILE"] = passwordFile
-        environment["VERTEBRA_COORDINATOR"] = "coordinator@\(server.domain)/coordinator"
-        process.environment = environment
+        process.executableURL = URL(fileURLWithPath: line.arguments[0])
+        process.arguments = Array(line.arguments.dropFirst())
+        process.environment = line.environment
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors ? output : FileHandle.nullDevice
