@@ -25,7 +25,7 @@ struct PendingRequests {
     @discardableResult
     mutating func end(_ key: PendingKey, with result: Result<IQ, any Error>) -> Bool {
         guard let request = requests.removeValue(forKey: key) else { return false }
-        request.timer.cancel()
+        request.cancelTimer()
         request.continuation.resume(with: result)
         return true
     }
@@ -35,7 +35,7 @@ struct PendingRequests {
         let all = requests
         requests.removeAll()
         for request in all.values {
-            request.timer.cancel()
+            request.cancelTimer()
             request.continuation.resume(throwing: error)
         }
     }

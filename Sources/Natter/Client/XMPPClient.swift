@@ -221,11 +221,12 @@ public actor XMPPClient {
         }
         let answer: IQ = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let timer = Task { [weak self] in
-                    try? await Task.sleep(until: deadline)
-                    await self?.expire(key, after: limit)
+                // A timer on the connection's event loop, where this actor runs: no task to start,
+                // and cancelling it when the answer comes costs nothing.
+                let timer = eventLoop.scheduleTask(in: max(.zero, deadline - .now).timeAmount) { [weak self] in
+                    self?.assumeIsolated { $0.expire(key, after: limit) }
                 }
-                pending.add(key, PendingRequest(continuation: continuation, timer: timer))
+                pending.add(key, PendingRequest(continuation: continuation, cancelTimer: { timer.cancel() }))
                 transmit(request.element)
             }
         } onCancel: {
@@ -588,7 +589,8 @@ struct PendingKey: Hashable, Sendable {
 
 struct PendingRequest {
     let continuation: CheckedContinuation<IQ, any Error>
-    let timer: Task<Void, Never>
+    /// Stops the request's timeout.
+    let cancelTimer: () -> Void
 }
 
 struct PayloadKey: Hashable, Sendable {

@@ -136,7 +136,7 @@ public actor InMemoryTransport: StanzaTransport {
                     guard (try? await clock.sleep(until: deadline)) != nil else { return }
                     self.expire(key, after: limit)
                 }
-                pending.add(key, PendingRequest(continuation: continuation, timer: timer))
+                pending.add(key, PendingRequest(continuation: continuation, cancelTimer: { timer.cancel() }))
                 do {
                     try network.route(element, from: jid)
                 } catch {

@@ -23,12 +23,20 @@ extension Worker {
         return try result.get()
     }
 
-    private func acceptOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
+    /// Accepts an `op`. Most ops start a job this worker has never seen, so the journal is not
+    /// read first (`readFirst` false): the accepting write itself finds a repeat or a known job
+    /// (the journal's unique indexes on job tokens and inbound `(peer, IQ id)` refuse it, and
+    /// nothing of it is written), and only then is the journal read to decide, as
+    /// `readFirst` does from the start.
+    private func acceptOp(
+        _ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID, readFirst: Bool = false
+    ) async throws -> IQAnswer {
         guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
             throw StanzaError.badRequest("an op must carry a job token A (without :B)")
         }
-        let arrival = try await journal.opArrival(peer: peer.description, iqID: request.id, job: token.job)
-        if let replay = try await replayAnswer(arrival, job: token.job, peer: peer) { return replay }
+        // A draining worker still answers repeats as before, so it reads first.
+        let arrival = readFirst || isDraining ? try await journal.opArrival(peer: peer.description, iqID: request.id, job: token.job) : nil
+        if let arrival, let replay = try await replayAnswer(arrival, job: token.job, peer: peer) { return replay }
         guard !isDraining else {
             throw StanzaError(type: .cancel, condition: "service-unavailable", text: "draining: this worker takes no new jobs")
         }
@@ -43,7 +51,11 @@ extension Worker {
         do {
             conversation = try await journalAccepted(
                 op: payload, path: path, token: token, attempt: attempt, scope: scope, peer: peer,
-                request: request, answer: accepted, busy: busy, existing: arrival.job)
+                request: request, answer: accepted, busy: busy, existing: arrival?.job)
+        } catch let error as JournalError where arrival == nil && (error.code == .duplicateJob || error.code == .duplicateStanza) {
+            // Seen before: the journal decides (a repeat is answered as before).
+            if !busy { busySlots -= 1 }
+            return try await acceptOp(message, payload: payload, request: request, from: peer, readFirst: true)
         } catch {
             if !busy { busySlots -= 1 }
             logger.error("could not journal an op; refusing it", metadata: ["error": "\(error)"])

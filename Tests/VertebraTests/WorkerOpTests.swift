@@ -1,0 +1,89 @@
+import Foundation
+import Natter
+import Testing
+import Vertebra
+import VertebraJournal
+import VertebraXML
+
+/// How a worker answers `op`s it has seen before: the accepting write finds them without a
+/// read first, and the journal then decides as it always did.
+@Suite(.timeLimit(.minutes(1))) struct WorkerOpTests {
+    /// A requester (the coordinator's account, another resource) sending raw `op`s to w1.
+    private func setUp() async throws -> (MemoryCluster, Coordinator, Worker, InMemoryTransport, ExchangeJournal) {
+        let cluster = try MemoryCluster()
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+        let journal = try cluster.journal("w1")
+        let worker = try await cluster.startWorker("w1", journal: journal)
+        try await cluster.waitForWorkers(coordinator, 1)
+        let raw = cluster.network.transport(JID("coordinator@localhost/raw")!, clock: cluster.clock, requestTimeout: .seconds(5))
+        try await raw.start()
+        return (cluster, coordinator, worker, raw, journal)
+    }
+
+    private func op(_ token: JobToken, _ text: String) throws -> XElement {
+        ProtocolMessage.op(type: Echo.path, token: token, scope: .single, arguments: try TypedValueEncoder().encodeFields(Echo(text: text)))
+            .element.appending(FastPath.request)
+    }
+
+    private func attempt(in answer: IQ) throws -> String {
+        let payload = try #require(answer.payload)
+        guard case .accepted(let token) = try ProtocolMessage(payload) else {
+            Issue.record("not an accepted answer: \(payload)")
+            return ""
+        }
+        return token.description
+    }
+
+    @Test func aRepeatedOpIsAnsweredAsBeforeAndRunsOnce() async throws {
+        let (cluster, coordinator, worker, raw, journal) = try await setUp()
+        let token = try #require(JobToken.newJob())
+        let w1 = JID("w1@localhost/w")!
+        let first = try await raw.sendAndWait(IQ(type: .set, id: "same-1", to: w1, payload: try op(token, "once")))
+        let second = try await raw.sendAndWait(IQ(type: .set, id: "same-1", to: w1, payload: try op(token, "once")))
+        #expect(second.payload == first.payload)
+        #expect(first.payload?.firstElement(named: "final", namespace: XMLNamespace.vertebraAPI) != nil)
+        #expect(cluster.runs.total == 1)
+        #expect(try await journal.conversations(ofJob: token.job).count == 1)
+        await raw.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    /// The same job again under a new IQ id once its attempt ended is a new attempt of the job
+    /// this worker already journalled (a retry that came back here): it runs again, and the
+    /// journal keeps one job with two conversations.
+    @Test func aKnownJobUnderANewIQIDIsANewAttemptOfTheSameJob() async throws {
+        let (cluster, coordinator, worker, raw, journal) = try await setUp()
+        let token = try #require(JobToken.newJob())
+        let w1 = JID("w1@localhost/w")!
+        let first = try await raw.sendAndWait(IQ(type: .set, id: "first", to: w1, payload: try op(token, "again")))
+        let second = try await raw.sendAndWait(IQ(type: .set, id: "second", to: w1, payload: try op(token, "again")))
+        #expect(try attempt(in: first) != attempt(in: second))
+        #expect(cluster.runs.total == 2)
+        #expect(try await journal.jobs(matching: JobFilter()).filter { $0.token == token.job }.count == 1)
+        #expect(try await journal.conversations(ofJob: token.job).count == 2)
+        #expect(try await journal.job(token.job)?.state == .done)
+        await raw.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    /// A draining worker reads first: a repeat still gets its answer, a new job is refused.
+    @Test func aDrainingWorkerAnswersRepeatsAndRefusesNewJobs() async throws {
+        let (cluster, coordinator, worker, raw, _) = try await setUp()
+        let token = try #require(JobToken.newJob())
+        let w1 = JID("w1@localhost/w")!
+        let first = try await raw.sendAndWait(IQ(type: .set, id: "before", to: w1, payload: try op(token, "kept")))
+        await worker.drain(timeout: .seconds(1))
+        let repeated = try await raw.sendAndWait(IQ(type: .set, id: "before", to: w1, payload: try op(token, "kept")))
+        #expect(repeated.payload == first.payload)
+        let other = try #require(JobToken.newJob())
+        await #expect(throws: NatterError.self) {
+            try await raw.sendAndWait(IQ(type: .set, id: "after", to: w1, payload: try op(other, "new")))
+        }
+        #expect(cluster.runs.total == 1)
+        await raw.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+}
