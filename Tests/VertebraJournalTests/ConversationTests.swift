@@ -146,6 +146,43 @@ import Testing
         await journal.close()
     }
 
+    /// Each move is one statement that applies only from an allowed state; the attempt count
+    /// follows the documented rule whatever state the row was in.
+    @Test func attemptsCountEnteringDispatchedOrRunningFromPending() async throws {
+        let direct = try await journal.makeJob()
+        try await journal.write(.transition(job: direct, to: .running))
+        #expect(try await journal.job(direct)?.attempts == 1)
+        let dispatched = try await journal.makeJob()
+        try await journal.write(.transition(job: dispatched, to: .dispatched))
+        try await journal.write(.transition(job: dispatched, to: .running))
+        try await journal.write(.transition(job: dispatched, to: .dispatched))
+        #expect(try await journal.job(dispatched)?.attempts == 2)
+        try await journal.write(.transitionIfAllowed(job: dispatched, to: .done, result: "<r/>"))
+        try await journal.write(.transitionIfAllowed(job: dispatched, to: .failed, error: "late"))
+        let ended = try #require(try await journal.job(dispatched))
+        #expect(ended.state == .done && ended.result == "<r/>" && ended.error == nil && ended.finished != nil)
+        let unknown = await journalError { try await journal.write(.transitionIfAllowed(job: "nope", to: .done)) }
+        #expect(unknown?.code == .unknownJob)
+        await journal.close()
+    }
+
+    /// Records naming a conversation by id read nothing first: a missing one is still refused
+    /// by name, and nothing of the write stays.
+    @Test func recordsOfAnUnknownConversationAreRefused() async throws {
+        let job = try await journal.makeJob()
+        let records: [JournalRecord] = [
+            .recordStanza(NewStanza(conversation: .id(9_999), direction: .inbound, iqID: "x", kind: .data, body: "<data/>")),
+            .nameConversation(.id(9_999), token: "\(job):1"),
+            .setConversationState(.id(9_999), .finished),
+        ]
+        for record in records {
+            let error = await journalError { try await journal.write([.transition(job: job, to: .dispatched), record]) }
+            #expect(error?.code == .unknownConversation, "\(record)")
+        }
+        #expect(try await journal.job(job)?.state == .pending)
+        await journal.close()
+    }
+
     @Test func recoveryListsOpenCurrentConversationsWithTheirUnacknowledgedStanzas() async throws {
         // In flight: op acknowledged, data sent and not yet acknowledged.
         let active = try await journal.makeJob(state: .running)

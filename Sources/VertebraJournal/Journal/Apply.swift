@@ -22,25 +22,25 @@ extension Connection {
             try transition(token, to: state, result: result, error: error, at: at ?? now)
             return .none
         case .transitionIfAllowed(let token, let state, let result, let error):
-            if try jobState(token).canTransition(to: state) {
-                try transition(token, to: state, result: result, error: error, at: now)
-            }
+            try transition(token, to: state, result: result, error: error, at: now, onlyIfAllowed: true)
             return .none
         case .openConversation(let conversation):
             let id = try openConversation(conversation, now: now)
             opened = id
             return .conversation(id)
         case .nameConversation(let reference, let token):
-            let id = try resolve(reference, opened: opened).id
+            let id = try conversationID(reference, opened: opened)
             try constraint(.duplicateConversation, "A conversation named \(token) already exists") {
                 try run("UPDATE conversations SET token = ?, updated = ? WHERE id = ?",
                         [.text(token), .time(now), .integer(id)])
             }
+            try requireChange(reference)
             return .none
         case .setConversationState(let reference, let state):
-            let id = try resolve(reference, opened: opened).id
+            let id = try conversationID(reference, opened: opened)
             try run("UPDATE conversations SET state = ?, updated = ? WHERE id = ?",
                     [.text(state.rawValue), .time(now), .integer(id)])
+            try requireChange(reference)
             return .none
         case .supersede(let token, let except):
             try requireJob(token)
@@ -107,25 +107,42 @@ extension Connection {
         return current
     }
 
-    private func transition(_ token: String, to next: JobState, result: String?, error: String?, at: Date) throws {
-        let current = try jobState(token)
-        guard current.canTransition(to: next) else {
-            let allowed = current.allowedNextStates.map(\.rawValue).sorted()
-            throw JournalError(
-                .illegalTransition, "Job \(token) cannot move from \(current) to \(next)", path: path,
-                remedy: allowed.isEmpty
-                    ? "\(current) is terminal; nothing can follow it"
-                    : "From \(current) it may move to: \(allowed.joined(separator: ", "))")
+    /// Per target state: the move's statement and the states it may come from. Entering
+    /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was).
+    private static let transitionStatements: [JobState: (String, [SQLValue])] = Dictionary(
+        uniqueKeysWithValues: JobState.allCases.map { next in
+            let from = JobState.allCases.filter { $0.canTransition(to: next) }
+            let sql = """
+                UPDATE jobs SET state = ?1,
+                    attempts = attempts + (CASE WHEN ?1 = 'dispatched' OR (?1 = 'running' AND state = 'pending') THEN 1 ELSE 0 END),
+                    result = coalesce(?2, result), error = coalesce(?3, error), updated = ?4, finished = ?5
+                WHERE token = ?6 AND state IN (\(Array(repeating: "?", count: from.count).joined(separator: ", ")))
+                """
+            return (next, (sql, from.map { SQLValue.text($0.rawValue) }))
+        })
+
+    /// Moves a job in one statement that applies only from a state allowed to move to `next`;
+    /// when nothing moved, a read says why (no such job, or an illegal move, which
+    /// `onlyIfAllowed` ignores).
+    private func transition(
+        _ token: String, to next: JobState, result: String?, error: String?, at: Date, onlyIfAllowed: Bool = false
+    ) throws {
+        guard let (sql, from) = Self.transitionStatements[next] else {
+            throw JournalError(.invalidArgument, "No statement moves a job to \(next)", path: path)
         }
-        let countsAttempt = next == .dispatched || (current == .pending && next == .running)
         try run(
-            """
-            UPDATE jobs SET state = ?, attempts = attempts + ?, result = coalesce(?, result),
-                error = coalesce(?, error), updated = ?, finished = ?
-            WHERE token = ?
-            """,
-            [.text(next.rawValue), .int(countsAttempt ? 1 : 0), .optional(result), .optional(error), .time(at),
-             next.isTerminal ? .time(at) : .null, .text(token)])
+            sql,
+            [.text(next.rawValue), .optional(result), .optional(error), .time(at), next.isTerminal ? .time(at) : .null,
+             .text(token)] + from)
+        guard changes == 0 else { return }
+        let current = try jobState(token)
+        guard !onlyIfAllowed else { return }
+        let allowed = current.allowedNextStates.map(\.rawValue).sorted()
+        throw JournalError(
+            .illegalTransition, "Job \(token) cannot move from \(current) to \(next)", path: path,
+            remedy: allowed.isEmpty
+                ? "\(current) is terminal; nothing can follow it"
+                : "From \(current) it may move to: \(allowed.joined(separator: ", "))")
     }
 
     private func openConversation(_ conversation: NewConversation, now: Date) throws -> Int64 {
@@ -230,6 +247,23 @@ extension Connection {
             throw JournalError(.unknownConversation, "No conversation \(reference)", path: path)
         }
         return found
+    }
+
+    /// The id a reference names: no read for an id (a missing row shows later as no change).
+    private func conversationID(_ reference: ConversationRef, opened: Int64?) throws -> Int64 {
+        switch reference {
+        case .id(let id): return id
+        case .opened:
+            guard let opened else { return try resolve(reference, opened: opened).id }
+            return opened
+        case .token: return try resolve(reference, opened: opened).id
+        }
+    }
+
+    /// Throws `.unknownConversation` when the last statement changed no row.
+    private func requireChange(_ reference: ConversationRef) throws {
+        guard changes == 0 else { return }
+        throw JournalError(.unknownConversation, "No conversation \(reference)", path: path)
     }
 
     private func requireJob(_ token: String) throws {
