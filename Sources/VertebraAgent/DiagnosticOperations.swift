@@ -62,6 +62,30 @@ public enum Diagnostics {
         public init(message: String) { self.message = message }
     }
 
+    /// `/vertebra/journal-counters`: the worker journal's counters since it opened (what
+    /// `vertebra bench jobs` reports per job for the workers). Retryable: it only reads.
+    public struct JournalCounters: VertebraOperation {
+        public static let path: Resource = "/vertebra/journal-counters"
+        public static let isRetryable = true
+        public struct Result: Codable, Sendable, Equatable {
+            /// Transactions committed.
+            public var commits: Int
+            /// Writes whose caller waited for their commit.
+            public var awaitedWrites: Int
+            /// Writes queued without waiting.
+            public var lazyWrites: Int
+            /// Records written.
+            public var records: Int
+            public init(commits: Int, awaitedWrites: Int, lazyWrites: Int, records: Int) {
+                self.commits = commits
+                self.awaitedWrites = awaitedWrites
+                self.lazyWrites = lazyWrites
+                self.records = records
+            }
+        }
+        public init() {}
+    }
+
     /// Registers all of them.
     public static func register(on worker: Worker) async throws {
         try await worker.register(Echo.self) { op, _ in op.text }
@@ -76,6 +100,12 @@ public enum Diagnostics {
             context.logger.debug("counted", metadata: ["count": "\(op.count)"])
         }
         try await worker.register(Fail.self) { op, _ in throw OperationFailure(op.message, fatal: true) }
+        let journal = worker.journal
+        try await worker.register(JournalCounters.self) { _, _ in
+            JournalCounters.Result(
+                commits: await journal.committedBatches, awaitedWrites: await journal.awaitedWrites,
+                lazyWrites: await journal.lazyWrites, records: await journal.recordsWritten)
+        }
     }
 
     private static func sleep(_ milliseconds: Int) async throws -> Sleep.Result {

@@ -2,6 +2,7 @@ import Foundation
 import Natter
 import Testing
 import Vertebra
+import VertebraAgent
 import VertebraJournal
 import VertebraXML
 
@@ -83,6 +84,32 @@ import VertebraXML
         }
         #expect(cluster.runs.total == 1)
         await raw.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+}
+
+/// `/vertebra/journal-counters`, which `vertebra bench jobs` reads to count the workers' commits.
+@Suite(.timeLimit(.minutes(1))) struct JournalCountersOperationTests {
+    @Test func theCountersGrowWithTheJobsTheWorkerJournals() async throws {
+        let cluster = try MemoryCluster()
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator")) { options in
+            options.accessList = (try? AccessList(parsing: "serve w1@localhost /")) ?? AccessList()
+        }
+        let journal = try cluster.journal("w1")
+        let worker = try await cluster.makeWorker("w1", journal: journal)
+        try await Diagnostics.register(on: worker)
+        try await worker.start()
+        try await cluster.waitForWorkers(coordinator, 1)
+        let w1 = JID("w1@localhost/w")!
+        let before = try await coordinator.dispatch(Diagnostics.JournalCounters(), scope: .direct, to: [w1])
+        for index in 0..<3 { _ = try await coordinator.dispatch(Echo(text: "\(index)")) }
+        let after = try await coordinator.dispatch(Diagnostics.JournalCounters(), scope: .direct, to: [w1])
+        // Each job (the first counters job included) is at least one awaited write and commit.
+        #expect(after.awaitedWrites - before.awaitedWrites >= 4)
+        #expect(after.commits - before.commits >= 4)
+        #expect(after.records > before.records)
+        #expect(after.awaitedWrites == (await journal.awaitedWrites) - 1, "the last counters job's end is written after it answered")
         await worker.stop()
         await coordinator.stop()
     }

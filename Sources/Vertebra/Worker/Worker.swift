@@ -73,7 +73,8 @@ public actor Worker: PerformerRole {
     public nonisolated let client: any StanzaTransport
     public nonisolated let options: Options
     nonisolated var clock: any RuntimeClock { options.clock }
-    let journal: ExchangeJournal
+    /// The worker's exchange journal.
+    public nonisolated let journal: ExchangeJournal
     let logger: Logger
     let ids = StanzaIDs()
     let inbox = RequesterInbox(journal: nil)

@@ -8,7 +8,8 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Run a worker with the built-in diagnostic operations.",
         discussion: """
             Hosts /vertebra/echo, /vertebra/sleep, /vertebra/idempotent-sleep, /vertebra/count \
-            (streaming) and /vertebra/fail, to try a setup out. Real operations live in agents: \
+            (streaming), /vertebra/fail and /vertebra/journal-counters (the journal's commit \
+            counts), to try a setup out. Real operations live in agents: \
             small executables that register their own operation types (see Agents/ and README.md) \
             and take these same options. Stops on SIGINT/SIGTERM after withdrawing its \
             advertisement.

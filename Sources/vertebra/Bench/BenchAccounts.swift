@@ -15,6 +15,14 @@ struct BenchAccounts: ParsableArguments {
     /// Workers w1, w2... may serve every operation.
     var workersServeEverything: AccessList { AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]) }
 
+    /// The full JID of `user` at `resource`.
+    func jid(_ user: String, resource: String) throws -> JID {
+        guard let jid = JID(local: user, domain: domain, resource: resource) else {
+            throw ValidationError("'\(user)@\(domain)/\(resource)' is not a valid JID")
+        }
+        return jid
+    }
+
     func configuration(_ user: String, resource: String) throws -> ClientConfiguration {
         let parts = server.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), let jid = JID(local: user, domain: domain, resource: resource) else {

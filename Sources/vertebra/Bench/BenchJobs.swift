@@ -76,13 +76,14 @@ struct BenchJobs: AsyncParsableCommand {
         try await coordinator.waitForWorkers(2, offering: Diagnostics.Echo.path, timeout: .seconds(30))
         _ = try await run(coordinator, jobs: 300, inFlight: 64)
         let pids = [getpid()] + workers.map(\.processIdentifier)
+        let workerJIDs = try (1...2).map { try accounts.jid("w\($0)", resource: "w\($0)") }
         for level in levels {
             let jobs = level == 1 ? min(n, 2000) : n
-            let before = await Counters(journal: journal, pids: pids)
+            let before = try await Counters(journal: journal, pids: pids, workers: workerJIDs, coordinator: coordinator)
             let started = ContinuousClock.now
             let latencies = try await run(coordinator, jobs: jobs, inFlight: level)
             let wall = (ContinuousClock.now - started).seconds
-            let after = await Counters(journal: journal, pids: pids)
+            let after = try await Counters(journal: journal, pids: pids, workers: workerJIDs, coordinator: coordinator)
             let stanzas = try await Self.stanzasPerJob(journal)
             report(durability: durability, level: level, latencies: latencies, wall: wall, counters: after.perJob(since: before, jobs: jobs), stanzas: stanzas)
         }
@@ -102,10 +103,13 @@ struct BenchJobs: AsyncParsableCommand {
         let line = String(
             format: #"{"server":"%@\#(metrics ? "+metrics" : "")\#(tracing ? "+tracing" : "")","durability":"%@","in_flight":%d,"jobs":%d,"jobs_per_s":%.0f,"p50_ms":%.2f,"p99_ms":%.2f,"# +
                 #""stanzas_per_job":%.1f,"coordinator_commits_per_job":%.2f,"coordinator_awaited_writes_per_job":%.2f,"# +
-                #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"cpu_ms_per_job":%.3f}"#,
+                #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"# +
+                #""worker_commits_per_job":%.2f,"worker_awaited_writes_per_job":%.2f,"worker_lazy_writes_per_job":%.2f,"# +
+                #""worker_records_per_job":%.2f,"cpu_ms_per_job":%.3f,"context_switches_per_job":%.1f}"#,
             label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),
             percentile(0.5) * 1000, percentile(0.99) * 1000, stanzas, counters.commits, counters.awaitedWrites,
-            counters.lazyWrites, counters.records, counters.cpuMilliseconds)
+            counters.lazyWrites, counters.records, counters.workerCommits, counters.workerAwaitedWrites, counters.workerLazyWrites,
+            counters.workerRecords, counters.cpuMilliseconds, counters.contextSwitches)
         print(line)
         fflushStandardOutput()
     }
@@ -123,30 +127,62 @@ struct BenchJobs: AsyncParsableCommand {
         return jobs.isEmpty ? 0 : Double(total) / Double(jobs.count)
     }
 
-    /// The coordinator journal's counters and the CPU time of this process and the workers.
+    /// The journals' counters (the coordinator's, and the workers' through
+    /// `/vertebra/journal-counters`), and the CPU time and context switches of this process and
+    /// the workers.
     struct Counters {
         var commits = 0, awaitedWrites = 0, lazyWrites = 0, records = 0
-        var cpuTicks = 0
+        var workers = Diagnostics.JournalCounters.Result(commits: 0, awaitedWrites: 0, lazyWrites: 0, records: 0)
+        var cpuTicks = 0, contextSwitches = 0
 
-        init(journal: ExchangeJournal, pids: [Int32]) async {
+        init(journal: ExchangeJournal, pids: [Int32], workers jids: [JID], coordinator: Coordinator) async throws {
             commits = await journal.committedBatches
             awaitedWrites = await journal.awaitedWrites
             lazyWrites = await journal.lazyWrites
             records = await journal.recordsWritten
+            for (_, result) in try await coordinator.dispatchAll(Diagnostics.JournalCounters(), scope: .direct, to: jids) {
+                let counted = try result.get()
+                workers.commits += counted.commits
+                workers.awaitedWrites += counted.awaitedWrites
+                workers.lazyWrites += counted.lazyWrites
+                workers.records += counted.records
+            }
             cpuTicks = pids.map(Self.cpuTicks(pid:)).reduce(0, +)
+            contextSwitches = pids.map(Self.contextSwitches(pid:)).reduce(0, +)
         }
 
         struct PerJob {
-            var commits, awaitedWrites, lazyWrites, records, cpuMilliseconds: Double
+            var commits, awaitedWrites, lazyWrites, records: Double
+            var workerCommits, workerAwaitedWrites, workerLazyWrites, workerRecords: Double
+            var cpuMilliseconds, contextSwitches: Double
         }
 
         func perJob(since start: Counters, jobs: Int) -> PerJob {
             let count = Double(max(1, jobs))
             let ticksPerSecond = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+            func per(_ now: Int, _ then: Int) -> Double { Double(now - then) / count }
             return PerJob(
-                commits: Double(commits - start.commits) / count, awaitedWrites: Double(awaitedWrites - start.awaitedWrites) / count,
-                lazyWrites: Double(lazyWrites - start.lazyWrites) / count, records: Double(records - start.records) / count,
-                cpuMilliseconds: Double(cpuTicks - start.cpuTicks) / ticksPerSecond * 1000 / count)
+                commits: per(commits, start.commits), awaitedWrites: per(awaitedWrites, start.awaitedWrites),
+                lazyWrites: per(lazyWrites, start.lazyWrites), records: per(records, start.records),
+                workerCommits: per(workers.commits, start.workers.commits),
+                workerAwaitedWrites: per(workers.awaitedWrites, start.workers.awaitedWrites),
+                workerLazyWrites: per(workers.lazyWrites, start.workers.lazyWrites),
+                workerRecords: per(workers.records, start.workers.records),
+                cpuMilliseconds: Double(cpuTicks - start.cpuTicks) / ticksPerSecond * 1000 / count,
+                contextSwitches: per(contextSwitches, start.contextSwitches))
+        }
+
+        /// Voluntary and involuntary context switches of every thread of a process
+        /// (`/proc/PID/task/*/status`; threads that already ended are not counted).
+        static func contextSwitches(pid: Int32) -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.reduce(0) { total, task in
+                guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { return total }
+                return total + status.split(separator: "\n").reduce(0) { sum, line in
+                    guard line.hasPrefix("voluntary_ctxt_switches:") || line.hasPrefix("nonvoluntary_ctxt_switches:") else { return sum }
+                    return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
+                }
+            }
         }
 
         /// utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
