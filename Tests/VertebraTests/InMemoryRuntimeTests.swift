@@ -92,6 +92,8 @@ import VertebraXML
         let start = clock.now
         let handle = try await cluster.submit(coordinator)
         try await cluster.eventually("the first run", step: .zero) { cluster.runs.total == 1 }
+        // Its failure reaches the coordinator before the clock moves (or the answer times out).
+        try await cluster.settle()
         // The retry waits at least 30 s - 20 % jitter.
         clock.advance(by: .seconds(23))
         try await Task.sleep(for: .milliseconds(50))

@@ -152,6 +152,19 @@ final class MemoryCluster: Sendable {
         throw CancellationError()
     }
 
+    /// Moves the manual clock on by `total` in steps shorter than the workers' advertisements
+    /// (60 s), letting the network settle after each, as time passes in production: one jump
+    /// past an advertisement's expiry would race its renewal against whatever the jump wakes.
+    func advance(_ clock: ManualClock, by total: Duration, step: Duration = .seconds(20)) async throws {
+        var left = total
+        while left > .zero {
+            let next = min(step, left)
+            clock.advance(by: next)
+            left -= next
+            try await settle()
+        }
+    }
+
     /// Returns once no stanza was routed for a few milliseconds (what is in flight has landed).
     func settle() async throws {
         var last = network.routedCount

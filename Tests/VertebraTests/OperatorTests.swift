@@ -142,11 +142,10 @@ import VertebraXML
         let coordinator = try await cluster.startCoordinator(journal: journal)
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.waitForWorkers(coordinator, 1)
-        clock.advance(by: .seconds(1800))
-        try await cluster.settle()
+        try await cluster.advance(clock, by: .seconds(1800))
         #expect(cluster.runs.total == 0)
         #expect(try await journal.job(handle.id)?.state == .pending)
-        clock.advance(by: .seconds(1900))
+        try await cluster.advance(clock, by: .seconds(1900))
         try await cluster.eventually("the delayed job's end") { await cluster.endState(of: handle.id, in: journal) == .done }
         #expect(cluster.runs.total == 1)
         await worker.stop()
