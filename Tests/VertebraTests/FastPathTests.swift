@@ -19,7 +19,7 @@ import VertebraXML
         let sent: [ProtocolMessage] = [.data(attempt, values: [value("a")]), .data(attempt, values: [value("b")]), .final(attempt, values: [])]
         let answer = FastPath.answer(attempt, inline: sent)
         #expect(try FastPath.inlineMessages(in: answer, attempt: attempt) == sent)
-        let failed: [ProtocolMessage] = [.error(attempt, kind: .fatal, message: "no <way>")]
+        let failed: [ProtocolMessage] = [.error(attempt, kind: .fatal, error: VertebraError(.failed, "no <way>"))]
         #expect(try FastPath.inlineMessages(in: FastPath.answer(attempt, inline: failed), attempt: attempt) == failed)
     }
 

@@ -16,11 +16,42 @@ private let job = "8f14e45fceea167a5a36dedd4bea2543"
             .op(type: "/image/resize", token: token, scope: nil, arguments: []),
             .accepted(attempt), .ack(attempt), .nack(attempt, reason: "busy"),
             .data(attempt, values: [argument]), .final(attempt, values: []),
-            .error(attempt, kind: .fatal, message: "field width: expected <i4>"), .cancel(attempt),
+            .error(attempt, kind: .fatal, error: VertebraError(.badRequest, "field width: expected <i4>")),
+            .error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by alice")), .cancel(attempt),
         ]
         for message in messages {
             let xml = message.element.serializedString()
             #expect(try ProtocolMessage(XElement(xml: xml)) == message, "\(xml)")
+        }
+    }
+
+    /// An error's code is data: the `code` attribute names it; a 0.4 peer's error, without
+    /// one, is read from its message; a code outside the closed set reads as failed.
+    @Test func anErrorsCodeTravelsAsAnAttributeAndA04MessageIsStillRead() throws {
+        let attempt = try #require(JobToken(job)?.newAttempt())
+        let sent = ProtocolMessage.error(attempt, kind: .error, error: VertebraError(.workerLost, "gone: restarted"))
+        #expect(sent.element[attribute: "code"] == "worker-lost")
+        #expect(sent.element.elements.first?.text == "worker-lost: gone: restarted")
+        let cases: [(String, VertebraError)] = [
+            ("<error xmlns='\(ns)' token='\(attempt)' type='error' code='deadline-exceeded'><string name='message'>deadline-exceeded: late: very</string></error>",
+             VertebraError(.deadlineExceeded, "late: very")),
+            ("<error xmlns='\(ns)' token='\(attempt)' type='error' code='bad-result'><string name='message'>no prefix here</string></error>",
+             VertebraError(.badResult, "no prefix here")),
+            ("<error xmlns='\(ns)' token='\(attempt)' type='fatal'><string name='message'>bad-request: from 0.4</string></error>",
+             VertebraError(.badRequest, "from 0.4")),
+            ("<error xmlns='\(ns)' token='\(attempt)' type='fatal'><string name='message'>plain words</string></error>",
+             VertebraError(.failed, "plain words")),
+            ("<error xmlns='\(ns)' token='\(attempt)' type='error' code='from-the-future'><string name='message'>from-the-future: x</string></error>",
+             VertebraError(.failed, "x")),
+            ("<error xmlns='\(ns)' token='\(attempt)' type='cancel' code='failed'><string name='message'>cancelled: by bob</string></error>",
+             VertebraError(.cancelled, "by bob")),
+        ]
+        for (xml, expected) in cases {
+            guard case .error(_, _, let error) = try ProtocolMessage(XElement(xml: xml)) else {
+                Issue.record("not an error: \(xml)")
+                continue
+            }
+            #expect(error == expected, "\(xml)")
         }
     }
 
@@ -56,7 +87,8 @@ private let job = "8f14e45fceea167a5a36dedd4bea2543"
     @Test func emittedMessagesValidateAgainstTheSchema() throws {
         let token = try #require(JobToken(job)?.newAttempt())
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for message in [ProtocolMessage.ack(token), .nack(token, reason: "busy"), .error(token, kind: .cancel, message: "stopped"), .cancel(token)] {
+        for message in [ProtocolMessage.ack(token), .nack(token, reason: "busy"), .error(token, kind: .cancel, error: VertebraError(.cancelled, "stopped")),
+            .error(token, kind: .error, error: VertebraError(.workerLost, "restarted")), .cancel(token)] {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-msg-\(UUID().uuidString).xml")
             try Data(message.element.serializedString().utf8).write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }

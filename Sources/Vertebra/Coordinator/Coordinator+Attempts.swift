@@ -388,9 +388,9 @@ extension Coordinator {
         case .final(_, let last)?:
             if !last.isEmpty { emit(job.token, .data(worker: worker, values: last)) }
             return .done(values + last)
-        case .error(_, let kind, let text)?:
-            if kind == .cancel { return .cancelled(text) }
-            return .failed(VertebraError.parse(text, kind: kind), retryable: kind == .error)
+        case .error(_, let kind, let error)?:
+            if kind == .cancel { return .cancelled(error.message) }
+            return .failed(error, retryable: kind == .error)
         default:
             return .failed(VertebraError(.badResult, "\(worker) answered the op without an end"), retryable: false)
         }
@@ -440,9 +440,8 @@ extension Coordinator {
                 return .done(values + last)
             case .message(.nack(_, let reason)):
                 return .refused(reason)
-            case .message(.error(_, let kind, let text)):
-                if kind == .cancel { return .cancelled(text) }
-                let error = VertebraError.parse(text, kind: kind)
+            case .message(.error(_, let kind, let error)):
+                if kind == .cancel { return .cancelled(error.message) }
                 return .failed(error, retryable: kind == .error)
             case .message:
                 continue

@@ -100,8 +100,8 @@ extension Coordinator {
             case .data(_, let values): if JobProgress(chunk: values) == nil { state.values += values }
             case .final(_, let values): state.ended = .done(state.values + values)
             case .nack(_, let reason): state.ended = .refused(reason)
-            case .error(_, let kind, let text):
-                state.ended = kind == .cancel ? .cancelled(text) : .failed(VertebraError.parse(text, kind: kind), retryable: kind == .error)
+            case .error(_, let kind, let error):
+                state.ended = kind == .cancel ? .cancelled(error.message) : .failed(error, retryable: kind == .error)
             default: continue
             }
         }

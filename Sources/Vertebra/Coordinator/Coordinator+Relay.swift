@@ -32,7 +32,7 @@ extension Coordinator {
             case .failed(let error):
                 let kind: ProtocolMessage.ErrorKind = error.code == .cancelled ? .cancel : .fatal
                 await sender.send(
-                    .error(attempt, kind: kind, message: error.description),
+                    .error(attempt, kind: kind, error: error),
                     onAnswer: [.setConversationState(.id(conversation), kind == .cancel ? .cancelled : .failed)])
             case .dispatched, .running:
                 continue

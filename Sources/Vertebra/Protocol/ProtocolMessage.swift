@@ -26,8 +26,9 @@ public enum ProtocolMessage: Sendable, Hashable {
     case data(JobToken, values: [XElement])
     /// Done, after every `data` was acknowledged; may carry last values.
     case final(JobToken, values: [XElement])
-    /// Failed; ends the conversation.
-    case error(JobToken, kind: ErrorKind, message: String)
+    /// Failed; ends the conversation. On the wire the error's code is data (the `code`
+    /// attribute) and its message reads `code: text` for people and 0.4 peers.
+    case error(JobToken, kind: ErrorKind, error: VertebraError)
     /// Stop the operation (extension).
     case cancel(JobToken)
 
@@ -67,7 +68,8 @@ public enum ProtocolMessage: Sendable, Hashable {
             guard let kind = ErrorKind(rawValue: kindText) else {
                 throw ProtocolError("error type '\(kindText)' is not error, fatal or cancel")
             }
-            self = .error(token, kind: kind, message: Self.text(named: "message", in: values) ?? element.text)
+            let message = Self.text(named: "message", in: values) ?? element.text
+            self = .error(token, kind: kind, error: VertebraError(wireCode: element[attribute: "code"], message: message, kind: kind))
         default:
             throw ProtocolError("<\(element.name)> is not a Vertebra protocol element")
         }
@@ -117,7 +119,8 @@ public enum ProtocolMessage: Sendable, Hashable {
         case .nack(_, let reason): return make("nack", [], [string("reason", reason)])
         case .data(_, let values): return make("data", [], values)
         case .final(_, let values): return make("final", [], values)
-        case .error(_, let kind, let message): return make("error", [XAttribute("type", kind.rawValue)], [string("message", message)])
+        case .error(_, let kind, let error):
+            return make("error", [XAttribute("type", kind.rawValue), XAttribute("code", error.code.rawValue)], [string("message", error.description)])
         case .cancel: return make("cancel")
         }
     }

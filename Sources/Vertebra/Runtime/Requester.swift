@@ -73,7 +73,7 @@ struct Requester: Sendable {
             case .data(_, let chunk): values += chunk
             case .final(_, let last): return values + last
             case .nack(_, let reason): throw VertebraError(.refused, reason)
-            case .error(_, let kind, let text): throw VertebraError.parse(text, kind: kind)
+            case .error(_, _, let error): throw error
             default: continue
             }
         }

@@ -98,8 +98,8 @@ public actor Submitter {
                     continuation.yield(.failed(VertebraError(.refused, reason)))
                     await inbox.close(job: started.token.job, peer: coordinator)
                     return
-                case .error(_, let kind, let text):
-                    continuation.yield(.failed(VertebraError.parse(text, kind: kind)))
+                case .error(_, _, let error):
+                    continuation.yield(.failed(error))
                     await inbox.close(job: started.token.job, peer: coordinator)
                     return
                 default: continue

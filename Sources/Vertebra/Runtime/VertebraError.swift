@@ -40,6 +40,25 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
     public let code: Code
     public let message: String
 
+    /// The codes an `error` element may carry (its `code` attribute): a closed set; anything
+    /// else reads as ``Code/failed``.
+    static let wireCodes: [Code] = [
+        .noWorker, .unknownOperation, .badRequest, .notAuthorized, .refused, .failed, .workerLost, .cancelled,
+        .deadlineExceeded, .badResult, .workerSilent, .journalFailed,
+    ]
+
+    /// The error of an `error` element: its `code` attribute names the code; its message,
+    /// `code: text`, gives the text. A 0.4 peer sends no code: then the message is read for one.
+    init(wireCode: String?, message: String, kind: ProtocolMessage.ErrorKind) {
+        guard kind != .cancel, let wireCode else {
+            self = Self.parse(message, kind: kind)
+            return
+        }
+        let code = Self.wireCodes.first { $0.rawValue == wireCode } ?? .failed
+        let prefix = wireCode + ": "
+        self.init(code, message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message)
+    }
+
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
@@ -60,7 +79,8 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         }
     }
 
-    /// Reads the `code: message` form an `error` stanza's message carries.
+    /// Reads the `code: message` form the message of an `error` without a `code` carries (a 0.4
+    /// peer's, or one journalled before codes were data).
     static func parse(_ text: String, kind: ProtocolMessage.ErrorKind) -> VertebraError {
         if kind == .cancel {
             let prefix = Code.cancelled.rawValue + ": "
@@ -68,9 +88,7 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         }
         if let colon = text.firstIndex(of: ":") {
             let code = String(text[..<colon])
-            let known: [Code] = [.noWorker, .unknownOperation, .badRequest, .notAuthorized, .refused, .failed,
-                                 .workerLost, .cancelled, .deadlineExceeded, .badResult, .workerSilent, .journalFailed]
-            if let match = known.first(where: { $0.rawValue == code }) {
+            if let match = wireCodes.first(where: { $0.rawValue == code }) {
                 return VertebraError(match, String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
             }
         }

@@ -91,7 +91,7 @@ extension Worker {
                 // As journalBroke does for a classic attempt: end it loudly, unjournalled, so the
                 // job moves on at once (retryable) instead of waiting on silence.
                 let failed = FastPath.answer(attempt, inline: [
-                    .error(attempt, kind: .error, message: "journal-failed: \(client.jid) could not journal the job: \(error)")
+                    .error(attempt, kind: .error, error: VertebraError(.journalFailed, "\(client.jid) could not journal the job: \(error)"))
                 ])
                 unrecordedEnds.insert(conversation)
                 settleFastAnswer(conversation, failed)
@@ -290,7 +290,7 @@ extension Worker {
     private func journalBroke(_ error: any Error, attempt: JobToken, peer: JID) async -> Bool {
         guard let journalError = error as? JournalError, !journalError.code.isRuleViolation else { return false }
         noteJournalFailure(journalError, "could not journal a step of a job; ending the attempt", job: attempt.job)
-        let message = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: \(client.jid) could not journal the job: \(journalError.message)")
+        let message = ProtocolMessage.error(attempt, kind: .error, error: VertebraError(.journalFailed, "\(client.jid) could not journal the job: \(journalError.message)"))
         let iq = IQ(type: .set, id: ids.next(), to: peer, payload: message.element)
         do { _ = try await delivery.deliver(iq) } catch {
             logger.error("could not tell the requester that the journal failed", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
@@ -300,15 +300,15 @@ extension Worker {
 
     private func failure(_ error: any Error, attempt: JobToken, peer: JID, deadline: ContinuousClock.Instant?) -> ProtocolMessage {
         if cancelled.contains(attempt.description) {
-            return .error(attempt, kind: .cancel, message: "cancelled: by \(peer)")
+            return .error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by \(peer)"))
         }
         if error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false) {
-            return .error(attempt, kind: .fatal, message: "deadline-exceeded: the operation's deadline passed")
+            return .error(attempt, kind: .fatal, error: VertebraError(.deadlineExceeded, "the operation's deadline passed"))
         }
         if let failure = error as? OperationFailure {
-            return .error(attempt, kind: failure.fatal ? .fatal : .error, message: "failed: \(failure.message)")
+            return .error(attempt, kind: failure.fatal ? .fatal : .error, error: VertebraError(.failed, "\(failure.message)"))
         }
-        return .error(attempt, kind: .error, message: "failed: \(error)")
+        return .error(attempt, kind: .error, error: VertebraError(.failed, "\(error)"))
     }
 
     /// What ending a conversation with `message` writes, once the requester acknowledged it.
@@ -317,9 +317,9 @@ extension Worker {
         switch message {
         case .final:
             return [.setConversationState(ref, .finished), .transition(job: job, to: .done)]
-        case .error(_, let kind, let text):
+        case .error(_, let kind, let error):
             let state: JobState = kind == .cancel ? .cancelled : .failed
-            return [.setConversationState(ref, kind == .cancel ? .cancelled : .failed), .transition(job: job, to: state, error: text)]
+            return [.setConversationState(ref, kind == .cancel ? .cancelled : .failed), .transition(job: job, to: state, error: error.description)]
         case .nack(_, let reason):
             return [.setConversationState(ref, .failed), .transition(job: job, to: .failed, error: "refused: \(reason)")]
         default:
@@ -444,7 +444,7 @@ extension Worker {
             }
         }
         guard !ended else { return }
-        let lost = ProtocolMessage.error(token, kind: .error, message: "worker-lost: the worker restarted while running the job")
+        let lost = ProtocolMessage.error(token, kind: .error, error: VertebraError(.workerLost, "the worker restarted while running the job"))
         do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: token.job, conversation: conversation)) } catch {
             if await journalBroke(error, attempt: token, peer: peer) { return }
             logger.warning("could not report a lost attempt after the restart", metadata: ["job": "\(token.job)", "error": "\(error)"])
@@ -471,7 +471,7 @@ extension Worker {
         // Its end could not be journalled (fast path): the requester hears so again instead of
         // waiting on silence.
         guard unrecordedEnds.contains(conversation), !stanzas.contains(where: Self.isEnd) else { return }
-        let lost = ProtocolMessage.error(attempt, kind: .error, message: "journal-failed: the attempt's end could not be journalled on this worker")
+        let lost = ProtocolMessage.error(attempt, kind: .error, error: VertebraError(.journalFailed, "the attempt's end could not be journalled on this worker"))
         do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: attempt.job, conversation: conversation)) } catch {
             _ = await journalBroke(error, attempt: attempt, peer: peer)
         }
