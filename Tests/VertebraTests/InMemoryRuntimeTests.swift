@@ -77,6 +77,24 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// A job submitted in this process before the coordinator's start has read the journal is
+    /// its own, not one to resume: it gets one attempt and one run (recovery used to adopt it
+    /// too and send its op a second time).
+    @Test func aJobSubmittedWhileTheCoordinatorStartsIsNotResumedAsWell() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        let coordinator = cluster.makeCoordinator(journal: journal)
+        let handle = try await cluster.submit(coordinator)
+        try await coordinator.start()
+        try await cluster.eventually("the job's end") { await cluster.endState(of: handle.id, in: journal) != nil }
+        #expect(await cluster.endState(of: handle.id, in: journal) == .done)
+        #expect(cluster.runs.total == 1)
+        #expect(try await journal.conversations(ofJob: handle.id).count == 1)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
     /// Retries wait for the backoff: nothing runs again before the retry delay has passed.
     @Test func aFailedAttemptIsRetriedOnlyAfterTheBackoff() async throws {
         let clock = ManualClock()

@@ -9,8 +9,11 @@ extension Coordinator {
     /// its original IQ id (the worker answers as before and replays what it sent); jobs between
     /// attempts are dispatched again; submitters get the rest of their relay.
     func recover() async throws {
-        // Oldest first: queued jobs keep their order across the restart.
+        // Oldest first: queued jobs keep their order across the restart. A job submitted in this
+        // process while the start was under way (the actor takes calls while it reads the
+        // journal) is live already: resuming it too would send its op twice and run it twice.
         let open = try await journal.jobs(matching: JobFilter(states: [.pending, .dispatched, .running], limit: Int(Int32.max)))
+            .filter { live[$0.token] == nil }
             .sorted { ($0.created, $0.token) < ($1.created, $1.token) }
         if !open.isEmpty { logger.info("resuming unfinished jobs", metadata: ["count": "\(open.count)"]) }
         for job in open { try await resume(job) }
