@@ -415,11 +415,17 @@ extension Worker {
 
     // MARK: - Recovery and replay
 
-    /// Resumes every open performer conversation of the journal: unacknowledged stanzas are
+    /// The performer conversations a previous run left open. Read before connecting: once
+    /// connected, a coordinator that still knows this worker may send new ops at once, and
+    /// their conversations are live, not left over.
+    func unfinishedConversations() async throws -> [RecoveryItem] {
+        try await journal.recoverableConversations().filter { $0.conversation.role == .performer }
+    }
+
+    /// Resumes the conversations ``unfinishedConversations()`` found: unacknowledged stanzas are
     /// sent again with their ids; a handler that was running when the worker stopped cannot be
     /// resumed, so its attempt ends with `error` and the coordinator decides about a retry.
-    func recover() async throws {
-        let items = try await journal.recoverableConversations().filter { $0.conversation.role == .performer }
+    func recover(_ items: [RecoveryItem]) {
         if !items.isEmpty { logger.info("resuming journalled conversations", metadata: ["count": "\(items.count)"]) }
         for item in items {
             guard let token = item.conversation.token.flatMap(JobToken.init), let peer = JID(item.conversation.peer) else { continue }

@@ -174,8 +174,9 @@ public actor Worker: PerformerRole {
             return IQAnswer(payload: AttemptStatus.answer(attempt, await self.status(of: attempt)))
         }
         let coordinatorPresence = await client.exchange(.presence, from: options.coordinator)
+        let unfinished = try await unfinishedConversations()
         try await client.start()
-        try await recover()
+        recover(unfinished)
         let events = await client.connectionEvents()
         backgroundTasks.append(Task { await self.announce(events: events) })
         backgroundTasks.append(Task { await self.watchCoordinator(coordinatorPresence) })
