@@ -63,8 +63,7 @@ import VertebraXML
         var coordinator = try await start(cluster, journal, clock, schedule)
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.waitForWorkers(coordinator, 1)
-        clock.advance(by: .seconds(9 * 60))  // 00:09:30
-        try await cluster.settle()
+        try await cluster.advance(clock, by: .seconds(9 * 60))  // 00:09:30
         #expect(try await jobs(journal, "tick").isEmpty)
         try await cluster.eventually("the 00:10 run", step: .seconds(10)) { (try? await self.jobs(journal, "tick").count) == 1 }
         // A restart at about 00:12 neither repeats the 00:10 run nor loses the 00:20 one.
@@ -75,8 +74,7 @@ import VertebraXML
             $0.wallClock = { Self.base.addingTimeInterval(TimeInterval(12 * 60 + (clock.now - origin).components.seconds)) }
         }
         try await cluster.waitForWorkers(coordinator, 1)
-        clock.advance(by: .seconds(60))
-        try await cluster.settle()
+        try await cluster.advance(clock, by: .seconds(60))
         #expect(try await jobs(journal, "tick").count == 1)
         try await cluster.eventually("the 00:20 run", step: .seconds(10)) { (try? await self.jobs(journal, "tick").count) == 2 }
         try await cluster.eventually("both runs' ends") {
