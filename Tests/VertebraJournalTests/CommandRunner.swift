@@ -39,8 +39,9 @@ enum Vertebra {
         let directory = try TemporaryDirectory()
         let process = Process()
         if asUnprivilegedUser {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", try binary().path] + arguments
+            // Found on PATH, as the shell would: setpriv is not in /usr/bin everywhere.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", try binary().path] + arguments
         } else {
             process.executableURL = try binary()
             process.arguments = arguments

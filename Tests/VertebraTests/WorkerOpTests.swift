@@ -9,21 +9,37 @@ import VertebraXML
 /// How a worker answers `op`s it has seen before: the accepting write finds them without a
 /// read first, and the journal then decides as it always did.
 @Suite(.timeLimit(.minutes(1))) struct WorkerOpTests {
-    /// A requester (the coordinator's account, another resource) sending raw `op`s to w1.
-    private func setUp() async throws -> (MemoryCluster, Coordinator, Worker, InMemoryTransport, ExchangeJournal) {
-        let cluster = try MemoryCluster()
-        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
-        let journal = try cluster.journal("w1")
-        let worker = try await cluster.startWorker("w1", journal: journal)
-        try await cluster.waitForWorkers(coordinator, 1)
-        let raw = cluster.network.transport(JID("coordinator@localhost/raw")!, clock: cluster.clock, requestTimeout: .seconds(5))
-        try await raw.start()
-        return (cluster, coordinator, worker, raw, journal)
-    }
+    /// A coordinator, worker w1 and a requester on the coordinator's account (another
+    /// resource) that sends w1 raw `op`s.
+    private struct Setup {
+        let cluster: MemoryCluster
+        let coordinator: Coordinator
+        let worker: Worker
+        let raw: InMemoryTransport
+        let journal: ExchangeJournal
 
-    private func op(_ token: JobToken, _ text: String) throws -> XElement {
-        ProtocolMessage.op(type: Echo.path, token: token, scope: .single, arguments: try TypedValueEncoder().encodeFields(Echo(text: text)))
-            .element.appending(FastPath.request)
+        init() async throws {
+            cluster = try MemoryCluster()
+            coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+            journal = try cluster.journal("w1")
+            worker = try await cluster.startWorker("w1", journal: journal)
+            try await cluster.waitForWorkers(coordinator, 1)
+            raw = cluster.network.transport(JID("coordinator@localhost/raw")!, clock: cluster.clock, requestTimeout: .seconds(5))
+            try await raw.start()
+        }
+
+        /// Sends w1 the op of an echo of `text` for job `token`, with IQ id `id`.
+        func send(_ token: JobToken, _ text: String, id: String) async throws -> IQ {
+            let op = ProtocolMessage.op(type: Echo.path, token: token, scope: .single, arguments: try TypedValueEncoder().encodeFields(Echo(text: text)))
+                .element.appending(FastPath.request)
+            return try await raw.sendAndWait(IQ(type: .set, id: id, to: JID("w1@localhost/w")!, payload: op))
+        }
+
+        func stop() async {
+            await raw.stop()
+            await worker.stop()
+            await coordinator.stop()
+        }
     }
 
     private func attempt(in answer: IQ) throws -> String {
@@ -36,56 +52,45 @@ import VertebraXML
     }
 
     @Test func aRepeatedOpIsAnsweredAsBeforeAndRunsOnce() async throws {
-        let (cluster, coordinator, worker, raw, journal) = try await setUp()
+        let setup = try await Setup()
         let token = try #require(JobToken.newJob())
-        let w1 = JID("w1@localhost/w")!
-        let first = try await raw.sendAndWait(IQ(type: .set, id: "same-1", to: w1, payload: try op(token, "once")))
-        let second = try await raw.sendAndWait(IQ(type: .set, id: "same-1", to: w1, payload: try op(token, "once")))
+        let first = try await setup.send(token, "once", id: "same-1")
+        let second = try await setup.send(token, "once", id: "same-1")
         #expect(second.payload == first.payload)
         #expect(first.payload?.firstElement(named: "final", namespace: XMLNamespace.vertebraAPI) != nil)
-        #expect(cluster.runs.total == 1)
-        #expect(try await journal.conversations(ofJob: token.job).count == 1)
-        await raw.stop()
-        await worker.stop()
-        await coordinator.stop()
+        #expect(setup.cluster.runs.total == 1)
+        #expect(try await setup.journal.conversations(ofJob: token.job).count == 1)
+        await setup.stop()
     }
 
     /// The same job again under a new IQ id once its attempt ended is a new attempt of the job
     /// this worker already journalled (a retry that came back here): it runs again, and the
     /// journal keeps one job with two conversations.
     @Test func aKnownJobUnderANewIQIDIsANewAttemptOfTheSameJob() async throws {
-        let (cluster, coordinator, worker, raw, journal) = try await setUp()
+        let setup = try await Setup()
         let token = try #require(JobToken.newJob())
-        let w1 = JID("w1@localhost/w")!
-        let first = try await raw.sendAndWait(IQ(type: .set, id: "first", to: w1, payload: try op(token, "again")))
-        let second = try await raw.sendAndWait(IQ(type: .set, id: "second", to: w1, payload: try op(token, "again")))
+        let first = try await setup.send(token, "again", id: "first")
+        let second = try await setup.send(token, "again", id: "second")
         #expect(try attempt(in: first) != attempt(in: second))
-        #expect(cluster.runs.total == 2)
-        #expect(try await journal.jobs(matching: JobFilter()).filter { $0.token == token.job }.count == 1)
-        #expect(try await journal.conversations(ofJob: token.job).count == 2)
-        #expect(try await journal.job(token.job)?.state == .done)
-        await raw.stop()
-        await worker.stop()
-        await coordinator.stop()
+        #expect(setup.cluster.runs.total == 2)
+        #expect(try await setup.journal.jobs(matching: JobFilter()).filter { $0.token == token.job }.count == 1)
+        #expect(try await setup.journal.conversations(ofJob: token.job).count == 2)
+        #expect(try await setup.journal.job(token.job)?.state == .done)
+        await setup.stop()
     }
 
     /// A draining worker reads first: a repeat still gets its answer, a new job is refused.
     @Test func aDrainingWorkerAnswersRepeatsAndRefusesNewJobs() async throws {
-        let (cluster, coordinator, worker, raw, _) = try await setUp()
+        let setup = try await Setup()
         let token = try #require(JobToken.newJob())
-        let w1 = JID("w1@localhost/w")!
-        let first = try await raw.sendAndWait(IQ(type: .set, id: "before", to: w1, payload: try op(token, "kept")))
-        await worker.drain(timeout: .seconds(1))
-        let repeated = try await raw.sendAndWait(IQ(type: .set, id: "before", to: w1, payload: try op(token, "kept")))
+        let first = try await setup.send(token, "kept", id: "before")
+        await setup.worker.drain(timeout: .seconds(1))
+        let repeated = try await setup.send(token, "kept", id: "before")
         #expect(repeated.payload == first.payload)
         let other = try #require(JobToken.newJob())
-        await #expect(throws: NatterError.self) {
-            try await raw.sendAndWait(IQ(type: .set, id: "after", to: w1, payload: try op(other, "new")))
-        }
-        #expect(cluster.runs.total == 1)
-        await raw.stop()
-        await worker.stop()
-        await coordinator.stop()
+        await #expect(throws: NatterError.self) { try await setup.send(other, "new", id: "after") }
+        #expect(setup.cluster.runs.total == 1)
+        await setup.stop()
     }
 }
 

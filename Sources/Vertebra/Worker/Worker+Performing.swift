@@ -306,7 +306,7 @@ extension Worker {
             return .error(attempt, kind: .fatal, error: VertebraError(.deadlineExceeded, "the operation's deadline passed"))
         }
         if let failure = error as? OperationFailure {
-            return .error(attempt, kind: failure.fatal ? .fatal : .error, error: VertebraError(.failed, "\(failure.message)"))
+            return .error(attempt, kind: failure.fatal ? .fatal : .error, error: VertebraError(.failed, failure.message))
         }
         return .error(attempt, kind: .error, error: VertebraError(.failed, "\(error)"))
     }
