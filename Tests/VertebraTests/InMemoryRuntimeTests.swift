@@ -116,7 +116,8 @@ import VertebraXML
         clock.advance(by: .seconds(23))
         try await Task.sleep(for: .milliseconds(50))
         #expect(cluster.runs.total == 1, "retried before the backoff: \(cluster.runs.byAttempt)")
-        try await cluster.eventually("the retry to finish the job", step: .seconds(1)) {
+        // Half-second steps: the retried op's answer must not time out (10 s) between two looks.
+        try await cluster.eventually("the retry to finish the job", step: .milliseconds(500)) {
             await cluster.endState(of: handle.id, in: journal) != nil
         }
         #expect(await cluster.endState(of: handle.id, in: journal) == .done)

@@ -145,7 +145,9 @@ import VertebraXML
         try await cluster.advance(clock, by: .seconds(1800))
         #expect(cluster.runs.total == 0)
         #expect(try await journal.job(handle.id)?.state == .pending)
-        try await cluster.advance(clock, by: .seconds(1900))
+        // To 10 s before the start in steps, then on in the small steps of `eventually`: a
+        // 20 s step while the job runs would outlast its op's answer timeout (10 s).
+        try await cluster.advance(clock, by: .seconds(1790))
         try await cluster.eventually("the delayed job's end") { await cluster.endState(of: handle.id, in: journal) == .done }
         #expect(cluster.runs.total == 1)
         await worker.stop()

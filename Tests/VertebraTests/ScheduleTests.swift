@@ -64,8 +64,9 @@ import VertebraXML
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.waitForWorkers(coordinator, 1)
         try await cluster.advance(clock, by: .seconds(9 * 60))  // 00:09:30
+        // From here in 2 s steps: a job's op must not time out (10 s) between two looks.
         #expect(try await jobs(journal, "tick").isEmpty)
-        try await cluster.eventually("the 00:10 run", step: .seconds(10)) { (try? await self.jobs(journal, "tick").count) == 1 }
+        try await cluster.eventually("the 00:10 run", step: .seconds(2)) { (try? await self.jobs(journal, "tick").count) == 1 }
         // A restart at about 00:12 neither repeats the 00:10 run nor loses the 00:20 one.
         await coordinator.stop()
         coordinator = try await cluster.startCoordinator(journal: journal) {
@@ -76,7 +77,7 @@ import VertebraXML
         try await cluster.waitForWorkers(coordinator, 1)
         try await cluster.advance(clock, by: .seconds(60))
         #expect(try await jobs(journal, "tick").count == 1)
-        try await cluster.eventually("the 00:20 run", step: .seconds(10)) { (try? await self.jobs(journal, "tick").count) == 2 }
+        try await cluster.eventually("the 00:20 run", step: .seconds(2)) { (try? await self.jobs(journal, "tick").count) == 2 }
         try await cluster.eventually("both runs' ends") {
             (try? await self.jobs(journal, "tick").allSatisfy { $0.state == .done }) == true
         }
