@@ -104,7 +104,10 @@ import VertebraXML
             $0.retryDelay = .seconds(30)
             $0.maxRetryDelay = .seconds(30)
         }
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        // The retry comes 48-72 s later (the backoff, then one more after w1 is the only,
+        // excluded, worker): an advertisement outliving that keeps its renewal out of this test.
+        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1")) { $0.advertiseTTL = .seconds(600) }
+        try await worker.start()
         try await cluster.waitForWorkers(coordinator, 1)
         cluster.runs.failNext(1)
         let start = clock.now
