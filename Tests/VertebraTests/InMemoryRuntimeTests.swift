@@ -105,9 +105,8 @@ import VertebraXML
             $0.maxRetryDelay = .seconds(30)
         }
         // The retry comes 48-72 s later (the backoff, then one more after w1 is the only,
-        // excluded, worker): an advertisement outliving that keeps its renewal out of this test.
-        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1")) { $0.advertiseTTL = .seconds(600) }
-        try await worker.start()
+        // excluded, worker), past the first renewal of w1's 60 s advertisement.
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.waitForWorkers(coordinator, 1)
         cluster.runs.failNext(1)
         let start = clock.now

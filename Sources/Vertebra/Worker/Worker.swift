@@ -294,6 +294,9 @@ public actor Worker: PerformerRole {
         let ttl = options.advertiseTTL
         while !Task.isCancelled {
             isAdvertising = true
+            // The coordinator counts the TTL from when the advertisement reaches it, so the
+            // next renewal counts from when it was sent, not from when the conversation ended.
+            let sent = clock.now
             let ok = await advertiseOnce()
             // A cancelled loop was replaced: the new one owns the flag.
             guard !Task.isCancelled else { return }
@@ -302,7 +305,7 @@ public actor Worker: PerformerRole {
                 advertiseAgain = false
                 continue
             }
-            try? await clock.sleep(for: ok ? ttl * 0.9 : .seconds(1))
+            try? await clock.sleep(until: ok ? sent + ttl * 0.9 : clock.now + .seconds(1))
         }
     }
 

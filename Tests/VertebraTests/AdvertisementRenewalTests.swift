@@ -1,0 +1,39 @@
+import NIOConcurrencyHelpers
+import Natter
+import Testing
+import Vertebra
+import VertebraXML
+
+/// A worker's advertisement is renewed before the coordinator lets it run out, however long
+/// the coordinator takes to end the advertising conversation.
+@Suite(.timeLimit(.minutes(1))) struct AdvertisementRenewalTests {
+    /// The coordinator stamps an advertisement's expiry when it receives it; the worker counts
+    /// its next renewal from when it sent it, not from when the conversation ended. Here the
+    /// renewal at 54 s ends only at ~64 s (its `final` is lost twice and resent after the
+    /// coordinator's 5 s answer timeout each time); the worker must still renew before 114 s.
+    @Test func aSlowAnswerDoesNotDelayTheNextRenewalPastTheExpiry() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        try await cluster.settle()
+        let dropped = NIOLockedValueBox(0)
+        cluster.network.intercept { stanza, from in
+            guard from == MemoryCluster.coordinatorJID, stanza[attribute: "type"] == "set", stanza.elements.first?.name == "final" else { return .route }
+            return dropped.withLockedValue { count in
+                count += 1
+                return count <= 2 ? .drop : .route
+            }
+        }
+        var lost: [Int] = []
+        for second in 1...118 {
+            try await cluster.advance(clock, by: .seconds(1))
+            if await coordinator.workers.isEmpty { lost.append(second) }
+        }
+        #expect(dropped.withLockedValue { $0 } >= 3, "the renewal's final was dropped twice, then delivered")
+        #expect(lost.isEmpty, "the coordinator had no worker at seconds \(lost)")
+        await worker.stop()
+        await coordinator.stop()
+    }
+}
