@@ -210,6 +210,93 @@ import Testing
         await journal.close()
     }
 
+    /// An attempt that dispatches its job moves it in the statement naming its worker: the
+    /// move, the attempt count and the worker as separate records gave them; an illegal move
+    /// or an unknown job is refused by name and leaves no conversation behind.
+    @Test func anAttemptThatDispatchesMovesItsJobAndNamesItsWorkerOrIsRefusedWhole() async throws {
+        let job = try await journal.makeJob()
+        let outcomes = try await journal.write([
+            .openConversation(NewConversation(job: job, peer: "w1@x/r", role: .requester, supersedesOthers: true, dispatches: true)),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "o1", kind: .op, body: "<op/>")),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "o2", kind: .cancel, body: "<cancel/>")),
+        ])
+        #expect(outcomes[1] == .stanza(id: 1, sequence: 1) && outcomes[2] == .stanza(id: 2, sequence: 2))
+        let moved = try #require(try await journal.job(job))
+        #expect(moved.state == .dispatched && moved.attempts == 1 && moved.worker == "w1@x/r")
+        // A retry on another worker: a second attempt counted, the first one fenced.
+        try await journal.write(.transition(job: job, to: .running))
+        try await journal.write([
+            .openConversation(NewConversation(job: job, peer: "w2@x/r", role: .requester, supersedesOthers: true, dispatches: true)),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "o3", kind: .op, body: "<op/>")),
+        ])
+        let retried = try #require(try await journal.job(job))
+        #expect(retried.attempts == 2 && retried.worker == "w2@x/r")
+        #expect(try await journal.conversations(ofJob: job).map(\.isCurrent) == [false, true])
+        try await journal.write(.transition(job: job, to: .done, result: "<r/>"))
+        let late = await journalError {
+            try await journal.write(.openConversation(NewConversation(job: job, peer: "w3@x/r", role: .requester, dispatches: true)))
+        }
+        #expect(late?.code == .illegalTransition)
+        let unknown = await journalError {
+            try await journal.write(.openConversation(NewConversation(job: "nope", peer: "w3@x/r", role: .requester, dispatches: true)))
+        }
+        #expect(unknown?.code == .unknownJob)
+        let undispatched = await journalError {
+            try await journal.write(.openConversation(NewConversation(job: "nope", peer: "w3@x/r", role: .requester)))
+        }
+        #expect(undispatched?.code == .unknownJob)
+        #expect(try await journal.conversations(ofJob: job).count == 2)
+        #expect(try await journal.job(job)?.worker == "w2@x/r")
+        await journal.close()
+    }
+
+    /// A stanza of the conversation opened by the same write reads nothing back, but a record
+    /// of that write that fences it (or a stanza recorded by id) is still seen.
+    @Test func stanzasOfAConversationOpenedInTheSameWriteKeepTheirOrderAndFencing() async throws {
+        let job = try await journal.makeJob()
+        let fenced = await journalError {
+            try await journal.write([
+                .openConversation(NewConversation(job: job, peer: "w1@x/r", role: .requester)),
+                .supersede(job: job),
+                .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "o1", kind: .op, body: "<op/>")),
+            ])
+        }
+        #expect(fenced?.code == .supersededAttempt)
+        #expect(try await journal.conversations(ofJob: job).isEmpty)
+        let first = try await journal.write([
+            .openConversation(NewConversation(job: job, peer: "w1@x/r", role: .requester)),
+        ])
+        guard case .conversation(let id) = first[0] else {
+            Issue.record("unexpected outcomes \(first)")
+            return
+        }
+        let outcomes = try await journal.write([
+            .recordStanza(NewStanza(conversation: .id(id), direction: .outbound, iqID: "o1", kind: .op, body: "<op/>")),
+            .openConversation(NewConversation(job: job, peer: "w2@x/r", role: .requester)),
+            .recordStanza(NewStanza(conversation: .id(id + 1), direction: .outbound, iqID: "o2", kind: .op, body: "<op/>")),
+            .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: "o3", kind: .data, body: "<data/>")),
+        ])
+        #expect(outcomes[0] == .stanza(id: 1, sequence: 1))
+        #expect(outcomes[2] == .stanza(id: 2, sequence: 1) && outcomes[3] == .stanza(id: 3, sequence: 2))
+        await journal.close()
+    }
+
+    /// A performer's job created in the same write is not read back; one created earlier is
+    /// checked, and a missing one is refused.
+    @Test func aPerformerConversationNeedsItsJob() async throws {
+        let job = newToken()
+        try await journal.write([
+            .createJob(NewJob(token: job, operation: "/a", state: .running)),
+            .openConversation(NewConversation(job: job, token: "\(job):b", peer: "c@x/r", role: .performer)),
+        ])
+        #expect(try await journal.conversations(ofJob: job).map(\.token) == ["\(job):b"])
+        let missing = await journalError {
+            try await journal.write(.openConversation(NewConversation(job: "nope", token: "nope:b", peer: "c@x/r", role: .performer)))
+        }
+        #expect(missing?.code == .unknownJob)
+        await journal.close()
+    }
+
     @Test func aRequesterConversationIsNamedWhenThePerformerAnswers() async throws {
         let job = try await journal.makeJob(state: .dispatched)
         let outcomes = try await journal.write([

@@ -31,6 +31,15 @@ enum AttemptOutcome: Sendable {
 }
 
 /// An attempt found open (or just ended) in the journal at start.
+/// An attempt's conversation as journalled: its `op` and the IQ id it goes out with.
+struct OpenedAttempt {
+    var conversation: Int64
+    /// The `op`'s stanza row, when this process journalled it (its answer is recorded by id).
+    var opStanza: Int64?
+    var iqID: String
+    var op: XElement
+}
+
 struct ResumeState: Sendable {
     var worker: JID
     var conversation: Int64
@@ -223,10 +232,10 @@ extension Coordinator {
         span.attributes["vertebra.job.id"] = token
         span.attributes["vertebra.worker"] = worker.description
         defer { span.end() }
-        let opened: (conversation: Int64, iqID: String, op: XElement)
+        let opened: OpenedAttempt
         if let resume {
             // The worker answers a repeated IQ id from its journal, whatever the op says.
-            opened = (resume.conversation, resume.opIQID, job.op)
+            opened = OpenedAttempt(conversation: resume.conversation, iqID: resume.opIQID, op: job.op)
         } else {
             do { opened = try await openAttempt(job, worker: worker, trace: TraceCarrier(span.context, tracer: options.tracer)) } catch {
                 releaseSlot(worker)
@@ -249,7 +258,7 @@ extension Coordinator {
         if job.cancelReason != nil { await inbox.inject(.cancelRequested(job.cancelReason ?? ""), job: token, peer: worker) }
         if let known = resume?.token { attemptTokens["\(token)|\(worker)"] = known }
         let ended: AttemptOutcome
-        if let early = await sendOp(job, worker: worker, conversation: opened.conversation, iqID: opened.iqID, op: opened.op, known: resume?.token) {
+        if let early = await sendOp(job, worker: worker, opened, known: resume?.token) {
             ended = early
         } else {
             ended = await follow(job, worker: worker, events: events, values: resume?.values ?? [])
@@ -282,24 +291,23 @@ extension Coordinator {
         notifyChange()
     }
 
-    private func openAttempt(_ job: LiveJob, worker: JID, trace: TraceCarrier) async throws -> (Int64, String, XElement) {
+    private func openAttempt(_ job: LiveJob, worker: JID, trace: TraceCarrier) async throws -> OpenedAttempt {
         let iqID = ids.next()
         var op = usesFastPath(worker) ? job.op.appending(FastPath.request) : job.op
         // The attempt's trace context travels to the worker (a 0.4 worker ignores it).
         if let context = DispatchExtension.element(targets: [], deadline: nil, retryable: nil, trace: trace) { op = op.appending(context) }
-        var records: [JournalRecord] = [
+        let dispatches = job.scope == .single || live[job.token]?.journalState == .pending
+        if dispatches { live[job.token]?.journalState = .dispatched }
+        let outcomes = try await journal.write([
             .openConversation(NewConversation(
-                job: job.token, peer: worker.description, role: .requester, supersedesOthers: job.scope == .single)),
+                job: job.token, peer: worker.description, role: .requester, supersedesOthers: job.scope == .single,
+                dispatches: dispatches)),
             .recordStanza(NewStanza(conversation: .opened, direction: .outbound, iqID: iqID, kind: .op, body: JournalText.text(op))),
-        ]
-        let state = live[job.token]?.journalState
-        if job.scope == .single || state == .pending {
-            records.append(.transition(job: job.token, to: .dispatched))
-            live[job.token]?.journalState = .dispatched
+        ])
+        guard case .conversation(let conversation)? = outcomes.first, case .stanza(let stanza, _)? = outcomes.last else {
+            throw VertebraError(.failed, "the journal returned no conversation")
         }
-        let outcomes = try await journal.write(records)
-        for case .conversation(let id) in outcomes { return (id, iqID, op) }
-        throw VertebraError(.failed, "the journal returned no conversation")
+        return OpenedAttempt(conversation: conversation, opStanza: stanza, iqID: iqID, op: op)
     }
 
     /// The fast path is used when the worker offers it with a budget well inside our answer timeout.
@@ -310,13 +318,14 @@ extension Coordinator {
 
     /// Sends the `op` (again, with its id, when resuming) and records the attempt's token.
     /// Returns an outcome only when the attempt is over before it started.
-    private func sendOp(_ job: LiveJob, worker: JID, conversation: Int64, iqID: String, op: XElement, known: JobToken?) async -> AttemptOutcome? {
+    private func sendOp(_ job: LiveJob, worker: JID, _ opened: OpenedAttempt, known: JobToken?) async -> AttemptOutcome? {
+        let (conversation, iqID) = (opened.conversation, opened.iqID)
         let delivery = Delivery(
             client: client, clock: clock, answerTimeout: options.answerTimeout,
             giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
         var answer: IQ?
         do {
-            answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: op))
+            answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: opened.op))
         } catch {
             if error is CancellationError || isStopping { return .interrupted }
             if let stanzaError = error.peerStanzaError {
@@ -352,8 +361,8 @@ extension Coordinator {
         var records: [JournalRecord] = []
         if known == nil { records.append(.nameConversation(.id(conversation), token: token.description)) }
         if let answer {
-            records.append(.acknowledge(
-                .iq(peer: worker.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
+            let op = opened.opStanza.map(StanzaRef.id) ?? .iq(peer: worker.description, iqID: iqID, direction: .outbound)
+            records.append(.acknowledge(op, answer: JournalText.text(answer.element)))
         }
         if !inline.isEmpty {
             // The conversation came inside the answer (fast path): journalled like inbound

@@ -146,12 +146,12 @@ extension Worker {
     ) async throws -> Int64 {
         var records: [JournalRecord] = []
         if existing == nil {
+            // A job new here starts running at once (an attempt counted), unless it waits for a slot.
             records.append(.createJob(NewJob(
                 token: token.job, operation: path.path, arguments: JournalText.text(op),
                 scope: JobScope(rawValue: scope?.rawValue ?? "single") ?? .single, submitter: peer.description,
-                state: .pending)))
-        }
-        if !busy, existing.map({ $0.state.canTransition(to: .running) }) ?? true {
+                state: busy ? .pending : .running)))
+        } else if !busy, existing.map({ $0.state.canTransition(to: .running) }) ?? true {
             records.append(.transition(job: token.job, to: .running))
         }
         records.append(.openConversation(NewConversation(

@@ -4,19 +4,23 @@ import Foundation
 extension Connection {
     /// Applies one write's records; the caller owns the transaction or savepoint around it.
     func apply(_ records: [JournalRecord], now: Date) throws -> [RecordOutcome] {
-        var opened: Int64?
+        var opened: Opened?
+        var created: Set<String> = []
         var outcomes: [RecordOutcome] = []
         outcomes.reserveCapacity(records.count)
         for record in records {
-            outcomes.append(try apply(record, now: now, opened: &opened))
+            outcomes.append(try apply(record, now: now, opened: &opened, created: &created))
         }
         return outcomes
     }
 
-    private func apply(_ record: JournalRecord, now: Date, opened: inout Int64?) throws -> RecordOutcome {
+    /// `opened` and `created` carry what earlier records of the same write made, so that later
+    /// ones need not read it back.
+    private func apply(_ record: JournalRecord, now: Date, opened: inout Opened?, created: inout Set<String>) throws -> RecordOutcome {
         switch record {
         case .createJob(let job):
             try createJob(job, now: now)
+            created.insert(job.token)
             return .none
         case .transition(let token, let state, let result, let error, let at):
             try transition(token, to: state, result: result, error: error, at: at ?? now)
@@ -25,11 +29,13 @@ extension Connection {
             try transition(token, to: state, result: result, error: error, at: now, onlyIfAllowed: true)
             return .none
         case .openConversation(let conversation):
-            let id = try openConversation(conversation, now: now)
-            opened = id
+            let id = try openConversation(conversation, now: now, jobIsNew: created.contains(conversation.job))
+            opened = Opened(
+                conversation: ResolvedConversation(id: id, token: conversation.token, job: conversation.job, peer: conversation.peer, current: true))
             return .conversation(id)
         case .nameConversation(let reference, let token):
-            let id = try conversationID(reference, opened: opened)
+            let id = try conversationID(reference, opened: opened?.conversation.id)
+            if id == opened?.conversation.id { opened?.conversation.token = token }
             try constraint(.duplicateConversation, "A conversation named \(token) already exists") {
                 try run("UPDATE conversations SET token = ?, updated = ? WHERE id = ?",
                         [.text(token), .time(now), .integer(id)])
@@ -37,20 +43,22 @@ extension Connection {
             try requireChange(reference)
             return .none
         case .setConversationState(let reference, let state):
-            let id = try conversationID(reference, opened: opened)
+            opened?.isUntouched = false
+            let id = try conversationID(reference, opened: opened?.conversation.id)
             try run("UPDATE conversations SET state = ?, updated = ? WHERE id = ?",
                     [.text(state.rawValue), .time(now), .integer(id)])
             try requireChange(reference)
             return .none
         case .supersede(let token, let except):
+            opened?.isUntouched = false
             try requireJob(token)
-            let kept = try except.map { try resolve($0, opened: opened).id } ?? -1
+            let kept = try except.map { try resolve($0, opened: opened?.conversation.id).id } ?? -1
             try run(
                 "UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND id <> ? AND role = 'requester'",
                 [.time(now), .text(token), .integer(kept)])
             return .none
         case .recordStanza(let stanza):
-            return try recordStanza(stanza, now: now, opened: opened)
+            return try recordStanza(stanza, now: now, opened: &opened)
         case .acknowledge(let reference, let answer, let at):
             try acknowledge(reference, answer: answer, at: at ?? now)
             return .none
@@ -108,14 +116,16 @@ extension Connection {
     }
 
     /// Per target state: the move's statement and the states it may come from. Entering
-    /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was).
+    /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was);
+    /// a worker given (?7) is set in the same statement.
     private static let transitionStatements: [JobState: (String, [SQLValue])] = Dictionary(
         uniqueKeysWithValues: JobState.allCases.map { next in
             let from = JobState.allCases.filter { $0.canTransition(to: next) }
             let sql = """
                 UPDATE jobs SET state = ?1,
                     attempts = attempts + (CASE WHEN ?1 = 'dispatched' OR (?1 = 'running' AND state = 'pending') THEN 1 ELSE 0 END),
-                    result = coalesce(?2, result), error = coalesce(?3, error), updated = ?4, finished = ?5
+                    result = coalesce(?2, result), error = coalesce(?3, error), updated = ?4, finished = ?5,
+                    worker = coalesce(?7, worker)
                 WHERE token = ?6 AND state IN (\(Array(repeating: "?", count: from.count).joined(separator: ", ")))
                 """
             return (next, (sql, from.map { SQLValue.text($0.rawValue) }))
@@ -125,7 +135,8 @@ extension Connection {
     /// when nothing moved, a read says why (no such job, or an illegal move, which
     /// `onlyIfAllowed` ignores).
     private func transition(
-        _ token: String, to next: JobState, result: String?, error: String?, at: Date, onlyIfAllowed: Bool = false
+        _ token: String, to next: JobState, result: String?, error: String?, at: Date, onlyIfAllowed: Bool = false,
+        worker: String? = nil
     ) throws {
         guard let (sql, from) = Self.transitionStatements[next] else {
             throw JournalError(.invalidArgument, "No statement moves a job to \(next)", path: path)
@@ -133,7 +144,7 @@ extension Connection {
         try run(
             sql,
             [.text(next.rawValue), .optional(result), .optional(error), .time(at), next.isTerminal ? .time(at) : .null,
-             .text(token)] + from)
+             .text(token), .optional(worker)] + from)
         guard changes == 0 else { return }
         let current = try jobState(token)
         guard !onlyIfAllowed else { return }
@@ -145,9 +156,20 @@ extension Connection {
                 : "From \(current) it may move to: \(allowed.joined(separator: ", "))")
     }
 
-    private func openConversation(_ conversation: NewConversation, now: Date) throws -> Int64 {
-        try requireJob(conversation.job)
+    /// The job moves first: it finds an unknown job without a read, and nothing was written yet
+    /// when it refuses (the foreign key would refuse the conversation less clearly).
+    private func openConversation(_ conversation: NewConversation, now: Date, jobIsNew: Bool) throws -> Int64 {
         let created = conversation.created ?? now
+        switch (conversation.role, conversation.dispatches) {
+        case (.requester, true):
+            try transition(conversation.job, to: .dispatched, result: nil, error: nil, at: created, worker: conversation.peer)
+        case (.requester, false):
+            try run("UPDATE jobs SET worker = ?, updated = max(updated, ?) WHERE token = ?",
+                    [.text(conversation.peer), .time(created), .text(conversation.job)])
+            guard changes > 0 else { throw unknownJob(conversation.job) }
+        case (.performer, _):
+            if !jobIsNew { try requireJob(conversation.job) }
+        }
         if conversation.supersedesOthers {
             try run("UPDATE conversations SET current = 0, updated = ? WHERE job = ? AND current = 1 AND role = ?",
                     [.time(created), .text(conversation.job), .text(conversation.role.rawValue)])
@@ -161,25 +183,29 @@ extension Connection {
                 [.optional(conversation.token), .text(conversation.job), .text(conversation.peer),
                  .text(conversation.role.rawValue), .time(created), .time(created)])
         }
-        let id = lastInsertRowID
-        if conversation.role == .requester {
-            try run("UPDATE jobs SET worker = ?, updated = max(updated, ?) WHERE token = ?",
-                    [.text(conversation.peer), .time(created), .text(conversation.job)])
-        }
-        return id
+        return lastInsertRowID
     }
 
-    private func recordStanza(_ stanza: NewStanza, now: Date, opened: Int64?) throws -> RecordOutcome {
-        let conversation = try resolve(stanza.conversation, opened: opened)
+    /// A stanza of the conversation this write opened reads nothing: it is current and its
+    /// sequence is known.
+    private func recordStanza(_ stanza: NewStanza, now: Date, opened: inout Opened?) throws -> RecordOutcome {
+        let conversation: ResolvedConversation
+        let sequence: Int
+        if stanza.conversation == .opened, let fresh = opened, fresh.isUntouched {
+            conversation = fresh.conversation
+            sequence = fresh.stanzas + 1
+        } else {
+            conversation = try resolve(stanza.conversation, opened: opened?.conversation.id)
+            sequence = Int(try scalarInt(
+                "SELECT coalesce(max(sequence), 0) + 1 FROM stanzas WHERE conversation = ?",
+                [.integer(conversation.id)]))
+        }
         guard conversation.current else {
             throw JournalError(
                 .supersededAttempt,
                 "Conversation \(conversation.token ?? "#\(conversation.id)") of job \(conversation.job) was superseded by a newer attempt",
                 path: path, remedy: "Refuse the stanza: this attempt is fenced off")
         }
-        let sequence = Int(try scalarInt(
-            "SELECT coalesce(max(sequence), 0) + 1 FROM stanzas WHERE conversation = ?",
-            [.integer(conversation.id)]))
         let sent = stanza.sent ?? now
         try constraint(
             .duplicateStanza, "Stanza \(stanza.iqID) from \(conversation.peer) was already recorded"
@@ -193,6 +219,7 @@ extension Connection {
                  .text(conversation.peer), .text(stanza.iqID), .text(stanza.kind.rawValue), .text(stanza.body),
                  .optional(stanza.answer), .time(sent), stanza.answer == nil ? .null : .time(sent)])
         }
+        if conversation.id == opened?.conversation.id { opened?.stanzas = sequence }
         return .stanza(id: lastInsertRowID, sequence: sequence)
     }
 
@@ -222,6 +249,15 @@ extension Connection {
         var job: String
         var peer: String
         var current: Bool
+    }
+
+    /// The conversation an ``JournalRecord/openConversation(_:)`` of this write opened, known
+    /// without a read while no later record of the write could have changed it.
+    private struct Opened {
+        var conversation: ResolvedConversation
+        /// Stanzas recorded into it so far (its last sequence number).
+        var stanzas = 0
+        var isUntouched = true
     }
 
     private func resolve(_ reference: ConversationRef, opened: Int64?) throws -> ResolvedConversation {

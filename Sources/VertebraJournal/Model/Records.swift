@@ -150,18 +150,23 @@ public struct NewConversation: Sendable {
     /// DESIGN §4). A coordinator's performer-side conversation with the submitter is not an
     /// attempt and stays current when the attempts to workers are retried.
     public var supersedesOthers: Bool
+    /// A requester-side attempt that dispatches its job: the job moves to `dispatched`
+    /// (counting an attempt) in the statement that names its worker, as
+    /// ``JournalRecord/transition(job:to:result:error:at:)`` would, refused the same way.
+    public var dispatches: Bool
     /// Nil means now.
     public var created: Date?
 
     public init(
         job: String, token: String? = nil, peer: String, role: ConversationRole,
-        supersedesOthers: Bool = false, created: Date? = nil
+        supersedesOthers: Bool = false, dispatches: Bool = false, created: Date? = nil
     ) {
         self.job = job
         self.token = token
         self.peer = peer
         self.role = role
         self.supersedesOthers = supersedesOthers
+        self.dispatches = dispatches
         self.created = created
     }
 }
