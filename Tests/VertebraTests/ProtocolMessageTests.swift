@@ -67,6 +67,21 @@ private let job = "8f14e45fceea167a5a36dedd4bea2543"
         }
     }
 
+    /// A job token starts with the second it was made (modulo 2^16, so journal indexes keyed by
+    /// token take new jobs in one place), then 28 random hex digits: tokens of one second share
+    /// only that prefix, and those 12 digits `vertebra jobs` shows keep 8 random ones.
+    @Test func jobTokensStartWithTheirSecondAndAreOtherwiseRandom() throws {
+        let when = Date(timeIntervalSince1970: 1_796_000_123.9)
+        let tokens = try (0..<64).map { _ in try #require(JobToken.newJob(now: when)).job }
+        let prefix = String(UInt16(1_796_000_123 & 0xFFFF), radix: 16)
+        #expect(tokens.allSatisfy { $0.count == 32 && $0.hasPrefix(String(repeating: "0", count: 4 - prefix.count) + prefix) })
+        #expect(tokens.allSatisfy { $0.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) } })
+        #expect(Set(tokens.map { $0.prefix(12) }).count == tokens.count, "the shown 12 digits differ within one second")
+        let early = try #require(JobToken.newJob(now: Date(timeIntervalSince1970: 65_536 + 5))).job
+        #expect(early.hasPrefix("0005"), "the second wraps at 2^16 and is padded to 4 digits: \(early)")
+        #expect(JobToken(early)?.job == early)
+    }
+
     @Test func malformedElementsAreExplained() throws {
         let cases: [(String, String)] = [
             ("<op xmlns='\(ns)' type='/x'/>", "no token"),

@@ -1,3 +1,4 @@
+import Foundation
 import Natter
 
 /// A conversation token: `A` names a job (32 hex digits, made by the requester), `A:B` one
@@ -22,9 +23,16 @@ public struct JobToken: Sendable, Hashable, CustomStringConvertible {
         self.attempt = attempt
     }
 
-    /// A fresh job token `A`: 32 random hex digits.
-    public static func newJob() -> JobToken? {
-        randomHex().map { JobToken(job: $0, attempt: nil) }
+    /// A fresh job token `A`: 32 hex digits, the first 4 the second it was made (modulo 2^16,
+    /// so every journal index keyed by job token takes new jobs in one place instead of on a
+    /// random page each), the other 28 random (112 bits; the 12 digits `vertebra jobs` shows
+    /// keep 32 random bits).
+    public static func newJob(now: Date = Date()) -> JobToken? {
+        let second = UInt16(truncatingIfNeeded: Int64(now.timeIntervalSince1970.rounded(.down)))
+        let prefix = String(second, radix: 16)
+        return SecureRandom.hex(bytes: 14).map {
+            JobToken(job: String(repeating: "0", count: 4 - prefix.count) + prefix + $0, attempt: nil)
+        }
     }
 
     /// This job with a fresh attempt part `B` (what a performer answers an `op` with).
