@@ -86,7 +86,7 @@ extension Worker {
             let inline = chunks.map { ProtocolMessage.data(attempt, values: $0) } + [end]
             let answer = FastPath.answer(attempt, inline: inline)
             do {
-                try await journalInline(inline, answer: request.result(payload: answer), conversation: conversation, attempt: attempt, peer: peer, opID: request.id)
+                try await journalInline(inline, answer: request.result(payload: answer), conversation: conversation, attempt: attempt, opID: request.id)
             } catch {
                 // As journalBroke does for a classic attempt: end it loudly, unjournalled, so the
                 // job moves on at once (retryable) instead of waiting on silence.
@@ -114,14 +114,15 @@ extension Worker {
 
     /// Journals the messages that go inside the answer to the `op` (and the job's end) before
     /// that answer is sent.
-    private func journalInline(_ inline: [ProtocolMessage], answer: IQ, conversation: Int64, attempt: JobToken, peer: JID, opID: String) async throws {
+    private func journalInline(_ inline: [ProtocolMessage], answer: IQ, conversation: Int64, attempt: JobToken, opID: String) async throws {
         var records: [JournalRecord] = []
+        let answerText = JournalText.text(answer.element)
         for (index, message) in inline.enumerated() {
             let iqID = FastPath.inlineID(of: opID, index: index)
+            // Answered by the answer to the op that carries it: recorded with that answer.
             records.append(.recordStanza(NewStanza(
                 conversation: .id(conversation), direction: .outbound, iqID: iqID, kind: message.journalKind,
-                body: JournalText.text(message.element))))
-            records.append(.acknowledge(.iq(peer: peer.description, iqID: iqID, direction: .outbound), answer: JournalText.text(answer.element)))
+                body: JournalText.text(message.element), answer: answerText)))
         }
         let ending = inline.last.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
         // The job's row may already be terminal here (an earlier attempt of the same job ended
