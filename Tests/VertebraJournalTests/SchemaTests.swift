@@ -30,6 +30,21 @@ private let version1DDL = """
     """
 
 @Suite struct SchemaTests {
+
+    /// The journal's writer skips the schema's CHECKs (it writes only enum values); another
+    /// connection to the same file is still refused a state the schema does not know.
+    @Test func theSchemaStillRefusesAnUnknownStateFromAnotherConnection() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path, options: .init(durability: .normal))
+        let token = try await journal.makeJob()
+        try await journal.write(.transition(job: token, to: .dispatched))
+        let other = try Connection(path: path, mode: .readWrite, busyTimeout: .seconds(1))
+        let refused = await journalError { try other.run("UPDATE jobs SET state = 'lost' WHERE token = ?", [.text(token)]) }
+        #expect(refused?.sqliteCode.map { $0 & 0xFF } == 19, "a CHECK constraint failure: \(String(describing: refused))")
+        #expect(try await journal.job(token)?.state == .dispatched)
+        await journal.close()
+    }
     @Test func aNewJournalIsCreatedAtTheCurrentVersionInWALModeWithItsDurabilityRecorded() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("state/nested/journal.sqlite")
