@@ -117,7 +117,8 @@ extension Connection {
 
     /// Per target state: the move's statement and the states it may come from. Entering
     /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was);
-    /// a worker given (?7) is set in the same statement.
+    /// a worker given (?7) is set in the same statement. The allowed states are ORed, not an
+    /// `IN` list, which SQLite would build a temporary b-tree for on every call.
     private static let transitionStatements: [JobState: (String, [SQLValue])] = Dictionary(
         uniqueKeysWithValues: JobState.allCases.map { next in
             let from = JobState.allCases.filter { $0.canTransition(to: next) }
@@ -126,7 +127,7 @@ extension Connection {
                     attempts = attempts + (CASE WHEN ?1 = 'dispatched' OR (?1 = 'running' AND state = 'pending') THEN 1 ELSE 0 END),
                     result = coalesce(?2, result), error = coalesce(?3, error), updated = ?4, finished = ?5,
                     worker = coalesce(?7, worker)
-                WHERE token = ?6 AND state IN (\(Array(repeating: "?", count: from.count).joined(separator: ", ")))
+                WHERE token = ?6 AND (\(from.isEmpty ? "0" : Array(repeating: "state = ?", count: from.count).joined(separator: " OR ")))
                 """
             return (next, (sql, from.map { SQLValue.text($0.rawValue) }))
         })
