@@ -85,6 +85,8 @@ struct Negotiator: LinkFactory {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // STARTTLS puts the TLS handler before (socket-side of) the coalescer.
+                    try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
                     try channel.pipeline.syncOperations.addHandler(XMPPFrameHandler(limits: limits))
                     try channel.pipeline.syncOperations.addHandler(StreamEventBridge(continuation: continuation))
                 }

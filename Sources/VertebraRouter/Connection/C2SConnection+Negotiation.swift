@@ -59,6 +59,8 @@ extension C2SConnection {
             return
         }
         write(XElement("proceed", namespace: XMPPNamespace.tls))
+        // <proceed/> leaves in the clear, before TLS sits under the flush coalescer.
+        context.triggerUserOutboundEvent(FlushCoalescer.FlushNow(), promise: nil)
         do {
             try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
         } catch {

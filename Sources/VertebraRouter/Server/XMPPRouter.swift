@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Natter
 import ServiceLifecycle
 
 /// The embedded XMPP server: a c2s listener that negotiates RFC 6120 streams (STARTTLS, SASL
@@ -55,7 +56,7 @@ public final class XMPPRouter: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let limit = core.configuration.limits.maxOutputBufferBytes
                     try channel.pipeline.syncOperations.addHandlers(
-                        OutputBackPressure(limit: limit, logger: core.logger), C2SConnection(core: core))
+                        OutputBackPressure(limit: limit, logger: core.logger), FlushCoalescer(), C2SConnection(core: core))
                 }
             }
         let configuration = core.configuration
