@@ -20,7 +20,7 @@ import VertebraJournal
         try await Self.job(journal, doneID, "/image/resize", worker: "w1@example.org/a", created: now.addingTimeInterval(-600),
                            end: .done, took: 2, result: "<string name='response'>resized</string>")
         try await Self.job(journal, failedID, "/image/crop", worker: "w2@example.org/b", created: now.addingTimeInterval(-300),
-                           end: .failed, took: 1, error: "out of memory")
+                           end: .failed, took: 1, error: "out of memory", errorCode: "failed")
         try await Self.job(journal, runningID, "/mail/send", worker: "w1@example.org/c", created: now.addingTimeInterval(-60),
                            end: nil, took: 0)
         try await Self.job(journal, oldID, "/image/resize", worker: "w3@example.org/a",
@@ -31,7 +31,7 @@ import VertebraJournal
     /// A requester-side job: dispatched to `worker`, acknowledged, then finished as `end` after `took` s.
     static func job(
         _ journal: ExchangeJournal, _ token: String, _ operation: String, worker: String, created: Date,
-        end: JobState?, took: TimeInterval, result: String? = nil, error: String? = nil
+        end: JobState?, took: TimeInterval, result: String? = nil, error: String? = nil, errorCode: String? = nil
     ) async throws {
         let conversation = "\(token):perf"
         try await journal.write([
@@ -52,7 +52,7 @@ import VertebraJournal
                                     kind: end == .done ? .final : .error, body: "<\(end == .done ? "final" : "error") token='\(conversation)'/>",
                                     answer: "<iq type='result'/>", sent: finished)),
             .setConversationState(.token(conversation), end == .done ? .finished : .failed),
-            .transition(job: token, to: end, result: result, error: error, at: finished),
+            .transition(job: token, to: end, result: result, error: error, at: finished, errorCode: errorCode),
         ])
     }
 
@@ -88,7 +88,7 @@ import VertebraJournal
         let array = try jsonArray(output.stdout)
         #expect(array.count == 4)
         let keys: Set<String> = ["id", "op", "state", "worker", "attempts", "created", "updated", "finished",
-                                 "duration", "scope", "submitter", "deadline", "error", "retry_of", "key", "not_before"]
+                                 "duration", "scope", "submitter", "deadline", "error", "error_code", "retry_of", "key", "not_before"]
         for job in array { #expect(Set(job.keys) == keys) }
         let failed = try #require(array.first { $0["id"] as? String == failedID })
         #expect(failed["op"] as? String == "/image/crop")
@@ -96,6 +96,8 @@ import VertebraJournal
         #expect(failed["worker"] as? String == "w2@example.org/b")
         #expect(failed["attempts"] as? Int == 1)
         #expect(failed["error"] as? String == "out of memory")
+        #expect(failed["error_code"] as? String == "failed")
+        #expect(array.filter { $0["error_code"] is NSNull }.count == 3, "no code where the job did not fail")
         #expect(failed["duration"] as? Double == 1)
         let created = try #require(failed["created"] as? String)
         #expect(try Date(created, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) > now.addingTimeInterval(-301))

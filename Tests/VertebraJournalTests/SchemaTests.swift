@@ -103,9 +103,11 @@ private let version1DDL = """
         #expect(job.state == .running)
         #expect(job.arguments == "<i4 name=\"w\">10</i4>")
         #expect(job.worker == "worker@example.org/w1")
-        // The migrated file accepts new writes.
-        try await journal.write(.transition(job: "aaaa", to: .done, result: "<nil/>"))
-        #expect(try await journal.job("aaaa")?.state == .done)
+        #expect(job.errorCode == nil)
+        // The migrated file accepts new writes, error codes included (schema 5).
+        try await journal.write(.transition(job: "aaaa", to: .failed, error: "worker-lost: gone", errorCode: "worker-lost"))
+        let ended = try #require(try await journal.job("aaaa"))
+        #expect(ended.state == .failed && ended.error == "worker-lost: gone" && ended.errorCode == "worker-lost")
         await journal.close()
     }
 

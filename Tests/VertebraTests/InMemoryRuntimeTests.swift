@@ -170,12 +170,13 @@ import VertebraXML
         let job = try await held.endsWithItsHandlerStopped()
         #expect(job?.state == .failed)
         #expect(job?.error?.contains("deadline") == true, "error: \(job?.error ?? "none")")
+        #expect(job?.errorCode == "deadline-exceeded", "the code is journalled as data")
     }
 
     @Test func cancellingAJobStopsItsHandlerAndEndsItCancelled() async throws {
         let held = try await HeldJob(clock: ManualClock())
         await held.coordinator.cancel(job: held.handle.id, reason: "not needed")
         let job = try await held.endsWithItsHandlerStopped()
-        #expect(job?.state == .cancelled)
+        #expect(job?.state == .cancelled && job?.errorCode == "cancelled")
     }
 }

@@ -311,7 +311,8 @@ extension Coordinator {
         // Stopping: the job stays unfinished in the journal and resumes at the next start.
         if isStopping { return forgetLive(token) }
         let records: [JournalRecord] = [.transition(
-            job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result), error: error?.description)]
+            job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result), error: error?.description,
+            errorCode: error?.code.rawValue)]
         if state == .done, live[token]?.journalState.canTransition(to: .done) ?? false {
             // Implied by the journalled `final`(s): recovery reaches the same end without it.
             live[token]?.journalState = .done

@@ -29,8 +29,9 @@ extension Coordinator {
             if job.state == .done {
                 continuation.yield(.done)
             } else {
-                let error = VertebraError.parse(
-                    job.error ?? job.state.rawValue, kind: job.state == .cancelled ? .cancel : .fatal)
+                // The code is data since schema 5; an older row's text starts with it.
+                let error = VertebraError(
+                    wireCode: job.errorCode, message: job.error ?? job.state.rawValue, kind: job.state == .cancelled ? .cancel : .fatal)
                 continuation.yield(.failed(error))
             }
             continuation.finish()
@@ -50,9 +51,9 @@ extension Coordinator {
             parsed = (stored, path, token, scope, arguments, try DispatchExtension.parse(stored))
         } catch {
             // Not this binary's own writing: end it with the reason rather than run it changed.
-            let reason = "failed: the journalled op cannot be read back (\(error)); the job was not resumed"
+            let reason = VertebraError(.failed, "the journalled op cannot be read back (\(error)); the job was not resumed")
             logger.error("an unfinished job cannot be resumed", metadata: ["job": "\(job.token)", "error": "\(error)"])
-            try await journal.write(.transition(job: job.token, to: .failed, error: reason))
+            try await journal.write(.transition(job: job.token, to: .failed, error: reason.description, errorCode: reason.code.rawValue))
             return
         }
         let (_, path, token, scope, arguments, extensions) = parsed

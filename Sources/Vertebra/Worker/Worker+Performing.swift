@@ -128,8 +128,8 @@ extension Worker {
         // The job's row may already be terminal here (an earlier attempt of the same job ended
         // it), so its move is made only where allowed, in the same transaction.
         records += ending.map { record in
-            guard case .transition(let job, let state, let result, let error, _) = record else { return record }
-            return .transitionIfAllowed(job: job, to: state, result: result, error: error)
+            guard case .transition(let job, let state, let result, let error, _, let code) = record else { return record }
+            return .transitionIfAllowed(job: job, to: state, result: result, error: error, errorCode: code)
         }
         do {
             try await journal.write(records)
@@ -320,9 +320,13 @@ extension Worker {
             return [.setConversationState(ref, .finished), .transition(job: job, to: .done)]
         case .error(_, let kind, let error):
             let state: JobState = kind == .cancel ? .cancelled : .failed
-            return [.setConversationState(ref, kind == .cancel ? .cancelled : .failed), .transition(job: job, to: state, error: error.description)]
+            return [
+                .setConversationState(ref, kind == .cancel ? .cancelled : .failed),
+                .transition(job: job, to: state, error: error.description, errorCode: error.code.rawValue),
+            ]
         case .nack(_, let reason):
-            return [.setConversationState(ref, .failed), .transition(job: job, to: .failed, error: "refused: \(reason)")]
+            let refusal = VertebraError(.refused, reason)
+            return [.setConversationState(ref, .failed), .transition(job: job, to: .failed, error: refusal.description, errorCode: refusal.code.rawValue)]
         default:
             return []
         }

@@ -22,11 +22,11 @@ extension Connection {
             try createJob(job, now: now)
             created.insert(job.token)
             return .none
-        case .transition(let token, let state, let result, let error, let at):
-            try transition(token, to: state, result: result, error: error, at: at ?? now)
+        case .transition(let token, let state, let result, let error, let at, let code):
+            try transition(token, to: state, result: result, error: error, errorCode: code, at: at ?? now)
             return .none
-        case .transitionIfAllowed(let token, let state, let result, let error):
-            try transition(token, to: state, result: result, error: error, at: now, onlyIfAllowed: true)
+        case .transitionIfAllowed(let token, let state, let result, let error, let code):
+            try transition(token, to: state, result: result, error: error, errorCode: code, at: now, onlyIfAllowed: true)
             return .none
         case .openConversation(let conversation):
             let id = try openConversation(conversation, now: now, jobIsNew: created.contains(conversation.job))
@@ -117,7 +117,7 @@ extension Connection {
 
     /// Per target state: the move's statement and the states it may come from. Entering
     /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was);
-    /// a worker given (?7) is set in the same statement. The allowed states are ORed, not an
+    /// a worker given (?7) and an error code (?8) are set in the same statement. The allowed states are ORed, not an
     /// `IN` list, which SQLite would build a temporary b-tree for on every call.
     private static let transitionStatements: [JobState: (String, [SQLValue])] = Dictionary(
         uniqueKeysWithValues: JobState.allCases.map { next in
@@ -126,7 +126,7 @@ extension Connection {
                 UPDATE jobs SET state = ?1,
                     attempts = attempts + (CASE WHEN ?1 = 'dispatched' OR (?1 = 'running' AND state = 'pending') THEN 1 ELSE 0 END),
                     result = coalesce(?2, result), error = coalesce(?3, error), updated = ?4, finished = ?5,
-                    worker = coalesce(?7, worker)
+                    worker = coalesce(?7, worker), error_code = coalesce(?8, error_code)
                 WHERE token = ?6 AND (\(from.isEmpty ? "0" : Array(repeating: "state = ?", count: from.count).joined(separator: " OR ")))
                 """
             return (next, (sql, from.map { SQLValue.text($0.rawValue) }))
@@ -136,8 +136,8 @@ extension Connection {
     /// when nothing moved, a read says why (no such job, or an illegal move, which
     /// `onlyIfAllowed` ignores).
     private func transition(
-        _ token: String, to next: JobState, result: String?, error: String?, at: Date, onlyIfAllowed: Bool = false,
-        worker: String? = nil
+        _ token: String, to next: JobState, result: String?, error: String?, errorCode: String? = nil, at: Date,
+        onlyIfAllowed: Bool = false, worker: String? = nil
     ) throws {
         guard let (sql, from) = Self.transitionStatements[next] else {
             throw JournalError(.invalidArgument, "No statement moves a job to \(next)", path: path)
@@ -145,7 +145,7 @@ extension Connection {
         try run(
             sql,
             [.text(next.rawValue), .optional(result), .optional(error), .time(at), next.isTerminal ? .time(at) : .null,
-             .text(token), .optional(worker)] + from)
+             .text(token), .optional(worker), .optional(errorCode)] + from)
         guard changes == 0 else { return }
         let current = try jobState(token)
         guard !onlyIfAllowed else { return }

@@ -79,6 +79,9 @@ public struct Job: Sendable, Equatable, Codable {
     public var key: String?
     /// A delayed job does not start before this time.
     public var notBefore: Date?
+    /// The failure's code (`worker-lost`, `cancelled`, ...), when the job ended with one; nil in
+    /// rows written before schema 5.
+    public var errorCode: String? = nil
 
     /// `finished - created`, when finished.
     public var duration: TimeInterval? { finished.map { $0.timeIntervalSince(created) } }
@@ -242,11 +245,11 @@ public enum JournalRecord: Sendable {
     case createJob(NewJob)
     /// Move a job to `state`, checked by ``JobState/canTransition(to:)``. Entering `dispatched`,
     /// or `running` from `pending`, counts an attempt; entering a terminal state sets `finished`.
-    case transition(job: String, to: JobState, result: String? = nil, error: String? = nil, at: Date? = nil)
+    case transition(job: String, to: JobState, result: String? = nil, error: String? = nil, at: Date? = nil, errorCode: String? = nil)
     /// Like ``transition(job:to:result:error:at:)`` where the move is allowed, and nothing where it
     /// is not (the job already ended, say by an earlier attempt): a performer's record of an end
     /// that may have been overtaken, written in the same transaction as the end's stanza.
-    case transitionIfAllowed(job: String, to: JobState, result: String? = nil, error: String? = nil)
+    case transitionIfAllowed(job: String, to: JobState, result: String? = nil, error: String? = nil, errorCode: String? = nil)
     /// Journal a new attempt. A requester-side conversation also sets the job's `worker`.
     case openConversation(NewConversation)
     /// Give a requester-side conversation its token `A:B` once the performer named it.

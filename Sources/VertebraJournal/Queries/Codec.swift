@@ -31,7 +31,7 @@ extension Row {
 enum Columns {
     static let job = """
         token, operation, arguments, scope, submitter, state, attempts, deadline, result, error, \
-        worker, created, updated, finished, retry_of, unique_key, not_before
+        worker, created, updated, finished, retry_of, unique_key, not_before, error_code
         """
     static let conversation = "id, token, job, peer, role, state, current, created, updated"
     static let stanza = "id, conversation, sequence, direction, peer, iq_id, kind, body, answer, sent, acked"
@@ -46,7 +46,7 @@ extension Connection {
             deadline: row.optionalTime(7), result: row.optionalText(8), error: row.optionalText(9),
             worker: row.optionalText(10), created: row.time(11), updated: row.time(12),
             finished: row.optionalTime(13), retryOf: row.optionalText(14), key: row.optionalText(15),
-            notBefore: row.optionalTime(16))
+            notBefore: row.optionalTime(16), errorCode: row.optionalText(17))
     }
 
     func conversation(from row: Row) throws -> Conversation {

@@ -10,7 +10,7 @@ enum Schema {
     static let applicationID: Int64 = 0x5652_5442
 
     /// Migrations in order; migration `n` (1-based) brings the schema to version `n`.
-    static let migrations: [String] = [version1, version2, version3, version4]
+    static let migrations: [String] = [version1, version2, version3, version4, version5]
 
     static var currentVersion: Int { migrations.count }
 
@@ -95,6 +95,13 @@ enum Schema {
         ALTER TABLE jobs ADD COLUMN not_before INTEGER;
         CREATE UNIQUE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL AND finished IS NULL;
         CREATE INDEX jobs_by_retry_of ON jobs(retry_of) WHERE retry_of IS NOT NULL;
+        """
+
+    /// Version 5: `error_code` keeps a failed or cancelled job's code (`worker-lost`,
+    /// `deadline-exceeded`, ...) as data beside its `code: text` message, so that nothing reads
+    /// it back out of the text. Older rows keep NULL (their text still starts with the code).
+    static let version5 = """
+        ALTER TABLE jobs ADD COLUMN error_code TEXT;
         """
 
     /// The file's schema version.

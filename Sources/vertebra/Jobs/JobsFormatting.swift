@@ -89,6 +89,8 @@ struct TextTable {
 /// - `submitter` (string or null): JID that submitted the job; null when dispatched in-process
 /// - `deadline` (string or null): ISO 8601 deadline
 /// - `error` (string or null): the failure reason of a failed or cancelled job
+/// - `error_code` (string or null): its code (`worker-lost`, `deadline-exceeded`, ...); null for
+///   jobs journalled before schema 5
 struct JobJSON: Encodable {
     var id: String
     var op: String
@@ -103,6 +105,7 @@ struct JobJSON: Encodable {
     var submitter: String?
     var deadline: String?
     var error: String?
+    var errorCode: String?
     var retryOf: String?
     var key: String?
     var notBefore: String?
@@ -121,6 +124,7 @@ struct JobJSON: Encodable {
         submitter = job.submitter
         deadline = job.deadline.map(TimeText.iso)
         error = job.error
+        errorCode = job.errorCode
         retryOf = job.retryOf
         key = job.key
         notBefore = job.notBefore.map(TimeText.iso)
@@ -142,6 +146,7 @@ struct JobJSON: Encodable {
         try container.encode(submitter, forKey: .submitter)
         try container.encode(deadline, forKey: .deadline)
         try container.encode(error, forKey: .error)
+        try container.encode(errorCode, forKey: .errorCode)
         try container.encode(retryOf, forKey: .retryOf)
         try container.encode(key, forKey: .key)
         try container.encode(notBefore, forKey: .notBefore)
@@ -149,7 +154,7 @@ struct JobJSON: Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case id, op, state, worker, attempts, created, updated, finished, duration, scope, submitter, deadline, error
-        case retryOf = "retry_of", key, notBefore = "not_before"
+        case errorCode = "error_code", retryOf = "retry_of", key, notBefore = "not_before"
     }
 }
 
