@@ -68,11 +68,13 @@ extension Coordinator {
     }
 
     /// A new handle on a live job: its events so far (a keyed job keeps them), then the rest.
-    func subscribe(_ token: String?) -> JobHandle? {
+    /// A `follower` (a submission's own conversation token) can be stopped alone.
+    func subscribe(_ token: String?, follower: String? = nil) -> JobHandle? {
         guard let token, let job = live[token] else { return nil }
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
         for event in job.history { continuation.yield(event) }
         live[token]?.subscribers.append(continuation)
+        if let follower { live[token]?.followers[follower] = continuation }
         return JobHandle(id: token, events: stream)
     }
 

@@ -83,6 +83,9 @@ public actor Coordinator: PerformerRole {
         let deadline: ContinuousClock.Instant?
         let retryable: Bool
         var subscribers: [AsyncStream<JobEvent>.Continuation] = []
+        /// Submissions that followed this keyed job, by their own conversation token `A:B`: a
+        /// cancel from one ends its following, not the job.
+        var followers: [String: AsyncStream<JobEvent>.Continuation] = [:]
         /// Workers with an attempt in progress.
         var workers: Set<JID> = []
         var cancelReason: String?
@@ -270,7 +273,7 @@ public actor Coordinator: PerformerRole {
     /// A submission whose unique key an unfinished job holds: the submitter follows that job
     /// (its conversation is journalled under it) and learns its id from the answer.
     private func follow(_ holder: String, key: String, relay: RelaySpec, request: IQ) async throws -> IQAnswer {
-        guard let handle = subscribe(holder), let job = live[holder] else {
+        guard let handle = subscribe(holder, follower: relay.attempt.description), let job = live[holder] else {
             throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(key)' has just ended; submit again")
         }
         let accepted = ProtocolMessage.accepted(relay.attempt).element.appending(DispatchExtension.followed(holder))
@@ -340,8 +343,10 @@ public actor Coordinator: PerformerRole {
 
     func receiveCancel(_ token: JobToken, request: IQ, from peer: JID) async throws {
         // A submission that followed a keyed job names its own conversation, not the job.
-        let followed = live[token.job] == nil ? try? await journal.conversation(token: token.description)?.job : nil
-        guard let job = live[followed ?? token.job] else { throw VertebraErrors.unknownConversation(token.description) }
+        if live[token.job] == nil, let following = try? await journal.conversation(token: token.description) {
+            return try stopFollowing(following, by: peer)
+        }
+        guard let job = live[token.job] else { throw VertebraErrors.unknownConversation(token.description) }
         let conversations: [Conversation]
         do { conversations = try await journal.conversations(ofJob: job.token) } catch {
             noteJournalFailure(error, "could not read a job's conversations to check a cancel", job: token.job)
@@ -352,6 +357,20 @@ public actor Coordinator: PerformerRole {
             throw VertebraErrors.notAuthorized("only the submitter may cancel job \(job.token)")
         }
         await cancel(job: job.token, reason: "cancelled by \(peer)")
+    }
+
+    /// A follower's cancel: its relay ends `cancelled`; the job goes on for the submission that
+    /// started it (and any other follower).
+    private func stopFollowing(_ following: Conversation, by peer: JID) throws {
+        guard following.peer == peer.description || peer.bare == client.jid.bare else {
+            throw VertebraErrors.notAuthorized("only the submitter may cancel its submission \(following.token ?? "")")
+        }
+        guard let token = following.token, let relay = live[following.job]?.followers.removeValue(forKey: token) else {
+            throw VertebraErrors.unknownConversation("\(following.token ?? "") (job \(following.job) is not followed here)")
+        }
+        logger.info("a submission stops following a keyed job; the job goes on", metadata: ["job": "\(following.job)", "submitter": "\(peer)"])
+        relay.yield(.failed(VertebraError(.cancelled, "stopped following job \(following.job), which goes on for the submission that started it")))
+        relay.finish()
     }
 
     /// Keeps only the operations the ACL lets `worker` serve; refuses an advertisement that

@@ -17,7 +17,8 @@ struct DispatchCommand: AsyncParsableCommand {
               vertebra dispatch /vertebra/echo text=hello
               vertebra dispatch /vertebra/count count=i4:3 --scope all --json
             Results print one chunk per line (with --json: one JSON object at the end); progress \
-            and the job's end go to stderr. Ctrl-C cancels the job. Exit status: 0 done, 1 failed \
+            and the job's end go to stderr. Ctrl-C cancels the job (a --key submission that \
+            followed another's job stops following it instead). Exit status: 0 done, 1 failed \
             or cancelled (the reason is printed), 3 the coordinator could not be reached or did \
             not answer in time.
 
