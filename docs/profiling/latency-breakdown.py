@@ -71,6 +71,26 @@ def one_at_a_time(events):
         print(f"{shape[index - 1]:>12} -> {shape[index]:<12} {statistics.median(gaps):8.1f}  {STAGES.get(stage, '')}")
     totals = [(job[-1][0] - job[0][0]) / 1000 for job in chosen]
     print(f"{'':>12}    {'total':<12} {statistics.median(totals):8.1f}")
+    slowest(shape, chosen, totals)
+
+
+def slowest(shape, chosen, totals):
+    """Where the slowest 1 % of those jobs lost their time: per stage, how far above its median
+    the slow jobs' gap was on average, largest first."""
+    if len(chosen) < 100:
+        return
+    cut = sorted(totals)[int(len(totals) * 0.99)]
+    slow = [job for job, total in zip(chosen, totals) if total >= cut]
+    excess = []
+    for index in range(1, len(shape)):
+        gaps = [(job[index][0] - job[index - 1][0]) / 1000 for job in chosen]
+        median = statistics.median(gaps)
+        slow_mean = statistics.mean((job[index][0] - job[index - 1][0]) / 1000 for job in slow)
+        excess.append((slow_mean - median, shape[index - 1], shape[index]))
+    print(f"\nthe slowest 1 % ({len(slow)} jobs, total >= {cut:.0f} us): stages furthest above their median")
+    for extra, before, after in sorted(excess, reverse=True)[:6]:
+        stage = after.split(":", 1)[1]
+        print(f"{before:>12} -> {after:<12} {extra:+8.1f}  {STAGES.get(stage, '')}")
 
 
 def journal_load(events):
