@@ -368,8 +368,10 @@ public actor Coordinator: PerformerRole {
         guard let token = following.token, let relay = live[following.job]?.followers.removeValue(forKey: token) else {
             throw VertebraErrors.unknownConversation("\(following.token ?? "") (job \(following.job) is not followed here)")
         }
-        logger.info("a submission stops following a keyed job; the job goes on", metadata: ["job": "\(following.job)", "submitter": "\(peer)"])
-        relay.yield(.failed(VertebraError(.cancelled, "stopped following job \(following.job), which goes on for the submission that started it")))
+        logger.info("a submission stops following a keyed job; the job goes on", metadata: [
+            "job": "\(following.job)", "submitter": "\(peer)"])
+        let reason = "stopped following job \(following.job), which goes on for the submission that started it"
+        relay.yield(.failed(VertebraError(.cancelled, reason)))
         relay.finish()
     }
 

@@ -326,7 +326,10 @@ extension Worker {
             ]
         case .nack(_, let reason):
             let refusal = VertebraError(.refused, reason)
-            return [.setConversationState(ref, .failed), .transition(job: job, to: .failed, error: refusal.description, errorCode: refusal.code.rawValue)]
+            return [
+                .setConversationState(ref, .failed),
+                .transition(job: job, to: .failed, error: refusal.description, errorCode: refusal.code.rawValue),
+            ]
         default:
             return []
         }

@@ -117,8 +117,9 @@ extension Connection {
 
     /// Per target state: the move's statement and the states it may come from. Entering
     /// `dispatched`, or `running` from `pending`, counts an attempt (SET reads the row as it was);
-    /// a worker given (?7) and an error code (?8) are set in the same statement. The allowed states are ORed, not an
-    /// `IN` list, which SQLite would build a temporary b-tree for on every call.
+    /// a worker given (?7) and an error code (?8) are set in the same statement. The allowed
+    /// states are ORed, not an `IN` list, which SQLite would build a temporary b-tree for on
+    /// every call.
     private static let transitionStatements: [JobState: (String, [SQLValue])] = Dictionary(
         uniqueKeysWithValues: JobState.allCases.map { next in
             let from = JobState.allCases.filter { $0.canTransition(to: next) }
