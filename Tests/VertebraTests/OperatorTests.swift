@@ -98,6 +98,37 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// The same after a coordinator restart: recovery takes the follower back as a follower.
+    @Test func aFollowerCancelledAfterACoordinatorRestartStillOnlyStopsFollowing() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        var coordinator = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let first = try await cluster.startSubmitter()
+        let second = try await startOps(cluster, "alice")
+        let arguments = try echoArguments("shared")
+        let one = try await first.submit(Echo.path, arguments: arguments, key: "k1")
+        let two = try await second.submit(Echo.path, arguments: arguments, key: "k1")
+        try await cluster.eventually("the run", step: .zero) { cluster.runs.total == 1 }
+        await coordinator.stop()
+        coordinator = try await cluster.startCoordinator(journal: journal)
+        try await second.cancel(two)
+        var followerEnd: VertebraError?
+        for await event in two.events { if case .failed(let error) = event { followerEnd = error } }
+        #expect(followerEnd?.code == .cancelled, "the follower hears cancelled: \(String(describing: followerEnd))")
+        cluster.runs.block("w1", false)
+        var done = false
+        for await event in one.events { if case .done = event { done = true } }
+        #expect(done, "the job went on for the submission that started it")
+        #expect(cluster.runs.total == 1)
+        await first.stop()
+        await second.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
     @Test func submittersOverXMPPWithOneKeyFollowOneJob() async throws {
         let cluster = try MemoryCluster()
         let journal = try cluster.journal("coordinator")

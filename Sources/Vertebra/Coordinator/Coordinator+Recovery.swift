@@ -84,7 +84,7 @@ extension Coordinator {
         if let first = relays.first {
             try await resumeRelay(first, events: handle.events, scope: jobScope)
             for other in relays.dropFirst() {
-                if let events = subscribe(job.token)?.events { try await resumeRelay(other, events: events, scope: jobScope) }
+                if let events = subscribe(job.token, follower: other.token)?.events { try await resumeRelay(other, events: events, scope: jobScope) }
             }
         } else {
             tasks.append(Task { for await _ in handle.events {} })

@@ -73,6 +73,10 @@ actor OutboundConversation {
             answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: peer, payload: payload))
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as NatterError where error.code == .shutDown {
+            // Our own client stopped (a graceful stop): the conversation is interrupted, not
+            // over; the next start resumes it from the journal.
+            throw CancellationError()
         } catch {
             isOver = true
             logger.warning("requester refused or unreachable; conversation over", metadata: [
