@@ -67,44 +67,24 @@ import VertebraXML
         await coordinator.stop()
     }
 
-    /// A submission that followed a keyed job and is then cancelled stops following it: it
-    /// hears `cancelled`, and the job goes on for the submission that started it. The same after
-    /// a coordinator restart (recovery takes the follower back as a follower; the stop must not
-    /// end the follower's conversation, whose `ack` may be in flight).
-    @Test(arguments: [false, true])
-    func aFollowerThatCancelsStopsFollowingWithoutCancellingTheSharedJob(restartingTheCoordinator: Bool) async throws {
-        let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        var coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
-        cluster.runs.block("w1")
-        let first = try await cluster.startSubmitter()
-        let second = try await startOps(cluster, "alice")
-        let arguments = try echoArguments("shared")
-        let one = try await first.submit(Echo.path, arguments: arguments, key: "k1")
-        let two = try await second.submit(Echo.path, arguments: arguments, key: "k1")
-        #expect(one.id == two.id)
-        try await cluster.eventually("the run", step: .zero) { cluster.runs.total == 1 }
-        if restartingTheCoordinator {
+    /// A coordinator, a worker whose runs are held, and two submissions (alice, from two
+    /// resources) with one key: the second follows the job the first started.
+    private struct KeyedPair {
+        let cluster: MemoryCluster
+        let journal: ExchangeJournal
+        var coordinator: Coordinator
+        let worker: Worker
+        let first: Submitter, second: Submitter
+        let one: Submitter.Job, two: Submitter.Job
+
+        func stop() async {
+            for submitter in [first, second] { await submitter.stop() }
+            await worker.stop()
             await coordinator.stop()
-            coordinator = try await cluster.startCoordinator(journal: journal)
         }
-        try await second.cancel(two)
-        var followerEnd: VertebraError?
-        for await event in two.events { if case .failed(let error) = event { followerEnd = error } }
-        #expect(followerEnd?.code == .cancelled, "the follower hears cancelled: \(String(describing: followerEnd))")
-        cluster.runs.block("w1", false)
-        var done = false
-        for await event in one.events { if case .done = event { done = true } }
-        #expect(done, "the job went on for the submission that started it")
-        #expect(cluster.runs.total == 1)
-        for submitter in [first, second] { await submitter.stop() }
-        await worker.stop()
-        await coordinator.stop()
     }
 
-    @Test func submittersOverXMPPWithOneKeyFollowOneJob() async throws {
+    private func keyedPair() async throws -> KeyedPair {
         let cluster = try MemoryCluster()
         let journal = try cluster.journal("coordinator")
         let coordinator = try await cluster.startCoordinator(journal: journal)
@@ -116,9 +96,40 @@ import VertebraXML
         let arguments = try echoArguments("shared")
         let one = try await first.submit(Echo.path, arguments: arguments, key: "k1")
         let two = try await second.submit(Echo.path, arguments: arguments, key: "k1")
-        #expect(one.id == two.id)
+        return KeyedPair(cluster: cluster, journal: journal, coordinator: coordinator, worker: worker, first: first, second: second, one: one, two: two)
+    }
+
+    /// A submission that followed a keyed job and is then cancelled stops following it: it
+    /// hears `cancelled`, and the job goes on for the submission that started it. The same after
+    /// a coordinator restart (recovery takes the follower back as a follower; the stop must not
+    /// end the follower's conversation, whose `ack` may be in flight).
+    @Test(arguments: [false, true])
+    func aFollowerThatCancelsStopsFollowingWithoutCancellingTheSharedJob(restartingTheCoordinator: Bool) async throws {
+        var pair = try await keyedPair()
+        let cluster = pair.cluster
+        #expect(pair.one.id == pair.two.id)
+        try await cluster.eventually("the run", step: .zero) { cluster.runs.total == 1 }
+        if restartingTheCoordinator {
+            await pair.coordinator.stop()
+            pair.coordinator = try await cluster.startCoordinator(journal: pair.journal)
+        }
+        try await pair.second.cancel(pair.two)
+        var followerEnd: VertebraError?
+        for await event in pair.two.events { if case .failed(let error) = event { followerEnd = error } }
+        #expect(followerEnd?.code == .cancelled, "the follower hears cancelled: \(String(describing: followerEnd))")
         cluster.runs.block("w1", false)
-        for job in [one, two] {
+        var done = false
+        for await event in pair.one.events { if case .done = event { done = true } }
+        #expect(done, "the job went on for the submission that started it")
+        #expect(cluster.runs.total == 1)
+        await pair.stop()
+    }
+
+    @Test func submittersOverXMPPWithOneKeyFollowOneJob() async throws {
+        let pair = try await keyedPair()
+        #expect(pair.one.id == pair.two.id)
+        pair.cluster.runs.block("w1", false)
+        for job in [pair.one, pair.two] {
             var values: [XElement] = []
             var done = false
             for await event in job.events {
@@ -128,11 +139,8 @@ import VertebraXML
             #expect(done)
             #expect(try TypedValueDecoder().decodeFields(Echo.Result.self, from: values).text == "shared")
         }
-        #expect(cluster.runs.total == 1)
-        await first.stop()
-        await second.stop()
-        await worker.stop()
-        await coordinator.stop()
+        #expect(pair.cluster.runs.total == 1)
+        await pair.stop()
     }
 
     @Test func aBadKeyIsRefusedBeforeAnythingIsSent() async throws {

@@ -152,7 +152,7 @@ extension Worker {
                 token: token.job, operation: path.path, arguments: JournalText.text(op),
                 scope: JobScope(rawValue: scope?.rawValue ?? "single") ?? .single, submitter: peer.description,
                 state: busy ? .pending : .running)))
-        } else if !busy, existing.map({ $0.state.canTransition(to: .running) }) ?? true {
+        } else if !busy, let existing, existing.state.canTransition(to: .running) {
             records.append(.transition(job: token.job, to: .running))
         }
         records.append(.openConversation(NewConversation(
