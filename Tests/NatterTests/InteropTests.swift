@@ -41,7 +41,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func logsInWithSTARTTLSAndSCRAM(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice"])
         defer { server.stop() }
         let alice = try await Self.client(server, user: "alice", resource: "laptop")
         let info = try #require(await alice.connection)
@@ -54,7 +54,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func twoClientsExchangeIQsAndManyConcurrentRequestsAreMatched(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])
         defer { server.stop() }
         let responder = try await Self.echoResponder(server)
         let alice = try await Self.client(server, user: "alice", resource: "laptop")
@@ -78,7 +78,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func anIQToAnOfflineJIDGetsServiceUnavailable(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])
         defer { server.stop() }
         let alice = try await Self.client(server, user: "alice", resource: "laptop")
         let offline = try #require(JID("bob@\(server.domain)/not-here"))
@@ -94,7 +94,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func aWrongPasswordFailsCleanly(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice"])
         defer { server.stop() }
         let client = XMPPClient(configuration: Self.configuration(server, user: "alice", resource: "x", password: "wrong"))
         do {
@@ -110,7 +110,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func anUntrustedCertificateIsRefused(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice"])
         defer { server.stop() }
         var configuration = Self.configuration(server, user: "alice", resource: "x")
         configuration.tlsServerName = "impostor.example"
@@ -126,7 +126,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func clientsReconnectAfterTheServerRestarts(kind: XMPPServerProcess.Kind) async throws {
-        var server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        var server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])
         defer { server.stop() }
         let responder = try await Self.echoResponder(server)
         let alice = try await Self.client(server, user: "alice", resource: "laptop")
@@ -134,7 +134,7 @@ import VertebraXML
         _ = try await alice.sendAndWait(Self.echo("before", to: peer))
         let aliceEvents = await alice.connectionEvents()
         let responderEvents = await responder.connectionEvents()
-        server = try server.restart(users: [])  // accounts persist; re-registering would kick sessions
+        server = try await server.restart(users: [])  // accounts persist; re-registering would kick sessions
         try await Self.waitForReconnection(aliceEvents)
         try await Self.waitForReconnection(responderEvents)
         let after = try await alice.sendAndWait(Self.echo("after", to: peer), timeout: .seconds(15))
@@ -158,7 +158,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func inspectorDropDelayAndRepeatAreObservable(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])
         defer { server.stop() }
         let calls = NIOLockedCounter()
         let responder = try await Self.client(server, user: "bob", resource: "echo")
@@ -200,7 +200,7 @@ import VertebraXML
 
     @Test(arguments: XMPPServerProcess.Kind.withStreamManagement)
     func aLostConnectionIsResumedAndTheAnswerStillArrives(kind: XMPPServerProcess.Kind) async throws {
-        let server = try XMPPServerProcess.start(kind, users: ["alice", "bob"])
+        let server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])
         defer { server.stop() }
         let responder = try await Self.client(server, user: "bob", resource: "slow")
         await responder.handleIQ(namespace: InteropTests.testNamespace, name: "echo") { request in

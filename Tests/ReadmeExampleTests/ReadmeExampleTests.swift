@@ -18,7 +18,7 @@ import VertebraJournal
     }
 
     @Test func theExampleRunsEndToEnd() async throws {
-        let server = try XMPPServerProcess.start(.router, users: ["coordinator", "counter"])
+        let server = try await XMPPServerProcess.start(.router, users: ["coordinator", "counter"])
         defer { server.stop() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -102,7 +102,7 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Runs `vertebra ARGUMENTS` as a client of `server` to its end; returns its status and its
     /// standard output (with `errors`, standard error after it).
-    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) throws -> (Int32, String) {
+    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) async throws -> (Int32, String) {
         let line = try commandLine(arguments, server: server, directory: directory)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: line.arguments[0])
@@ -112,8 +112,7 @@ final class AgentProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors ? output : FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = await ChildOutput.readToEnd(process, output)
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
@@ -157,3 +156,25 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -
 
 /// Opens an agent's journal for reading (it may be written meanwhile).
 func readJournal(_ path: String) throws -> JournalReader { try JournalReader(path: path) }
+
+/// Waits for a child process without holding a thread of Swift's cooperative pool (two on a
+/// 2-core machine): a test blocked in `readDataToEndOfFile` there starves every other test's
+/// timers and tasks for as long as its child runs.
+enum ChildOutput {
+    private struct Handles: @unchecked Sendable {
+        let process: Process
+        let pipe: Pipe
+    }
+
+    /// Reads `pipe` to its end, then waits for `process` to exit, on a thread of its own.
+    static func readToEnd(_ process: Process, _ pipe: Pipe) async -> Data {
+        let handles = Handles(process: process, pipe: pipe)
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let data = handles.pipe.fileHandleForReading.readDataToEndOfFile()
+                handles.process.waitUntilExit()
+                continuation.resume(returning: data)
+            }
+        }
+    }
+}

@@ -43,7 +43,7 @@ final class Cluster: Sendable {
         workerOptions: (Int, inout Worker.Options) -> Void = { _, _ in }, inspector: (any StanzaInspector)? = nil,
         coordinatorOptions: (inout Coordinator.Options) -> Void = { _ in }
     ) async throws -> Cluster {
-        let server = try XMPPServerProcess.start(kind, users: users)
+        let server = try await XMPPServerProcess.start(kind, users: users)
         do {
             return try await start(on: server, workers: workerCount, acl: acl, workerOptions: workerOptions, inspector: inspector, coordinatorOptions: coordinatorOptions)
         } catch {

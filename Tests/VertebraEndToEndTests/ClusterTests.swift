@@ -18,7 +18,7 @@ import VertebraXML
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-cluster-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = try EjabberdCluster.start(directory: directory + "/ejabberd", users: Self.users)
+        let cluster = try await EjabberdCluster.start(directory: directory + "/ejabberd", users: Self.users)
         defer { cluster.stop() }
         // Agents: stopped before the cluster (defers run last-first), also when one fails to start.
         var agents: [AgentProcess] = []
@@ -78,7 +78,7 @@ import VertebraXML
         try #require(placed, "not placed, or nothing running on w2: \(before.map { "\(String(describing: $0?.state)) on \($0?.worker ?? "-")" })\(diagnostics())")
         let onW2 = Set(before.compactMap { $0 }.filter { $0.state == .running && $0.worker == w2JID }.map(\.token))
         let placedOn = Dictionary(uniqueKeysWithValues: before.compactMap { $0 }.map { ($0.token, $0.worker) })
-        try cluster.kill(node: 2)
+        try await cluster.kill(node: 2)
 
         let finished = try await eventually(timeout: .seconds(60)) {
             try await Self.stored(journal, tokens).allSatisfy { $0?.state.isTerminal == true }
@@ -103,7 +103,7 @@ import VertebraXML
 
         // 4. Node 2 comes back (same directory and port): it rejoins the cluster, w2 reconnects
         //    and serves again.
-        try cluster.start(node: 2)
+        try await cluster.start(node: 2)
         let back = try await eventually(timeout: .seconds(60)) {
             seen = try await answering(submitter)
             return seen == [w1JID, w2JID]
@@ -170,8 +170,9 @@ final class EjabberdCluster: Sendable {
     }
 
     /// Starts both nodes (node 2 joins node 1) with `users` (password ``XMPPServerProcess/password``).
-    static func start(directory: String, users: [String]) throws -> EjabberdCluster {
-        let result = try run("ejabberd-cluster-up.sh", [directory] + users.map { "\($0):\(XMPPServerProcess.password)" })
+    static func start(directory: String, users: [String]) async throws -> EjabberdCluster {
+        let result = try await XMPPServerProcess.runOffPool(
+            "ejabberd-cluster-up.sh", [directory] + users.map { "\($0):\(XMPPServerProcess.password)" }, environment: environment)
         guard result.status == 0 else {
             _ = try? run("ejabberd-cluster-down.sh", [directory, "--purge"])
             throw XMPPServerProcess.ServerError(message: "ejabberd-cluster-up.sh failed: \(result.output)")
@@ -192,14 +193,14 @@ final class EjabberdCluster: Sendable {
     }
 
     /// SIGKILL to node `node`'s beam.smp: a crash.
-    func kill(node: Int) throws {
-        let result = try Self.run("ejabberd-cluster-node.sh", [directory, String(node), "kill"])
+    func kill(node: Int) async throws {
+        let result = try await XMPPServerProcess.runOffPool("ejabberd-cluster-node.sh", [directory, String(node), "kill"], environment: Self.environment)
         guard result.status == 0 else { throw XMPPServerProcess.ServerError(message: "kill node \(node): \(result.output)") }
     }
 
     /// Starts node `node` again (same directory and port); returns once it is back in the cluster.
-    func start(node: Int) throws {
-        let result = try Self.run("ejabberd-cluster-node.sh", [directory, String(node), "start"])
+    func start(node: Int) async throws {
+        let result = try await XMPPServerProcess.runOffPool("ejabberd-cluster-node.sh", [directory, String(node), "start"], environment: Self.environment)
         guard result.status == 0 else { throw XMPPServerProcess.ServerError(message: "start node \(node): \(result.output)") }
     }
 
@@ -225,9 +226,10 @@ final class EjabberdCluster: Sendable {
         return submitter
     }
 
+    private static let environment = ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": "warning"]
+
     private static func run(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        try XMPPServerProcess.run(
-            script, arguments, environment: ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": "warning"])
+        try XMPPServerProcess.run(script, arguments, environment: environment)
     }
 }
 

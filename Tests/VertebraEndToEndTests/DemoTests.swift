@@ -4,7 +4,7 @@ import Testing
 /// `vertebra demo` as a newcomer runs it (non-interactive): it exits 0 with every job in its
 /// expected state, and stops every process it started.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct DemoTests {
-    @Test func theDemoRunsEveryJobToItsExpectedStateAndCleansUp() throws {
+    @Test func theDemoRunsEveryJobToItsExpectedStateAndCleansUp() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-demo-test-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let process = Process()
@@ -14,8 +14,7 @@ import Testing
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = String(decoding: await ChildOutput.readToEnd(process, pipe), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(output)")
         #expect(output.contains("all 13 jobs ended as expected"), "\(output)")
         #expect(output.contains("refused: /etc is outside the allowed root"))

@@ -16,7 +16,7 @@ import VertebraXML
 
     /// Runs `body` with a router and a journal directory, stopped and removed on every path.
     func withSetup(_ body: (Setup) async throws -> Void) async throws {
-        let setup = try Setup.make()
+        let setup = try await Setup.make()
         defer { setup.finish() }
         try await body(setup)
     }
@@ -186,7 +186,7 @@ import VertebraXML
                 for worker in workers { worker.stop() }
             }
             try await CrashTests().waitForWorkers(setup, count: 2)
-            let (status, printed) = try AgentProcess.command(
+            let (status, printed) = try await AgentProcess.command(
                 ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:8000", "--detach"],
                 server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed)")
@@ -296,7 +296,7 @@ extension RecoveryTests {
             }
             try await CrashTests().waitForWorkers(setup, count: 2)
             let w1 = "w1@\(setup.server.domain)/w1"
-            let (status, printed) = try AgentProcess.command(
+            let (status, printed) = try await AgentProcess.command(
                 ["dispatch", Diagnostics.Sleep.path.path, "milliseconds=i4:3000", "--scope", "direct", "--to", w1, "--detach"],
                 server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed)")
@@ -305,7 +305,7 @@ extension RecoveryTests {
             leaving.signalTerminate()
             #expect(try await eventually(timeout: .seconds(10)) { leaving.logText.contains("draining") })
             // A new job goes to the worker that stays.
-            let (_, newPrinted) = try AgentProcess.command(
+            let (_, newPrinted) = try await AgentProcess.command(
                 ["dispatch", Diagnostics.Echo.path.path, "text=after", "--detach"], server: setup.server, directory: setup.directory)
             let fresh = newPrinted.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [running, fresh]) == [.done, .done] })
@@ -325,7 +325,7 @@ extension RecoveryTests {
                 leaving.stop()
             }
             try await CrashTests().waitForWorkers(setup, count: 1)
-            let (status, printed) = try AgentProcess.command(
+            let (status, printed) = try await AgentProcess.command(
                 ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:4000", "--detach"],
                 server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed)")
@@ -368,7 +368,7 @@ extension RecoveryTests {
             let file = "\(setup.directory)/jobs.txt"
             let lines = (0..<1_200).map { "\(Diagnostics.Echo.path.path) text=\"line \($0)\"" }
             try ("# 1,200 echoes: two requests\n" + lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-            let (status, printed) = try AgentProcess.command(["dispatch", "--batch", file], server: setup.server, directory: setup.directory)
+            let (status, printed) = try await AgentProcess.command(["dispatch", "--batch", file], server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed.suffix(500))")
             let ids = printed.split(separator: "\n").map(String.init)
             #expect(ids.count == 1_200)
@@ -387,14 +387,14 @@ extension RecoveryTests {
 extension RecoveryTests {
     @Test func theWorkersCommandListsTheLiveRoster() async throws {
         try await withCoordinatorAndOneWorker { setup in
-            let (status, printed) = try AgentProcess.command(["workers", "--json"], server: setup.server, directory: setup.directory)
+            let (status, printed) = try await AgentProcess.command(["workers", "--json"], server: setup.server, directory: setup.directory)
             #expect(status == 0, "workers printed: \(printed)")
             let rows = try #require(try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [[String: Any]])
             #expect(rows.count == 1)
             #expect(rows.first?["jid"] as? String == "w1@\(setup.server.domain)/w1")
             #expect((rows.first?["operations"] as? [String])?.contains(Diagnostics.Echo.path.path) == true)
             #expect(rows.first?["capacity"] as? Int != nil && rows.first?["outstanding"] as? Int == 0)
-            let (_, table) = try AgentProcess.command(["workers"], server: setup.server, directory: setup.directory)
+            let (_, table) = try await AgentProcess.command(["workers"], server: setup.server, directory: setup.directory)
             #expect(table.hasPrefix("JID"), "table: \(table)")
             #expect(table.contains("w1@\(setup.server.domain)/w1  0/"), "table: \(table)")
         }
@@ -403,8 +403,8 @@ extension RecoveryTests {
 
 /// Operator commands, unique keys and delayed jobs against real processes, through the CLI.
 extension RecoveryTests {
-    private func dispatchDetached(_ arguments: [String], _ setup: Setup) throws -> String {
-        let (status, printed) = try AgentProcess.command(["dispatch"] + arguments + ["--detach"], server: setup.server, directory: setup.directory)
+    private func dispatchDetached(_ arguments: [String], _ setup: Setup) async throws -> String {
+        let (status, printed) = try await AgentProcess.command(["dispatch"] + arguments + ["--detach"], server: setup.server, directory: setup.directory)
         #expect(status == 0, "dispatch printed: \(printed)")
         return printed.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -412,14 +412,14 @@ extension RecoveryTests {
     @Test func jobsAreKeyedCancelledRetriedAndDelayedFromTheCommandLine() async throws {
         try await withCoordinatorAndOneWorker { setup in
             let sleep = [Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:3000"]
-            let first = try dispatchDetached(sleep + ["--key", "nightly"], setup)
-            let second = try dispatchDetached(sleep + ["--key", "nightly"], setup)
+            let first = try await dispatchDetached(sleep + ["--key", "nightly"], setup)
+            let second = try await dispatchDetached(sleep + ["--key", "nightly"], setup)
             #expect(second == first, "a second submission with the key follows the first job")
             #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [first]) == [.running] })
-            let (cancelStatus, cancelled) = try AgentProcess.command(["jobs", "cancel", String(first.prefix(10))], server: setup.server, directory: setup.directory)
+            let (cancelStatus, cancelled) = try await AgentProcess.command(["jobs", "cancel", String(first.prefix(10))], server: setup.server, directory: setup.directory)
             #expect(cancelStatus == 0, "jobs cancel printed: \(cancelled)")
             #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [first]) == [.cancelled] })
-            let (retryStatus, retried) = try AgentProcess.command(["jobs", "retry", first, "--json"], server: setup.server, directory: setup.directory)
+            let (retryStatus, retried) = try await AgentProcess.command(["jobs", "retry", first, "--json"], server: setup.server, directory: setup.directory)
             #expect(retryStatus == 0, "jobs retry printed: \(retried)")
             let answer = try #require(try JSONSerialization.jsonObject(with: Data(retried.utf8)) as? [String: Any])
             #expect(answer["retry_of"] as? String == first)
@@ -428,17 +428,17 @@ extension RecoveryTests {
             #expect(try await job(setup, again)?.retryOf == first)
             #expect(try await readJournal(setup.coordinatorJournal).timeline(ofJob: first).retries == [again])
             // Refusals: a done job cannot be retried; an unknown one neither.
-            let (doneStatus, doneText) = try AgentProcess.command(["jobs", "retry", again], server: setup.server, directory: setup.directory, errors: true)
+            let (doneStatus, doneText) = try await AgentProcess.command(["jobs", "retry", again], server: setup.server, directory: setup.directory, errors: true)
             #expect(doneStatus == 1 && doneText.contains("only a failed or cancelled job"), "status \(doneStatus): \(doneText)")
-            let (unknownStatus, _) = try AgentProcess.command(["jobs", "cancel", "ffffffffffff"], server: setup.server, directory: setup.directory)
+            let (unknownStatus, _) = try await AgentProcess.command(["jobs", "cancel", "ffffffffffff"], server: setup.server, directory: setup.directory)
             #expect(unknownStatus == 1)
             // A delayed job waits, pending, for its time.
-            let delayed = try dispatchDetached([Diagnostics.Echo.path.path, "text=later", "--in", "3s"], setup)
+            let delayed = try await dispatchDetached([Diagnostics.Echo.path.path, "text=later", "--in", "3s"], setup)
             #expect(try await states(setup, [delayed]) == [.pending])
             #expect(try await eventually(timeout: .seconds(30)) { try await states(setup, [delayed]) == [.done] })
             let stored = try #require(try await job(setup, delayed))
             #expect((stored.finished ?? stored.created).timeIntervalSince(stored.created) >= 2.5, "it ran before its time")
-            let (badStatus, badText) = try AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
+            let (badStatus, badText) = try await AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
             #expect(badStatus != 0 && badText.contains("not a duration"), "\(badText)")
         }
     }
@@ -485,7 +485,7 @@ extension RecoveryTests {
             let workerBefore = try scrape(workerURL)
             #expect(before["vertebra_workers"] == 1)
             for index in 0..<5 {
-                let (status, printed) = try AgentProcess.command(
+                let (status, printed) = try await AgentProcess.command(
                     ["dispatch", Diagnostics.Echo.path.path, "text=m\(index)"], server: setup.server, directory: setup.directory)
                 #expect(status == 0, "dispatch printed: \(printed)")
             }
@@ -525,7 +525,7 @@ extension RecoveryTests {
                 worker.stop()
             }
             try await CrashTests().waitForWorkers(setup, count: 1)
-            let (status, printed) = try AgentProcess.command(
+            let (status, printed) = try await AgentProcess.command(
                 ["dispatch", Diagnostics.Echo.path.path, "text=traced", "--trace-file", files[2]], server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed)")
             coordinator.stop()

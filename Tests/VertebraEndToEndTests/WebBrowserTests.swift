@@ -29,7 +29,7 @@ extension RecoveryTests {
     }
 
     @Test func jobsAppearLiveAndEveryPageRendersInChromium() async throws {
-        let setup = try CrashTests.Setup.make()
+        let setup = try await CrashTests.Setup.make()
         defer { setup.finish() }
         let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory, extra: ["--web", "127.0.0.1:0"])
         let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
@@ -39,7 +39,7 @@ extension RecoveryTests {
         }
         try await CrashTests().waitForWorkers(setup, count: 1)
         for index in 0..<5 {
-            let (status, _) = try AgentProcess.command(["dispatch", "/vertebra/echo", "text=before \(index)"], server: setup.server, directory: setup.directory)
+            let (status, _) = try await AgentProcess.command(["dispatch", "/vertebra/echo", "text=before \(index)"], server: setup.server, directory: setup.directory)
             #expect(status == 0)
         }
         var url: String?
@@ -65,8 +65,7 @@ extension RecoveryTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let printed = String(decoding: await ChildOutput.readToEnd(process, output), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(printed)")
         #expect(printed.contains("appeared and finished live, without a reload"), "\(printed)")
         #expect(printed.contains("cancelled from its page"), "\(printed)")

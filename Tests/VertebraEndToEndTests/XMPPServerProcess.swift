@@ -35,13 +35,13 @@ final class XMPPServerProcess: Sendable {
     }
 
     /// Starts a server with `users` (password ``password``) and TLS optional.
-    static func start(_ kind: Kind, users: [String], port: Int = 0, directory: String? = nil) throws -> XMPPServerProcess {
+    static func start(_ kind: Kind, users: [String], port: Int = 0, directory: String? = nil) async throws -> XMPPServerProcess {
         let dir = directory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("vertebra-\(kind.rawValue)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var environment = ["XMPP_TLS": "optional", "XMPP_SM_RESUME_TIMEOUT": "5", "XMPP_LOG_LEVEL": kind == .prosody ? "warn" : "warning"]
         if kind == .router, let binary = builtVertebra() { environment["VERTEBRA_BIN"] = binary }
-        let result = try run(
+        let result = try await runOffPool(
             "\(kind.rawValue)-up.sh", [dir, String(port)] + users.map { "\($0):\(password)" },
             environment: environment)
         guard result.status == 0 else {
@@ -64,7 +64,7 @@ final class XMPPServerProcess: Sendable {
     static func with<T>(
         _ kind: Kind, users: [String], port: Int = 0, directory: String? = nil, _ body: (XMPPServerProcess) async throws -> T
     ) async throws -> T {
-        let server = try start(kind, users: users, port: port, directory: directory)
+        let server = try await start(kind, users: users, port: port, directory: directory)
         defer { server.stop() }
         return try await body(server)
     }
@@ -75,9 +75,9 @@ final class XMPPServerProcess: Sendable {
     }
 
     /// Stops and starts the same server (same port, accounts and certificate).
-    func restart(users: [String]) throws -> XMPPServerProcess {
+    func restart(users: [String]) async throws -> XMPPServerProcess {
         stop(purge: false)
-        return try XMPPServerProcess.start(kind, users: users, port: port, directory: directory)
+        return try await XMPPServerProcess.start(kind, users: users, port: port, directory: directory)
     }
 
     /// The `vertebra` binary built with these tests (beside the test bundle), so the router under
@@ -94,6 +94,17 @@ final class XMPPServerProcess: Sendable {
     struct ServerError: Error, CustomStringConvertible {
         let message: String
         var description: String { message }
+    }
+
+    /// ``run(_:_:environment:)`` on a thread of its own: a server takes seconds to start, and a
+    /// test blocked that long on one of Swift's cooperative threads (two on a 2-core machine)
+    /// starves every other test's timers.
+    static func runOffPool(_ script: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try run(script, arguments, environment: environment) })
+            }
+        }
     }
 
     static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
