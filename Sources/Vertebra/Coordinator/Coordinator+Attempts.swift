@@ -74,34 +74,31 @@ extension Coordinator {
     // MARK: - single
 
     private func runSingle(_ token: String, resume: ResumeState?) async {
-        var excluded: Set<JID> = []
-        var attempts = max(0, (live[token]?.attemptsBefore ?? 0) - (resume == nil ? 0 : 1))
-        var delay = options.retryDelay
+        var plan = RetryPlan(
+            failuresBefore: (live[token]?.attemptsBefore ?? 0) - (resume == nil ? 0 : 1),
+            firstDelay: options.retryDelay, maxDelay: options.maxRetryDelay, maxAttempts: options.maxAttempts)
         var next = resume
         while let job = live[token], !isStopping {
-            if let reason = job.cancelReason { return await end(token, .cancelled, error: VertebraError(.cancelled, reason)) }
+            if let reason = job.cancelReason { return await end(token, .cancelled(reason)) }
             if let deadline = job.deadline, clock.now >= deadline {
-                return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed before it finished"))
+                return await end(token, .failed(.deadlineExceeded, "the job's deadline passed before it finished"))
             }
             let worker: JID
             var counted = false
             if let resumed = next {
                 worker = resumed.worker
             } else {
-                switch await waitForSlot(job, excluded: excluded) {
+                switch await waitForSlot(job, excluded: plan.excluded) {
                 case .worker(let picked):
                     worker = picked
                     counted = true
                 case .allRefused:
-                    try? await clock.sleep(for: jittered(delay))
-                    delay = min(delay * 2, options.maxRetryDelay)
-                    excluded.removeAll()
+                    try? await clock.sleep(for: jittered(plan.allRefused()))
                     continue
                 case .noWorker:
-                    return await end(token, .failed, error: VertebraError(
-                        .noWorker, "no live worker offers \(job.path) (waited \(options.workerWait))"))
+                    return await end(token, .failed(.noWorker, "no live worker offers \(job.path) (waited \(options.workerWait))"))
                 case .deadline:
-                    return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed while it waited for a worker"))
+                    return await end(token, .failed(.deadlineExceeded, "the job's deadline passed while it waited for a worker"))
                 case .withdrawn:
                     continue
                 }
@@ -109,32 +106,18 @@ extension Coordinator {
             live[token]?.markedRunning = false  // a new attempt runs anew
             let outcome = await runAttempt(token, worker: worker, resume: next, counted: counted)
             next = nil
-            switch outcome {
-            case .interrupted:
+            switch plan.after(outcome, on: worker, jobRetryable: job.retryable, cancelReason: live[token]?.cancelReason) {
+            case .stop:
                 return
-            case .done(let values):
-                return await end(token, .done, result: values)
-            case .refused(let reason):
-                logger.info("worker refused; trying another", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(reason)"])
-                excluded.insert(worker)
+            case .end(let ended):
+                return await end(token, ended)
+            case .requeue:
+                logger.info("worker refused; trying another", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(outcome.failure.0.message)"])
                 await backToPending(token)
-            case .lost, .silent, .failed:
-                attempts += 1
-                if live[token]?.cancelReason != nil { continue }
-                let (error, retryable) = Self.failure(of: outcome)
-                guard retryable, job.retryable, attempts < options.maxAttempts else {
-                    let why = !retryable ? "" : job.retryable ? "; gave up after \(attempts) attempts" : "; the operation is not retryable"
-                    return await end(token, .failed, error: VertebraError(error.code, error.message + why))
-                }
-                logger.info("attempt failed; retrying", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(error)"])
+            case .retry(let delay):
+                logger.info("attempt failed; retrying", metadata: ["job": "\(token)", "worker": "\(worker)", "reason": "\(outcome.failure.0)"])
                 metrics.retries(job.path.path).increment()
-                excluded.insert(worker)
                 try? await clock.sleep(for: jittered(delay))
-                delay = min(delay * 2, options.maxRetryDelay)
-            case .cancelled(let reason):
-                return await end(token, .cancelled, error: VertebraError(.cancelled, reason))
-            case .deadline:
-                return await end(token, .failed, error: VertebraError(.deadlineExceeded, "the job's deadline passed on \(worker)"))
             }
         }
     }
@@ -147,16 +130,6 @@ extension Coordinator {
             live[token]?.journalState = .pending
         } catch {
             noteJournalFailure(error, "could not journal that a refused job waits again", job: token)
-        }
-    }
-
-    /// The error of a lost or failed attempt, and whether another attempt may help.
-    private static func failure(of outcome: AttemptOutcome) -> (VertebraError, Bool) {
-        switch outcome {
-        case .lost(let reason): (VertebraError(.workerLost, reason), true)
-        case .silent(let reason): (VertebraError(.workerSilent, reason), true)
-        case .failed(let error, let retryable): (error, retryable || error.code == .workerLost)
-        default: (VertebraError(.failed, "unexpected outcome"), false)
         }
     }
 
@@ -177,7 +150,7 @@ extension Coordinator {
             }
         }
         guard !workers.isEmpty else {
-            return await end(token, .failed, error: VertebraError(.noWorker, "no worker offers \(job.path)"))
+            return await end(token, .failed(.noWorker, "no worker offers \(job.path)"))
         }
         if isStopping { return }
         let outcomes = await withTaskGroup(of: (JID, AttemptOutcome).self) { group in
@@ -189,28 +162,8 @@ extension Coordinator {
             for await outcome in group { collected.append(outcome) }
             return collected
         }
-        var result: [XElement] = []
-        var failures: [(JID, VertebraError)] = []
-        var cancelled = false
-        for (worker, outcome) in outcomes.sorted(by: { $0.0.description < $1.0.description }) {
-            switch outcome {
-            case .done(let values):
-                result.append(XElement("string", namespace: ProtocolMessage.namespace, attributes: [XAttribute("name", "worker")], text: worker.description))
-                result += values
-            case .cancelled: cancelled = true
-            case .interrupted: return
-            case .refused(let reason): failures.append((worker, VertebraError(.refused, reason)))
-            case .lost, .silent, .failed: failures.append((worker, Self.failure(of: outcome).0))
-            case .deadline: failures.append((worker, VertebraError(.deadlineExceeded, "the job's deadline passed")))
-            }
-        }
-        if cancelled { return await end(token, .cancelled, error: VertebraError(.cancelled, live[token]?.cancelReason ?? "cancelled")) }
-        if failures.isEmpty { return await end(token, .done, result: result) }
-        // One kind of failure everywhere keeps its code (worker-silent, worker-lost, ...).
-        let codes = Set(failures.map(\.1.code))
-        let code = codes.count == 1 ? codes.first ?? .failed : .failed
-        let text = failures.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
-        await end(token, .failed, result: result, error: VertebraError(code, "\(failures.count) of \(workers.count) workers failed: " + text))
+        guard let ended = FanOutEnd.combine(outcomes, cancelReason: live[token]?.cancelReason) else { return }
+        await end(token, ended)
     }
 
     // MARK: - One attempt
@@ -387,92 +340,36 @@ extension Coordinator {
     /// How an attempt that ended inside the answer to its op ended; its chunks are reported as
     /// if they had come one by one.
     private func inlineOutcome(_ inline: [ProtocolMessage], job: LiveJob, worker: JID) -> AttemptOutcome {
-        emit(job.token, .running(worker: worker))
-        var values: [XElement] = []
-        for case .data(_, let chunk) in inline {
-            values += chunk
-            emit(job.token, .data(worker: worker, values: chunk))
+        var follower = AttemptFollower(worker: worker, lease: options.lease)
+        for action in follower.takeInline(inline) {
+            if case .report(let event) = action { emit(job.token, event) }
         }
-        switch inline.last {
-        case .final(_, let last)?:
-            if !last.isEmpty { emit(job.token, .data(worker: worker, values: last)) }
-            return .done(values + last)
-        case .error(_, let kind, let error)?:
-            if kind == .cancel { return .cancelled(error.message) }
-            return .failed(error, retryable: kind == .error)
-        default:
-            return .failed(VertebraError(.badResult, "\(worker) answered the op without an end"), retryable: false)
-        }
+        return follower.outcome ?? .failed(VertebraError(.badResult, "\(worker) answered the op without an end"), retryable: false)
     }
 
+    /// Drives the attempt's ``AttemptFollower`` with its mailbox, and its timers.
     private func follow(_ job: LiveJob, worker: JID, events: AsyncStream<InboxEvent>, values start: [XElement]) async -> AttemptOutcome {
-        var values = start
-        var leaseTimer: Task<Void, Never>?
-        var cancelSent = false
+        var follower = AttemptFollower(worker: worker, lease: options.lease, values: start)
         let token = job.token
-        let inbox = self.inbox
-        let deadlineTimer = job.deadline.map { deadline in
-            Task {
-                try? await clock.sleep(until: deadline)
-                if !Task.isCancelled { await inbox.inject(.deadlineExceeded, job: token, peer: worker) }
-            }
-        }
+        let timers = AttemptTimers(inbox: inbox, clock: clock, job: token, worker: worker)
+        if let deadline = job.deadline { timers.start(.deadline, at: deadline) }
         heard(token, worker)
         let watcher = Task { await self.watch(token, worker: worker) }
         defer {
-            leaseTimer?.cancel()
-            deadlineTimer?.cancel()
+            timers.cancelAll()
             watcher.cancel()
-        }
-        let lease = options.lease
-        func startLease() {
-            leaseTimer?.cancel()
-            leaseTimer = Task {
-                try? await clock.sleep(for: lease)
-                if !Task.isCancelled { await inbox.inject(.leaseExpired, job: token, peer: worker) }
-            }
         }
         for await event in events {
             if case .message = event { heard(token, worker) }
-            switch event {
-            case .message(.ack):
-                await markRunning(token, worker: worker)
-            case .message(.data(_, let chunk)):
-                if let progress = JobProgress(chunk: chunk) {
-                    emit(token, .progress(worker: worker, progress))
-                } else {
-                    values += chunk
-                    emit(token, .data(worker: worker, values: chunk))
+            for action in follower.handle(event) {
+                switch action {
+                case .report(let event): emit(token, event)
+                case .acknowledged: await markRunning(token, worker: worker)
+                case .startLease: timers.start(.lease, at: clock.now + options.lease)
+                case .stopLease: timers.cancel(.lease)
+                case .sendCancel: sendCancel(job, worker: worker)
+                case .end(let outcome): return outcome
                 }
-            case .message(.final(_, let last)):
-                if !last.isEmpty { emit(token, .data(worker: worker, values: last)) }
-                return .done(values + last)
-            case .message(.nack(_, let reason)):
-                return .refused(reason)
-            case .message(.error(_, let kind, let error)):
-                if kind == .cancel { return .cancelled(error.message) }
-                return .failed(error, retryable: kind == .error)
-            case .message:
-                continue
-            case .peerGone:
-                if leaseTimer == nil { startLease() }
-            case .peerBack:
-                leaseTimer?.cancel()
-                leaseTimer = nil
-            case .leaseExpired:
-                if cancelSent { return .cancelled(live[token]?.cancelReason ?? "cancelled") }
-                return .lost("\(worker) went away and did not come back within the lease (\(lease))")
-            case .silent(let reason):
-                if cancelSent { return .cancelled(live[token]?.cancelReason ?? "cancelled") }
-                return .silent(reason)
-            case .deadlineExceeded:
-                sendCancel(job, worker: worker)
-                return .deadline
-            case .cancelRequested:
-                guard !cancelSent else { continue }
-                cancelSent = true
-                sendCancel(job, worker: worker)
-                startLease()
             }
         }
         // The mailbox closes only when the coordinator stops (or the job's task is cancelled).

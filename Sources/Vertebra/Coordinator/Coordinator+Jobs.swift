@@ -309,6 +309,10 @@ extension Coordinator {
 
     // MARK: - Ending a job
 
+    func end(_ token: String, _ ended: JobEnd) async {
+        await end(token, ended.state, result: ended.result, error: ended.error)
+    }
+
     func end(_ token: String, _ state: JobState, result: [XElement] = [], error: VertebraError? = nil) async {
         // Stopping: the job stays unfinished in the journal and resumes at the next start.
         if isStopping { return forgetLive(token) }
