@@ -1,44 +1,26 @@
 import Natter
 import VertebraXML
 
-/// One attempt that may end inside the answer to its `op` (``FastPath``).
-///
-/// While the budget runs, the handler's result chunks are collected here instead of sent. If the
-/// handler ends first, ``finish(_:)`` hands its end to the waiting answer (`.inline`). If the
-/// budget runs out first, the attempt turns classic: the `ack` and the collected chunks are sent,
-/// in order, before anything the handler yields later, and the end follows as usual. All sends go
-/// through one lock, so nothing overtakes the `ack` or an earlier chunk.
+/// Drives one fast-path attempt's ``FastAnswer``: waits for its outcome within the budget and
+/// sends what it says, in order. All sends go through one lock, so nothing overtakes the `ack`
+/// or an earlier chunk.
 actor FastAttempt {
-    /// How the answer to the `op` goes out.
-    enum Outcome: Sendable {
-        /// The handler ended in time: the end and every chunk it yielded.
-        case inline(ProtocolMessage, chunks: [[XElement]])
-        /// The budget ran out: a plain answer; the conversation goes on classic.
-        case classic
-    }
+    typealias Outcome = FastAnswer.Outcome
 
-    private enum State {
-        case collecting([[XElement]])
-        case ended(ProtocolMessage, [[XElement]])
-        /// Classic; `pending` chunks (and the `ack`) not yet sent when `flushed` is false.
-        case streaming(pending: [[XElement]], flushed: Bool)
-    }
-
-    private var state: State = .collecting([])
+    private var answer: FastAnswer
     private var waiter: CheckedContinuation<Outcome, Never>?
     private let out: OutboundConversation
-    private let ack: ProtocolMessage
     private var sending = false
     private var queue: [CheckedContinuation<Void, Never>] = []
 
     init(out: OutboundConversation, ack: ProtocolMessage) {
         self.out = out
-        self.ack = ack
+        self.answer = FastAnswer(ack: ack)
     }
 
     /// Waits until the handler ends or `budget` passes.
     func outcome(within budget: Duration, clock: any RuntimeClock) async -> Outcome {
-        if case .ended(let end, let chunks) = state { return .inline(end, chunks: chunks) }
+        if let decided = answer.outcome { return decided }
         let timer = Task {
             try? await clock.sleep(for: budget)
             self.budgetRanOut()
@@ -49,9 +31,7 @@ actor FastAttempt {
     }
 
     private func budgetRanOut() {
-        guard case .collecting(let chunks) = state else { return }
-        state = .streaming(pending: chunks, flushed: false)
-        resume(.classic)
+        if let decided = answer.budgetRanOut() { resume(decided) }
     }
 
     private func resume(_ outcome: Outcome) {
@@ -62,40 +42,27 @@ actor FastAttempt {
     /// A result chunk from the handler: collected, or sent (after the `ack` and earlier chunks).
     func emit(_ chunk: [XElement]) async throws {
         try await serially {
-            switch state {
-            case .collecting(let chunks):
-                state = .collecting(chunks + [chunk])
-            case .ended:
+            do { try await send(answer.chunk(chunk)) } catch is FastAnswer.YieldedAfterEnd {
                 throw OutboundConversation.Refused(reason: "the handler yielded after it ended")
-            case .streaming:
-                try await flushLocked()
-                try await out.send(.data(ack.token, values: chunk))
             }
         }
     }
 
     /// A progress chunk: dropped while collecting (the end supersedes it), sent once classic.
     func emitProgress(_ chunk: [XElement]) async throws {
-        try await serially {
-            guard case .streaming = state else { return }
-            try await flushLocked()
-            try await out.send(.data(ack.token, values: chunk))
-        }
+        try await serially { try await send(answer.progress(chunk)) }
     }
 
     /// The handler's end. True when the answer to the `op` carries it (nothing more to send);
     /// false when the conversation is classic and the caller sends the end itself.
     func finish(_ end: ProtocolMessage) async throws -> Bool {
         try await serially {
-            switch state {
-            case .collecting(let chunks):
-                state = .ended(end, chunks)
-                resume(.inline(end, chunks: chunks))
+            switch answer.end(end) {
+            case .inAnswer:
+                if let decided = answer.outcome { resume(decided) }
                 return true
-            case .ended:
-                return true
-            case .streaming:
-                try await flushLocked()
+            case .classic(let first):
+                try await send(first)
                 return false
             }
         }
@@ -103,14 +70,11 @@ actor FastAttempt {
 
     /// Sends the `ack` and the collected chunks once the attempt turned classic.
     func flush() async throws {
-        try await serially { try await flushLocked() }
+        try await serially { try await send(answer.flush()) }
     }
 
-    private func flushLocked() async throws {
-        guard case .streaming(let pending, false) = state else { return }
-        state = .streaming(pending: [], flushed: true)
-        try await out.send(ack)
-        for chunk in pending { try await out.send(.data(ack.token, values: chunk)) }
+    private func send(_ messages: [ProtocolMessage]) async throws {
+        for message in messages { try await out.send(message) }
     }
 
     /// Runs `body` with no other send of this attempt in progress (FIFO).
