@@ -19,24 +19,8 @@ extension Coordinator {
         let sender = RelaySender(out: out, logger: logger)
         if !ackSent { await sender.send(.ack(attempt)) }
         for await event in events {
-            switch event {
-            case .data(let worker, let values):
-                let chunk = scope == .single
-                    ? values
-                    : [XElement("string", namespace: ProtocolMessage.namespace, attributes: [XAttribute("name", "worker")], text: worker.description)] + values
-                await sender.send(.data(attempt, values: chunk))
-            case .progress(_, let progress):
-                await sender.send(.data(attempt, values: progress.chunk))
-            case .done:
-                await sender.send(.final(attempt, values: []), onAnswer: [.setConversationState(.id(conversation), .finished)])
-            case .failed(let error):
-                let kind: ProtocolMessage.ErrorKind = error.code == .cancelled ? .cancel : .fatal
-                await sender.send(
-                    .error(attempt, kind: kind, error: error),
-                    onAnswer: [.setConversationState(.id(conversation), kind == .cancel ? .cancelled : .failed)])
-            case .dispatched, .running:
-                continue
-            }
+            guard let (message, records) = JobRelay.message(for: event, attempt: attempt, scope: scope, conversation: conversation) else { continue }
+            await sender.send(message, onAnswer: records)
         }
     }
 }

@@ -86,23 +86,11 @@ public actor Submitter {
             defer { continuation.finish() }
             for await event in started.events {
                 guard case .message(let message) = event else { continue }
-                switch message {
-                case .data(_, let values):
-                    continuation.yield(JobProgress(chunk: values).map { .progress($0) } ?? .data(values))
-                case .final(_, let values):
-                    if !values.isEmpty { continuation.yield(.data(values)) }
-                    continuation.yield(.done)
+                let (events, ends) = JobRelay.events(for: message)
+                for event in events { continuation.yield(event) }
+                if ends {
                     await inbox.close(job: started.token.job, peer: coordinator)
                     return
-                case .nack(_, let reason):
-                    continuation.yield(.failed(VertebraError(.refused, reason)))
-                    await inbox.close(job: started.token.job, peer: coordinator)
-                    return
-                case .error(_, _, let error):
-                    continuation.yield(.failed(error))
-                    await inbox.close(job: started.token.job, peer: coordinator)
-                    return
-                default: continue
                 }
             }
         }
