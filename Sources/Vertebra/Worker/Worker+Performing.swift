@@ -252,12 +252,14 @@ extension Worker {
             return
         } catch {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
-            ending = failure(error, attempt: attempt, peer: peer, deadline: deadline)
+            ending = PerformerEnd.message(
+                for: error, attempt: attempt, cancelledBy: cancelled.contains(attempt.description) ? peer : nil,
+                deadlinePassed: error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false))
             span.fail("\(error)")
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }
         freeSlot(attempt)
-        metrics.finished(operation, Self.metricState(ending)).increment()
+        metrics.finished(operation, PerformerEnd.metricState(ending)).increment()
         if let fast {
             do {
                 if try await fast.finish(ending) { return }  // it travels in the answer to the op
@@ -276,15 +278,6 @@ extension Worker {
         }
     }
 
-    /// The `state` label of `vertebra_worker_jobs_total` for an attempt that ends with `message`.
-    private static func metricState(_ message: ProtocolMessage) -> String {
-        switch message {
-        case .final: "done"
-        case .error(_, let kind, _): kind == .cancel ? "cancelled" : "failed"
-        default: "failed"
-        }
-    }
-
     /// When `error` is the journal failing (disk full, I/O error), the attempt cannot go on
     /// unrecorded: it is logged at error level and counted, and the requester gets an
     /// unjournalled `error` (retryable) so the job moves on instead of waiting on silence.
@@ -299,40 +292,9 @@ extension Worker {
         return true
     }
 
-    private func failure(_ error: any Error, attempt: JobToken, peer: JID, deadline: ContinuousClock.Instant?) -> ProtocolMessage {
-        if cancelled.contains(attempt.description) {
-            return .error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by \(peer)"))
-        }
-        if error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false) {
-            return .error(attempt, kind: .fatal, error: VertebraError(.deadlineExceeded, "the operation's deadline passed"))
-        }
-        if let failure = error as? OperationFailure {
-            return .error(attempt, kind: failure.fatal ? .fatal : .error, error: VertebraError(.failed, failure.message))
-        }
-        return .error(attempt, kind: .error, error: VertebraError(.failed, "\(error)"))
-    }
-
     /// What ending a conversation with `message` writes, once the requester acknowledged it.
     static func endRecords(_ message: ProtocolMessage, job: String, conversation: Int64) -> [JournalRecord] {
-        let ref = ConversationRef.id(conversation)
-        switch message {
-        case .final:
-            return [.setConversationState(ref, .finished), .transition(job: job, to: .done)]
-        case .error(_, let kind, let error):
-            let state: JobState = kind == .cancel ? .cancelled : .failed
-            return [
-                .setConversationState(ref, kind == .cancel ? .cancelled : .failed),
-                .transition(job: job, to: state, error: error.description, errorCode: error.code.rawValue),
-            ]
-        case .nack(_, let reason):
-            let refusal = VertebraError(.refused, reason)
-            return [
-                .setConversationState(ref, .failed),
-                .transition(job: job, to: .failed, error: refusal.description, errorCode: refusal.code.rawValue),
-            ]
-        default:
-            return []
-        }
+        PerformerEnd.records(message, job: job, conversation: conversation)
     }
 
     private func refuse(_ attempt: JobToken, conversation: Int64, peer: JID, reason: String) async {
