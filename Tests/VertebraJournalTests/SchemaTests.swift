@@ -67,6 +67,8 @@ private let version1DDL = """
             #expect(pragmas.synchronous == expected)
             // Checkpoints run on their own thread, never inside the writer's commits.
             #expect(pragmas.walAutocheckpoint == 0)
+            // A batch's savepoint undo pages stay in memory instead of a temporary file.
+            #expect(pragmas.tempStore == 2)
             await journal.close()
         }
     }
