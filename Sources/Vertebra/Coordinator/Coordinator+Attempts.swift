@@ -354,10 +354,10 @@ extension Coordinator {
         let timers = AttemptTimers(inbox: inbox, clock: clock, job: token, worker: worker)
         if let deadline = job.deadline { timers.start(.deadline, at: deadline) }
         heard(token, worker)
-        let watcher = Task { await self.watch(token, worker: worker) }
+        startWatching(worker, job: token)
         defer {
             timers.cancelAll()
-            watcher.cancel()
+            stopWatching(worker, job: token)
         }
         for await event in events {
             if case .message = event { heard(token, worker) }
@@ -374,63 +374,6 @@ extension Coordinator {
         }
         // The mailbox closes only when the coordinator stops (or the job's task is cancelled).
         return .interrupted
-    }
-
-    func heard(_ token: String, _ worker: JID) {
-        lastHeard["\(token)|\(worker)"] = clock.now
-    }
-
-    private func silence(_ token: String, _ worker: JID) -> Duration? {
-        lastHeard["\(token)|\(worker)"].map { clock.now - $0 }
-    }
-
-    /// Watches one attempt's worker. Presence is the fast signal that a worker went away; a ping
-    /// every lease period is the fallback for a presence that never comes. An attempt silent for
-    /// `silenceTimeout` is probed for its status: a worker that does not confirm it is running
-    /// (a 0.4 performer that lost the conversation, a worker whose journal failed) loses it.
-    private func watch(_ token: String, worker: JID) async {
-        let client = self.client
-        let inbox = self.inbox
-        let lease = options.lease
-        let period = min(lease, options.silenceTimeout)
-        while !Task.isCancelled {
-            try? await clock.sleep(for: period)
-            // While we are cut off ourselves, nothing is known about the worker.
-            guard !Task.isCancelled, await client.isConnected else { continue }
-            switch await Self.ping(worker, client: client, timeout: lease) {
-            case .gone: await inbox.inject(.peerGone, job: token, peer: worker)
-            case .present: await inbox.inject(.peerBack, job: token, peer: worker)
-            case .unknown: break  // no XEP-0199 (a 0.4 peer), or slow: silence decides
-            }
-            guard let quiet = silence(token, worker), quiet >= options.silenceTimeout,
-                let attempt = attemptTokens["\(token)|\(worker)"]
-            else { continue }
-            switch await AttemptStatus.ask(worker, attempt: attempt, client: client, ids: ids, timeout: lease) {
-            case .running:
-                heard(token, worker)
-            case .unreachable:
-                continue
-            case .notRunning(let why):
-                logger.warning("attempt silent; its worker does not confirm it", metadata: [
-                    "job": "\(token)", "worker": "\(worker)", "silent": "\(quiet)", "status": "\(why)"])
-                await inbox.inject(.silent("\(worker) sent nothing for \(quiet.components.seconds) s and \(why)"), job: token, peer: worker)
-            }
-        }
-    }
-
-    private enum Presence { case present, gone, unknown }
-
-    /// Only the server saying "no such recipient" counts as gone.
-    private static func ping(_ worker: JID, client: any StanzaTransport, timeout: Duration) async -> Presence {
-        let ping = IQ(type: .get, id: "", to: worker, payload: XElement("ping", namespace: XMPPNamespace.ping))
-        do {
-            _ = try await client.sendAndWait(ping, timeout: timeout)
-            return .present
-        } catch let error as NatterError where error.stanzaError?.meansRecipientGone ?? false {
-            return .gone
-        } catch {
-            return .unknown
-        }
     }
 
     private func markRunning(_ token: String, worker: JID) async {

@@ -130,6 +130,9 @@ public actor Coordinator: PerformerRole {
     var slotQueue = SlotQueue()
     var slotWaiters: [String: CheckedContinuation<SlotQueue.Outcome, Never>] = [:]
     var sweeper: Task<Void, Never>?
+    /// The jobs each watched worker runs attempts of, and its watcher (Coordinator+Watch).
+    var watchedAttempts: [JID: Set<String>] = [:]
+    var workerWatchers: [JID: Task<Void, Never>] = [:]
     /// When each running attempt ("A|worker") last heard from its worker.
     var lastHeard: [String: ContinuousClock.Instant] = [:]
     /// Set by ``stop()``: what is unfinished stays unfinished in the journal.
@@ -179,7 +182,7 @@ public actor Coordinator: PerformerRole {
         isStopping = true
         sweeper?.cancel()
         withdrawAllFromQueue()
-        for task in tasks + Array(jobTasks.values) { task.cancel() }
+        for task in tasks + Array(jobTasks.values) + Array(workerWatchers.values) { task.cancel() }
         for job in live.values { for subscriber in job.subscribers { subscriber.finish() } }
         await client.stop()
     }
