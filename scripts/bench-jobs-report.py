@@ -57,6 +57,10 @@ def ours_table(ours, memory):
     for m in memory:
         workers = ", ".join(f"{k / 1024:.1f}" for k in m["worker_kib"])
         print(f"{m['server']}: after {m['memory_after_jobs']} jobs: coordinator (+driver) {m['coordinator_and_driver_kib'] / 1024:.1f} MiB RSS, workers {workers} MiB RSS")
+        if "half_way_after_jobs" in m:
+            grown = ", ".join(f"{(k - h) / 1024:+.1f}" for k, h in zip(m["worker_kib"], m["worker_kib_half_way"]))
+            print(f"{'':{len(m['server'])}}  growth since {m['half_way_after_jobs']} jobs: coordinator (+driver) "
+                  f"{(m['coordinator_and_driver_kib'] - m['coordinator_and_driver_kib_half_way']) / 1024:+.1f} MiB, workers {grown} MiB")
 
 
 def celery_table(ours, celery):

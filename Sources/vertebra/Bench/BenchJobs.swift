@@ -88,10 +88,17 @@ struct BenchJobs: AsyncParsableCommand {
             report(durability: durability, level: level, latencies: latencies, wall: wall, counters: after.perJob(since: before, jobs: jobs), stanzas: stanzas)
         }
         if durability == .normal && memoryJobs > 0 {
-            _ = try await run(coordinator, jobs: memoryJobs, inFlight: levels.max() ?? 256)
+            // Measured half-way too: flat memory shows as no growth over the second half.
+            let half = memoryJobs / 2
+            _ = try await run(coordinator, jobs: half, inFlight: levels.max() ?? 256)
+            let halfWorkerKiB = workers.map { Self.residentKiB(pid: $0.processIdentifier) }
+            let halfOwn = Self.residentKiB(pid: getpid())
+            _ = try await run(coordinator, jobs: memoryJobs - half, inFlight: levels.max() ?? 256)
             let workerKiB = workers.map { Self.residentKiB(pid: $0.processIdentifier) }
             let own = Self.residentKiB(pid: getpid())
-            print(#"{"server":"\#(label)","memory_after_jobs":\#(memoryJobs + n * levels.count),"coordinator_and_driver_kib":\#(own),"worker_kib":[\#(workerKiB.map(String.init).joined(separator: ","))]}"#)
+            let list = { (values: [Int]) in values.map(String.init).joined(separator: ",") }
+            print(#"{"server":"\#(label)","memory_after_jobs":\#(memoryJobs + n * levels.count),"coordinator_and_driver_kib":\#(own),"worker_kib":[\#(list(workerKiB))],"#
+                + #""half_way_after_jobs":\#(half + n * levels.count),"coordinator_and_driver_kib_half_way":\#(halfOwn),"worker_kib_half_way":[\#(list(halfWorkerKiB))]}"#)
         }
         await coordinator.stop()
         await journal.close()
