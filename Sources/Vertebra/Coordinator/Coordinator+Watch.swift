@@ -47,13 +47,13 @@ extension Coordinator {
                 (silence(token, worker) ?? .zero) >= options.silenceTimeout && attemptTokens["\(token)|\(worker)"] != nil
             }
             await withTaskGroup(of: Void.self) { group in
-                for token in silent { group.addTask { await self.probe(token, on: worker) } }
+                for token in silent { group.addTask { await self.probeSilent(token, on: worker) } }
             }
         }
     }
 
     /// Asks `worker` whether the silent attempt of `token` still runs.
-    private func probe(_ token: String, on worker: JID) async {
+    private func probeSilent(_ token: String, on worker: JID) async {
         guard let quiet = silence(token, worker), let attempt = attemptTokens["\(token)|\(worker)"] else { return }
         switch await AttemptStatus.ask(worker, attempt: attempt, client: client, ids: ids, timeout: options.lease) {
         case .running:
