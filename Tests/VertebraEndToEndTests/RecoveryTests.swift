@@ -438,6 +438,12 @@ extension RecoveryTests {
             #expect(try await eventually(timeout: .seconds(30)) { try await states(setup, [delayed]) == [.done] })
             let stored = try #require(try await job(setup, delayed))
             #expect((stored.finished ?? stored.created).timeIntervalSince(stored.created) >= 2.5, "it ran before its time")
+            // --detach: the command's conversation ended with the answer; nothing was relayed to it.
+            let timeline = try await readJournal(setup.coordinatorJournal).timeline(ofJob: delayed)
+            let submissions = timeline.conversations.filter { $0.role == .performer }
+            #expect(submissions.map(\.state) == [.finished], "\(submissions)")
+            let relayed = timeline.stanzas.filter { $0.direction == .outbound && $0.conversation == submissions.first?.id }
+            #expect(relayed.isEmpty, "relayed to a detached submitter: \(relayed.map(\.kind))")
             let (badStatus, badText) = try await AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
             #expect(badStatus != 0 && badText.contains("not a duration"), "\(badText)")
         }

@@ -151,6 +151,23 @@ import VertebraXML
         }
     }
 
+    @Test func detachRoundTripsAndAnythingButABooleanIsRefused() throws {
+        let element = try #require(DispatchExtension.element(targets: [], deadline: nil, retryable: nil, detach: true))
+        #expect(element[attribute: "detach"] == "1")
+        #expect(try DispatchExtension.parse(XElement("op", namespace: XMLNamespace.vertebraAPI, children: [.element(element)])).detach)
+        #expect(DispatchExtension.element(targets: [], deadline: nil, retryable: nil) == nil, "no extension without a reason")
+        for (text, expected) in [("0", false), ("false", false), ("true", true)] {
+            let dispatch = XElement("dispatch", namespace: DispatchExtension.namespace, attributes: [XAttribute("detach", text)])
+            #expect(try DispatchExtension.parse(XElement("op", namespace: XMLNamespace.vertebraAPI, children: [.element(dispatch)])).detach == expected)
+        }
+        let bad = XElement("dispatch", namespace: DispatchExtension.namespace, attributes: [XAttribute("detach", "yes")])
+        #expect {
+            try DispatchExtension.parse(XElement("op", namespace: XMLNamespace.vertebraAPI, children: [.element(bad)]))
+        } throws: { error in
+            (error as? StanzaError)?.condition == "bad-request" && (error as? StanzaError)?.text?.contains("detach") == true
+        }
+    }
+
     @Test func repeatedOrTooManyTargetsAreRefused() throws {
         let jid = XElement("jid", namespace: DispatchExtension.namespace, text: "w1@example.org/r")
         let repeated = XElement("dispatch", namespace: DispatchExtension.namespace, children: [.element(jid), .element(jid)])

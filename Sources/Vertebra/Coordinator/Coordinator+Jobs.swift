@@ -32,6 +32,16 @@ struct RelaySpec: Sendable {
     var iqID: String
     var op: XElement
     var answer: String
+    /// The submitter will not follow the job: its conversation ends with the answer to the `op`.
+    var detached = false
+
+    /// The records of the submitter's conversation: opened with the `op` and its answer, and
+    /// closed at once when detached (nothing is relayed, nothing resumes at a restart).
+    func records(job: String) -> [JournalRecord] {
+        [.openConversation(NewConversation(job: job, token: attempt.description, peer: peer.description, role: .performer)),
+         .recordStanza(NewStanza(conversation: .opened, direction: .inbound, iqID: iqID, kind: .op, body: JournalText.text(op), answer: answer))]
+            + (detached ? [.setConversationState(.opened, .finished)] : [])
+    }
 }
 
 extension Coordinator {
@@ -239,13 +249,7 @@ extension Coordinator {
     func begin(_ spec: JobSpec, relay: RelaySpec?) async throws -> (JobHandle, Int64?) {
         let job = try prepare(spec)
         var records = [job.record]
-        if let relay {
-            records.append(.openConversation(NewConversation(
-                job: spec.token, token: relay.attempt.description, peer: relay.peer.description, role: .performer)))
-            records.append(.recordStanza(NewStanza(
-                conversation: .opened, direction: .inbound, iqID: relay.iqID, kind: .op, body: JournalText.text(relay.op),
-                answer: relay.answer)))
-        }
+        if let relay { records += relay.records(job: spec.token) }
         var relayConversation: Int64?
         if relay == nil && spec.key == nil {
             // In process, nobody outside learns of the job before its op leaves, and the op's

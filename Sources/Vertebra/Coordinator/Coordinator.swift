@@ -249,7 +249,7 @@ public actor Coordinator: PerformerRole {
             key: extensions.key, notBefore: extensions.notBefore, trace: extensions.trace)
         let relay = RelaySpec(
             attempt: attempt, peer: peer, iqID: request.id, op: payload,
-            answer: JournalText.text(request.result(payload: accepted).element))
+            answer: JournalText.text(request.result(payload: accepted).element), detached: extensions.detach)
         if let key = extensions.key, let holder = keyedJobs[key], live[holder] != nil {
             return try await follow(holder, key: key, relay: relay, request: request)
         }
@@ -267,6 +267,7 @@ public actor Coordinator: PerformerRole {
             throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
         }
         guard let conversation = handle.1 else { throw VertebraErrors.internalError("no relay conversation") }
+        if relay.detached { return IQAnswer(payload: accepted) }
         let events = handle.0.events
         return IQAnswer(payload: accepted) {
             await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope)
@@ -276,15 +277,15 @@ public actor Coordinator: PerformerRole {
     /// A submission whose unique key an unfinished job holds: the submitter follows that job
     /// (its conversation is journalled under it) and learns its id from the answer.
     private func follow(_ holder: String, key: String, relay: RelaySpec, request: IQ) async throws -> IQAnswer {
-        guard let handle = subscribe(holder, follower: relay.attempt.description), let job = live[holder] else {
+        // A detached submission only learns the job's id: it is not a follower.
+        let handle = relay.detached ? nil : subscribe(holder, follower: relay.attempt.description)
+        guard relay.detached || handle != nil, let job = live[holder] else {
             throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(key)' has just ended; submit again")
         }
         let accepted = ProtocolMessage.accepted(relay.attempt).element.appending(DispatchExtension.followed(holder))
-        let answer = JournalText.text(request.result(payload: accepted).element)
-        let records: [JournalRecord] = [
-            .openConversation(NewConversation(job: holder, token: relay.attempt.description, peer: relay.peer.description, role: .performer)),
-            .recordStanza(NewStanza(conversation: .opened, direction: .inbound, iqID: relay.iqID, kind: .op, body: JournalText.text(relay.op), answer: answer)),
-        ]
+        var submission = relay
+        submission.answer = JournalText.text(request.result(payload: accepted).element)
+        let records = submission.records(job: holder)
         var conversation: Int64?
         do {
             for case .conversation(let id) in try await journal.write(records) { conversation = id }
@@ -293,6 +294,7 @@ public actor Coordinator: PerformerRole {
         }
         guard let conversation else { throw VertebraErrors.internalError("no relay conversation") }
         logger.info("submission follows the job holding its key", metadata: ["job": "\(holder)", "key": "\(key)", "submitter": "\(relay.peer)"])
+        guard let handle else { return IQAnswer(payload: accepted) }
         return IQAnswer(payload: accepted) {
             await self.relay(handle.events, attempt: relay.attempt, to: relay.peer, conversation: conversation, scope: job.scope)
         }

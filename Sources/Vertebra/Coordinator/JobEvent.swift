@@ -27,7 +27,8 @@ public struct JobHandle: Sendable {
 
 /// The `<dispatch>` extension element a submitter may add to its `op` (ignored by 0.4 peers):
 /// target JIDs for scope `direct`, a deadline in seconds (decimals allowed, to the
-/// millisecond), and whether the job may be retried.
+/// millisecond), whether the job may be retried, and `detach='1'`: the submitter will not
+/// follow the job, so the coordinator answers the `op` and relays nothing after it.
 enum DispatchExtension {
     static let namespace = "urn:x-vertebra:dispatch"
     /// The longest deadline accepted (ten years) and the most `direct` targets.
@@ -38,14 +39,16 @@ enum DispatchExtension {
     static let maxKeyBytes = 256
 
     static func element(
-        targets: [JID], deadline: Duration?, retryable: Bool?, key: String? = nil, notBefore: Date? = nil, trace: TraceCarrier = TraceCarrier()
+        targets: [JID], deadline: Duration?, retryable: Bool?, key: String? = nil, notBefore: Date? = nil, trace: TraceCarrier = TraceCarrier(),
+        detach: Bool = false
     ) -> XElement? {
-        guard !targets.isEmpty || deadline != nil || retryable != nil || key != nil || notBefore != nil || !trace.isEmpty else { return nil }
+        guard !targets.isEmpty || deadline != nil || retryable != nil || key != nil || notBefore != nil || !trace.isEmpty || detach else { return nil }
         var attributes: [XAttribute] = []
         if let deadline { attributes.append(XAttribute("deadline", secondsText(deadline))) }
         if let retryable { attributes.append(XAttribute("retryable", retryable ? "1" : "0")) }
         if let key { attributes.append(XAttribute("key", key)) }
         if let notBefore { attributes.append(XAttribute("not-before", String(Int64((notBefore.timeIntervalSince1970 * 1000).rounded())))) }
+        if detach { attributes.append(XAttribute("detach", "1")) }
         return XElement(
             "dispatch", namespace: namespace, attributes: attributes,
             children: targets.map { .element(XElement("jid", namespace: namespace, text: $0.description)) } + trace.elements.map { .element($0) })
@@ -71,6 +74,8 @@ enum DispatchExtension {
         var key: String?
         var notBefore: Date?
         var trace = TraceCarrier()
+        /// The submitter will not follow the job: no relay after the answer to the `op`.
+        var detach = false
     }
 
     /// Why `key` cannot be a unique key (nil if it can).
@@ -106,6 +111,10 @@ enum DispatchExtension {
             throw StanzaError.badRequest("a dispatch target is named twice")
         }
         if let text = element[attribute: "retryable"] { parsed.retryable = text == "1" || text == "true" }
+        if let text = element[attribute: "detach"] {
+            guard ["0", "1", "false", "true"].contains(text) else { throw StanzaError.badRequest("detach '\(text)' is not 0, 1, false or true") }
+            parsed.detach = text == "1" || text == "true"
+        }
         if let key = element[attribute: "key"] {
             if let problem = keyProblem(key) { throw StanzaError.badRequest(problem) }
             parsed.key = key

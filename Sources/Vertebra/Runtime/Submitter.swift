@@ -58,17 +58,20 @@ public actor Submitter {
     ///
     /// With `key`, while a job submitted with that key is unfinished the coordinator makes this
     /// submission follow it: ``Job/id`` is that job's id and the events are its events. With
-    /// `notBefore`, the job starts at that time.
+    /// `notBefore`, the job starts at that time. With `detach`, this submitter will not follow
+    /// the job: the coordinator relays nothing after accepting it, and the events end with
+    /// `accepted` (its progress and end are in the coordinator's journal, `vertebra jobs`).
     public func submit(
         _ path: Resource, arguments: [XElement], scope: Scope = .single, to targets: [JID] = [],
-        deadline: Duration? = nil, retryable: Bool? = nil, key: String? = nil, notBefore: Date? = nil
+        deadline: Duration? = nil, retryable: Bool? = nil, key: String? = nil, notBefore: Date? = nil, detach: Bool = false
     ) async throws -> Job {
         if let key, let problem = DispatchExtension.keyProblem(key) { throw VertebraError(.badRequest, problem) }
         let requester = Requester(client: client, inbox: inbox, ids: ids, answerTimeout: answerTimeout)
         let span = tracer.startSpan("vertebra.submit \(path.path)", context: InstrumentationContext.current ?? .topLevel, ofKind: .producer)
         defer { span.end() }
         let trace = TraceCarrier(span.context, tracer: tracer)
-        let extra = DispatchExtension.element(targets: targets, deadline: deadline, retryable: retryable, key: key, notBefore: notBefore, trace: trace)
+        let extra = DispatchExtension.element(
+            targets: targets, deadline: deadline, retryable: retryable, key: key, notBefore: notBefore, trace: trace, detach: detach)
             .map { [$0] } ?? []
         let started: Requester.Started
         do {
@@ -80,6 +83,12 @@ public actor Submitter {
         span.attributes["vertebra.job.id"] = started.followed ?? started.token.job
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         continuation.yield(.accepted)
+        if detach {
+            // Nothing follows the answer (a 0.4 coordinator, which relays anyway, is not heard).
+            continuation.finish()
+            await inbox.close(job: started.token.job, peer: coordinator)
+            return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
+        }
         let inbox = self.inbox
         let coordinator = self.coordinator
         Task {

@@ -47,7 +47,7 @@ struct DispatchCommand: AsyncParsableCommand {
     @Option(help: "Seconds the job may take (the coordinator cancels it then).") var deadline: Int?
     @Option(help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
     @Flag(help: "Print one JSON object with the job's state and results.") var json = false
-    @Flag(help: "Print the job id once the coordinator accepted it, and exit.") var detach = false
+    @Flag(help: "Print the job id once the coordinator accepted it, and exit (the coordinator then relays nothing to this command; follow the job with `vertebra jobs`).") var detach = false
     @Option(help: ArgumentHelp("Submit every job of this file (one per line: OPERATION name=type:value ...); print their ids and exit.", valueName: "file"))
     var batch: String?
     @Option(help: ArgumentHelp("A unique key: while a job with this key is unfinished, follow it instead of starting another.", valueName: "key"))
@@ -124,7 +124,8 @@ struct DispatchCommand: AsyncParsableCommand {
             try await submitter.start()
             job = try await submitter.submit(
                 Resource(operation ?? ""), arguments: try TypedArguments.parse(arguments), scope: Scope(rawValue: scope) ?? .single,
-                to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) }, key: key, notBefore: try startTime())
+                to: to.compactMap(JID.init), deadline: deadline.map { .seconds($0) }, key: key, notBefore: try startTime(),
+                detach: detach)
         } catch let error as VertebraError {
             printError("error: \(error.message) [\(error.code)]")
             return error.code == .unreachable ? 3 : 1
