@@ -35,10 +35,7 @@ import VertebraXML
 
     @Test func aSubmitterSendsABatchAndGetsTheJobIdsInOrder() async throws {
         let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         let submitter = try await cluster.startSubmitter()
         let ids = try await submitter.submitBatch(try (0..<5).map { try echo("b\($0)") })
         #expect(ids.count == 5)
@@ -71,10 +68,7 @@ import VertebraXML
     /// same ids, and no job is journalled or run twice.
     @Test func aRepeatedBatchIsAnsweredAgainAndStartsNothingTwice() async throws {
         let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         let dropped = NIOLockedValueBox(0)
         cluster.network.intercept { stanza, from in
             let isBatchAnswer = from == MemoryCluster.coordinatorJID && stanza.elements.first?.namespace == Batch.namespace

@@ -10,10 +10,7 @@ import VertebraXML
 @Suite(.timeLimit(.minutes(1))) struct DetachTests {
     @Test func aDetachedSubmitterIsSentNothingAfterTheAnswerAndItsConversationIsClosed() async throws {
         let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         let submitter = try await cluster.startSubmitter()
         let toSubmitter = NIOLockedValueBox(0)
         cluster.network.intercept { stanza, from in

@@ -188,6 +188,15 @@ final class MemoryCluster: Sendable {
     }
 
     /// A submitter (alice, allowed to dispatch /test) on the network, as `vertebra dispatch`.
+    /// A started coordinator (journal "coordinator") and a started worker `w1` it knows.
+    func startCoordinatorAndWorker() async throws -> (journal: ExchangeJournal, coordinator: Coordinator, worker: Worker) {
+        let journal = try self.journal("coordinator")
+        let coordinator = try await startCoordinator(journal: journal)
+        let worker = try await startWorker("w1", journal: try self.journal("w1"))
+        try await waitForWorkers(coordinator, 1)
+        return (journal, coordinator, worker)
+    }
+
     func startSubmitter() async throws -> Submitter {
         let transport = network.transport(JID("alice@localhost/submitter")!, clock: clock, requestTimeout: answerTimeout)
         let submitter = Submitter(client: transport, coordinator: Self.coordinatorJID, answerTimeout: answerTimeout)

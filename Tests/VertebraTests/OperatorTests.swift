@@ -37,10 +37,7 @@ import VertebraXML
 
     @Test func aHundredConcurrentSubmissionsWithOneKeyMakeOneJob() async throws {
         let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         cluster.runs.block("w1")
         let arguments = try echoArguments()
         let handles = try await withThrowingTaskGroup(of: JobHandle.self) { group in
@@ -86,10 +83,7 @@ import VertebraXML
 
     private func keyedPair() async throws -> KeyedPair {
         let cluster = try MemoryCluster()
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         cluster.runs.block("w1")
         let first = try await cluster.startSubmitter()
         let second = try await startOps(cluster, "alice")  // alice again, from another resource
@@ -159,10 +153,7 @@ import VertebraXML
     @Test func aDelayedJobStartsNotBeforeItsTime() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
-        let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
-        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
-        try await cluster.waitForWorkers(coordinator, 1)
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
         let handle = try await coordinator.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(60))
         let job = try #require(try await journal.job(handle.id))
         #expect(job.state == .pending)
