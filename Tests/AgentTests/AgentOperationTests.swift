@@ -1,4 +1,4 @@
-import ExecAgentOperations
+@testable import ExecAgentOperations
 import FilesAgentOperations
 import Foundation
 import Synchronization
@@ -124,6 +124,14 @@ import Vertebra
             try await runner.run(CommandRun(command: "rm", arguments: ["-rf", "/tmp/x"])) { _ in }
         }
         #expect(error?.message.contains("not on this agent's allow-list") == true)
+    }
+
+    @Test func timeoutsBecomeDispatchIntervalsWithoutOverflow() {
+        #expect(CommandRunner.dispatchInterval(.seconds(1)) == .nanoseconds(1_000_000_000))
+        #expect(CommandRunner.dispatchInterval(.milliseconds(1500)) == .nanoseconds(1_500_000_000))
+        #expect(CommandRunner.dispatchInterval(.zero) == .nanoseconds(0))
+        #expect(CommandRunner.dispatchInterval(.seconds(Int64.max)) == .nanoseconds(Int.max), "clamped, not trapped")
+        #expect(CommandRunner.dispatchInterval(.seconds(-5)) == .nanoseconds(0))
     }
 
     @Test func killsACommandPastItsTimeout() async throws {

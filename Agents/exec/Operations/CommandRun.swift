@@ -68,11 +68,14 @@ public struct CommandRunner: Sendable {
         }
         let child = try ChildProcess(executable: executable, arguments: op.arguments ?? [], limits: limits)
         let timedOut = Mutex(false)
-        let killer = Task {
-            try await Task.sleep(for: timeout)
+        // A dispatch timer, not a sleeping task: the command dies on time even while Swift's
+        // cooperative threads are all busy (a handler blocking them must not let it outlive
+        // its timeout).
+        let killer = DispatchWorkItem {
             timedOut.withLock { $0 = true }
             child.terminate()
         }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(timeout), execute: killer)
         defer { killer.cancel() }
         do {
             for await output in child.lines {
@@ -97,6 +100,14 @@ public struct CommandRunner: Sendable {
         guard status == 0 else {
             throw OperationFailure("\(op.command) exited with status \(status)", fatal: true)
         }
+    }
+
+    /// `duration` for a dispatch timer, in whole nanoseconds (at most `Int.max`).
+    static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = duration.components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carry) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow || carry ? .nanoseconds(Int.max) : .nanoseconds(Int(clamping: max(0, total)))
     }
 
     /// Registers `/exec/run` on a worker.
