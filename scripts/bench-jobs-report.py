@@ -44,16 +44,19 @@ def ours_table(ours, memory):
     if counted:
         print()
         print("per job: wire stanzas (IQ sets and results); the coordinator's and the two workers' journal commits, awaited")
-        print("and queued writes and records; CPU ms and context switches across the bench process (coordinator + driver) and the workers")
-        print(f"{'server':10} {'durability':10} {'in flight':>9} {'stanzas':>8} {'side':>12} {'commits':>8} {'awaited':>8} {'queued':>8} {'records':>8} {'CPU ms':>8} {'switches':>9}")
+        print("and queued writes and records, and KiB written (files and sockets, /proc/PID/io); CPU ms and context switches")
+        print("across the bench process (coordinator + driver) and the workers")
+        print(f"{'server':10} {'durability':10} {'in flight':>9} {'stanzas':>8} {'side':>12} {'commits':>8} {'awaited':>8} {'queued':>8} {'records':>8} {'KiB out':>8} {'CPU ms':>8} {'switches':>9}")
         for r in counted:
             sides = [("coordinator", "coordinator")] + ([("workers", "worker")] if "worker_commits_per_job" in r else [])
             for index, (side, key) in enumerate(sides):
                 head = (f"{r['server']:10} {r['durability']:10} {r['in_flight']:>9} {r['stanzas_per_job']:>8.1f}" if index == 0
                         else f"{'':10} {'':10} {'':>9} {'':>8}")
                 tail = (f" {r['cpu_ms_per_job']:>8.3f} {r.get('context_switches_per_job', 0):>9.1f}" if index == 0 else "")
+                written = r.get(key + "_written_kib_per_job")
+                written = f"{written:>8.1f}" if written is not None else f"{'-':>8}"
                 print(f"{head} {side:>12} {r[key + '_commits_per_job']:>8.2f} {r[key + '_awaited_writes_per_job']:>8.2f} "
-                      f"{r[key + '_lazy_writes_per_job']:>8.2f} {r[key + '_records_per_job']:>8.2f}{tail}")
+                      f"{r[key + '_lazy_writes_per_job']:>8.2f} {r[key + '_records_per_job']:>8.2f} {written}{tail}")
     for m in memory:
         workers = ", ".join(f"{k / 1024:.1f}" for k in m["worker_kib"])
         print(f"{m['server']}: after {m['memory_after_jobs']} jobs: coordinator (+driver) {m['coordinator_and_driver_kib'] / 1024:.1f} MiB RSS, workers {workers} MiB RSS")

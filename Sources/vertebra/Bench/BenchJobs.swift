@@ -112,11 +112,13 @@ struct BenchJobs: AsyncParsableCommand {
                 #""stanzas_per_job":%.1f,"coordinator_commits_per_job":%.2f,"coordinator_awaited_writes_per_job":%.2f,"# +
                 #""coordinator_lazy_writes_per_job":%.2f,"coordinator_records_per_job":%.2f,"# +
                 #""worker_commits_per_job":%.2f,"worker_awaited_writes_per_job":%.2f,"worker_lazy_writes_per_job":%.2f,"# +
-                #""worker_records_per_job":%.2f,"cpu_ms_per_job":%.3f,"context_switches_per_job":%.1f}"#,
+                #""worker_records_per_job":%.2f,"cpu_ms_per_job":%.3f,"context_switches_per_job":%.1f,"# +
+                #""coordinator_written_kib_per_job":%.1f,"worker_written_kib_per_job":%.1f}"#,
             label, durability.rawValue, level, latencies.count, Double(latencies.count) / max(wall, 1e-9),
             percentile(0.5) * 1000, percentile(0.99) * 1000, stanzas, counters.commits, counters.awaitedWrites,
             counters.lazyWrites, counters.records, counters.workerCommits, counters.workerAwaitedWrites, counters.workerLazyWrites,
-            counters.workerRecords, counters.cpuMilliseconds, counters.contextSwitches)
+            counters.workerRecords, counters.cpuMilliseconds, counters.contextSwitches,
+            counters.coordinatorWrittenKiB, counters.workerWrittenKiB)
         print(line)
         fflushStandardOutput()
     }
@@ -141,7 +143,10 @@ struct BenchJobs: AsyncParsableCommand {
         var commits = 0, awaitedWrites = 0, lazyWrites = 0, records = 0
         var workers = Diagnostics.JournalCounters.Result(commits: 0, awaitedWrites: 0, lazyWrites: 0, records: 0)
         var cpuTicks = 0, contextSwitches = 0
+        /// Bytes written (files and sockets) by the bench process and by the workers.
+        var coordinatorWritten = 0, workersWritten = 0
 
+        /// `pids`: this process first, then the workers.
         init(journal: ExchangeJournal, pids: [Int32], workers jids: [JID], coordinator: Coordinator) async throws {
             commits = await journal.committedBatches
             awaitedWrites = await journal.awaitedWrites
@@ -156,12 +161,15 @@ struct BenchJobs: AsyncParsableCommand {
             }
             cpuTicks = pids.map(Self.cpuTicks(pid:)).reduce(0, +)
             contextSwitches = pids.map(Self.contextSwitches(pid:)).reduce(0, +)
+            coordinatorWritten = pids.first.map(Self.writtenBytes(pid:)) ?? 0
+            workersWritten = pids.dropFirst().map(Self.writtenBytes(pid:)).reduce(0, +)
         }
 
         struct PerJob {
             var commits, awaitedWrites, lazyWrites, records: Double
             var workerCommits, workerAwaitedWrites, workerLazyWrites, workerRecords: Double
             var cpuMilliseconds, contextSwitches: Double
+            var coordinatorWrittenKiB, workerWrittenKiB: Double
         }
 
         func perJob(since start: Counters, jobs: Int) -> PerJob {
@@ -176,7 +184,19 @@ struct BenchJobs: AsyncParsableCommand {
                 workerLazyWrites: per(workers.lazyWrites, start.workers.lazyWrites),
                 workerRecords: per(workers.records, start.workers.records),
                 cpuMilliseconds: Double(cpuTicks - start.cpuTicks) / ticksPerSecond * 1000 / count,
-                contextSwitches: per(contextSwitches, start.contextSwitches))
+                contextSwitches: per(contextSwitches, start.contextSwitches),
+                coordinatorWrittenKiB: per(coordinatorWritten, start.coordinatorWritten) / 1024,
+                workerWrittenKiB: per(workersWritten, start.workersWritten) / 1024)
+        }
+
+        /// Bytes a process passed to write system calls, files and sockets alike (`wchar` of
+        /// /proc/PID/io; 0 when unreadable).
+        static func writtenBytes(pid: Int32) -> Int {
+            guard let io = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8) else { return 0 }
+            for line in io.split(separator: "\n") where line.hasPrefix("wchar:") {
+                return Int(line.dropFirst("wchar:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+            return 0
         }
 
         /// Voluntary and involuntary context switches of every thread of a process
