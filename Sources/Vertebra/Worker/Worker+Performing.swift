@@ -124,7 +124,7 @@ extension Worker {
                 conversation: .id(conversation), direction: .outbound, iqID: iqID, kind: message.journalKind,
                 body: JournalText.text(message.element), answer: answerText)))
         }
-        let ending = inline.last.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
+        let ending = inline.last.map { PerformerEnd.records($0, job: attempt.job, conversation: conversation) } ?? []
         // The job's row may already be terminal here (an earlier attempt of the same job ended
         // it), so its move is made only where allowed, in the same transaction.
         records += ending.map { record in
@@ -270,7 +270,7 @@ extension Worker {
             }
         }
         // The end is sent even when the job's task was cancelled.
-        let records = Self.endRecords(ending, job: attempt.job, conversation: conversation)
+        let records = PerformerEnd.records(ending, job: attempt.job, conversation: conversation)
         let send = Task { try await out.send(ending, onAnswer: records) }
         if case .failure(let error) = await send.result {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
@@ -292,15 +292,10 @@ extension Worker {
         return true
     }
 
-    /// What ending a conversation with `message` writes, once the requester acknowledged it.
-    static func endRecords(_ message: ProtocolMessage, job: String, conversation: Int64) -> [JournalRecord] {
-        PerformerEnd.records(message, job: job, conversation: conversation)
-    }
-
     private func refuse(_ attempt: JobToken, conversation: Int64, peer: JID, reason: String) async {
         let nack = ProtocolMessage.nack(attempt, reason: reason)
         let out = outbound(attempt, peer: peer, conversation: conversation)
-        do { try await out.send(nack, onAnswer: Self.endRecords(nack, job: attempt.job, conversation: conversation)) } catch {
+        do { try await out.send(nack, onAnswer: PerformerEnd.records(nack, job: attempt.job, conversation: conversation)) } catch {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
             logger.notice("the requester did not take a nack", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
         }
@@ -412,7 +407,7 @@ extension Worker {
         var ended = false
         for stanza in item.unacknowledged where stanza.direction == .outbound {
             let message = JournalText.element(stanza.body).flatMap { try? ProtocolMessage($0) }
-            let records = message.map { Self.endRecords($0, job: token.job, conversation: conversation) } ?? []
+            let records = message.map { PerformerEnd.records($0, job: token.job, conversation: conversation) } ?? []
             ended = !records.isEmpty
             do { try await out.resend(stanza, onAnswer: records) } catch {
                 await endLocally(token, conversation: conversation, reason: "recovery: \(error)")
@@ -421,7 +416,7 @@ extension Worker {
         }
         guard !ended else { return }
         let lost = ProtocolMessage.error(token, kind: .error, error: VertebraError(.workerLost, "the worker restarted while running the job"))
-        do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: token.job, conversation: conversation)) } catch {
+        do { try await out.send(lost, onAnswer: PerformerEnd.records(lost, job: token.job, conversation: conversation)) } catch {
             if await journalBroke(error, attempt: token, peer: peer) { return }
             logger.warning("could not report a lost attempt after the restart", metadata: ["job": "\(token.job)", "error": "\(error)"])
         }
@@ -441,14 +436,14 @@ extension Worker {
         let out = outbound(attempt, peer: peer, conversation: conversation)
         for stanza in stanzas where stanza.direction == .outbound && !FastPath.isInline(stanza.iqID) {
             let message = JournalText.element(stanza.body).flatMap { try? ProtocolMessage($0) }
-            let records = message.map { Self.endRecords($0, job: attempt.job, conversation: conversation) } ?? []
+            let records = message.map { PerformerEnd.records($0, job: attempt.job, conversation: conversation) } ?? []
             do { try await out.resend(stanza, onAnswer: stanza.acked == nil ? records : []) } catch { return }
         }
         // Its end could not be journalled (fast path): the requester hears so again instead of
         // waiting on silence.
         guard unrecordedEnds.contains(conversation), !stanzas.contains(where: Self.isEnd) else { return }
         let lost = ProtocolMessage.error(attempt, kind: .error, error: VertebraError(.journalFailed, "the attempt's end could not be journalled on this worker"))
-        do { try await out.send(lost, onAnswer: Self.endRecords(lost, job: attempt.job, conversation: conversation)) } catch {
+        do { try await out.send(lost, onAnswer: PerformerEnd.records(lost, job: attempt.job, conversation: conversation)) } catch {
             _ = await journalBroke(error, attempt: attempt, peer: peer)
         }
     }

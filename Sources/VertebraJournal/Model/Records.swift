@@ -155,7 +155,7 @@ public struct NewConversation: Sendable {
     public var supersedesOthers: Bool
     /// A requester-side attempt that dispatches its job: the job moves to `dispatched`
     /// (counting an attempt) in the statement that names its worker, as
-    /// ``JournalRecord/transition(job:to:result:error:at:)`` would, refused the same way.
+    /// ``JournalRecord/transition(job:to:result:error:at:errorCode:)`` would, refused the same way.
     public var dispatches: Bool
     /// Nil means now.
     public var created: Date?
@@ -246,7 +246,7 @@ public enum JournalRecord: Sendable {
     /// Move a job to `state`, checked by ``JobState/canTransition(to:)``. Entering `dispatched`,
     /// or `running` from `pending`, counts an attempt; entering a terminal state sets `finished`.
     case transition(job: String, to: JobState, result: String? = nil, error: String? = nil, at: Date? = nil, errorCode: String? = nil)
-    /// Like ``transition(job:to:result:error:at:)`` where the move is allowed, and nothing where it
+    /// Like ``transition(job:to:result:error:at:errorCode:)`` where the move is allowed, and nothing where it
     /// is not (the job already ended, say by an earlier attempt): a performer's record of an end
     /// that may have been overtaken, written in the same transaction as the end's stanza.
     case transitionIfAllowed(job: String, to: JobState, result: String? = nil, error: String? = nil, errorCode: String? = nil)
