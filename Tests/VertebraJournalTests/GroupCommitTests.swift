@@ -27,6 +27,30 @@ import Testing
         await journal.close()
     }
 
+    /// With the default policy (no delay) a commit starts as soon as a write arrives, and the
+    /// writes queued from other threads while it runs go into the next commit together.
+    @Test func withoutADelayWritesQueuedDuringACommitShareTheNextOne() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("journal.sqlite")
+        let journal = try ExchangeJournal(path: path)
+        let writers = 300
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<writers { group.addTask { _ = try await journal.makeJob() } }
+            try await group.waitForAll()
+        }
+        #expect(try await journal.info().jobCount == writers)
+        #expect(await journal.committedBatches < writers / 2)
+        await journal.close()
+        await #expect(throws: JournalError.self) { try await journal.makeJob() }
+    }
+
+    /// A commit's delay becomes a dispatch interval without trapping, whatever the policy says.
+    @Test func commitDelaysBecomeDispatchIntervalsClamped() {
+        #expect(JournalExecutor.interval(.milliseconds(5)) == .nanoseconds(5_000_000))
+        #expect(JournalExecutor.interval(.seconds(Int64.max)) == .seconds(86_400))
+        #expect(JournalExecutor.interval(.seconds(-3)) == .nanoseconds(0))
+    }
+
     @Test func aRuleViolationFailsOnlyItsOwnWriteAndTheRestOfTheBatchCommits() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("journal.sqlite")

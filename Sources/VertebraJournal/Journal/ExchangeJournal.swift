@@ -277,11 +277,9 @@ public actor ExchangeJournal {
     ///   `.supersededAttempt`, `.unknownJob`, ...) concern this write only; commit failures
     ///   (`.diskFull`, `.ioError`, `.locked`, ...) mean nothing of the batch was journalled.
     @discardableResult
-    public func write(_ records: [JournalRecord]) async throws -> [RecordOutcome] {
-        guard connection.isOpen else { throw closedError }
-        return try await withCheckedThrowingContinuation { continuation in
-            let next = queue.withLock { $0.add(PendingWrite(records: records, waiter: .caller(continuation)), limit: batchLimit) }
-            act(on: next)
+    public nonisolated func write(_ records: [JournalRecord]) async throws -> [RecordOutcome] {
+        try await withCheckedThrowingContinuation { continuation in
+            enqueue(PendingWrite(records: records, waiter: .caller(continuation)))
         }
     }
 
@@ -289,20 +287,25 @@ public actor ExchangeJournal {
     /// be durable before anything is sent). Writes keep their order: a later ``write(_:)-swift.method``
     /// commits in the same transaction or after this one; with none to carry them, they commit
     /// after ``GroupCommit/lazyDelay``. `onFailure` hears a rule violation or a failed commit;
-    /// nothing else reports them. Takes no hop to the journal's executor.
+    /// nothing else reports them.
     public nonisolated func writeLater(_ records: [JournalRecord], onFailure: (@Sendable (any Error) -> Void)? = nil) {
+        enqueue(PendingWrite(records: records, waiter: .lazy(onFailure)))
+    }
+
+    /// Queues a write from the caller's thread (no hop to the journal's queue for that) and, when
+    /// no commit is due yet, submits one to the journal's queue: a write costs one hop there and
+    /// one back, and writes queued while a commit runs go into the next one together.
+    private nonisolated func enqueue(_ write: PendingWrite) {
         let next: WriteQueue.Next? = queue.withLock { queue in
             guard !queue.closed else { return nil }
-            return queue.add(PendingWrite(records: records, waiter: .lazy(onFailure)), limit: batchLimit)
+            return queue.add(write, limit: batchLimit)
         }
-        guard let next else {
-            onFailure?(closedError)
-            return
-        }
+        guard let next else { return write.finish(with: .failure(closedError)) }
         switch next {
         case .nothing: break
-        case .flushNow, .scheduleFlush: Task { await self.scheduledFlush() }
-        case .scheduleLazyFlush: Task { await self.lazyFlush() }
+        case .flushNow: executor.submit(after: .zero) { self.assumeIsolated { $0.flush() } }
+        case .scheduleFlush: executor.submit(after: flushDelay) { self.assumeIsolated { $0.scheduledFlush() } }
+        case .scheduleLazyFlush: executor.submit(after: lazyDelay) { self.assumeIsolated { $0.lazyFlush() } }
         }
     }
 
@@ -310,16 +313,15 @@ public actor ExchangeJournal {
         if case .group(let policy) = options.commit { policy.maxRecords } else { 1 }
     }
 
-    private nonisolated var closedError: JournalError { JournalError(.closed, "The journal is closed", path: path) }
-
-    private func act(on next: WriteQueue.Next) {
-        switch next {
-        case .nothing: break
-        case .flushNow: flush()
-        case .scheduleFlush: Task { await self.scheduledFlush() }
-        case .scheduleLazyFlush: Task { await self.lazyFlush() }
-        }
+    private nonisolated var flushDelay: Duration {
+        if case .group(let policy) = options.commit { policy.maxDelay } else { .zero }
     }
+
+    private nonisolated var lazyDelay: Duration {
+        if case .group(let policy) = options.commit { policy.lazyDelay } else { .zero }
+    }
+
+    private nonisolated var closedError: JournalError { JournalError(.closed, "The journal is closed", path: path) }
 
     /// Journals one record; see ``write(_:)-swift.method``.
     @discardableResult
@@ -327,15 +329,13 @@ public actor ExchangeJournal {
         try await write([record]).first ?? .none
     }
 
-    private func scheduledFlush() async {
-        if case .group(let policy) = options.commit, policy.maxDelay > .zero { try? await Task.sleep(for: policy.maxDelay) }
+    private func scheduledFlush() {
         queue.withLock { $0.flushScheduled = false }
         flush()
     }
 
     /// Commits lazy writes that no awaited write carried within the lazy delay.
-    private func lazyFlush() async {
-        if case .group(let policy) = options.commit, policy.lazyDelay > .zero { try? await Task.sleep(for: policy.lazyDelay) }
+    private func lazyFlush() {
         queue.withLock { $0.lazyFlushScheduled = false }
         flush()
     }
