@@ -45,8 +45,7 @@ extension Worker {
         let run = try handler.prepare(arguments)
         guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes for a token") }
         let accepted = ProtocolMessage.accepted(attempt).element
-        let busy = busySlots >= options.maxConcurrentJobs
-        if !busy { busySlots += 1 }
+        let busy = !attempts.takeSlot()
         let conversation: Int64
         do {
             conversation = try await journalAccepted(
@@ -54,10 +53,10 @@ extension Worker {
                 request: request, answer: accepted, busy: busy, existing: arrival?.job)
         } catch let error as JournalError where arrival == nil && (error.code == .duplicateJob || error.code == .duplicateStanza) {
             // Seen before: the journal decides (a repeat is answered as before).
-            if !busy { busySlots -= 1 }
+            if !busy { attempts.returnSlot() }
             return try await acceptOp(message, payload: payload, request: request, from: peer, readFirst: true)
         } catch {
-            if !busy { busySlots -= 1 }
+            if !busy { attempts.returnSlot() }
             logger.error("could not journal an op; refusing it", metadata: ["error": "\(error)"])
             throw VertebraErrors.internalError("the worker's journal failed: \(error)")
         }
@@ -68,13 +67,13 @@ extension Worker {
         let deadline = handler.defaultDeadline.map { clock.now + $0 }
         let fast = options.fastPathBudget > .zero && FastPath.isRequested(in: payload)
             ? FastAttempt(out: outbound(attempt, peer: peer, conversation: conversation), ack: .ack(attempt)) : nil
-        metrics.running.record(busySlots)
+        metrics.running.record(attempts.busySlots)
         let job = Task {
             await self.perform(
                 run, operation: path.path, attempt: attempt, conversation: conversation, peer: peer, deadline: deadline, fast: fast,
                 trace: TraceCarrier(in: payload))
         }
-        running[attempt.description] = job
+        attempts.start(attempt.description, handle: job)
         guard let fast else { return IQAnswer(payload: accepted) }
         // A repeat of this op while the budget runs waits for the same answer (answerRepeat).
         fastAnswers[conversation] = []
@@ -253,7 +252,7 @@ extension Worker {
         } catch {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
             ending = PerformerEnd.message(
-                for: error, attempt: attempt, cancelledBy: cancelled.contains(attempt.description) ? peer : nil,
+                for: error, attempt: attempt, cancelledBy: attempts.isCancelRequested(attempt.description) ? peer : nil,
                 deadlinePassed: error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false))
             span.fail("\(error)")
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
@@ -318,15 +317,13 @@ extension Worker {
     /// The handler is over: its slot is free for the next op even while the end is still being
     /// delivered (the coordinator sends the next op as soon as it has the end).
     private func freeSlot(_ attempt: JobToken) {
-        guard slotFreed.insert(attempt.description).inserted else { return }
-        busySlots -= 1
-        metrics.running.record(busySlots)
+        attempts.handlerEnded(attempt.description)
+        metrics.running.record(attempts.busySlots)
     }
 
     private func finished(_ attempt: JobToken) {
-        if running.removeValue(forKey: attempt.description) != nil { freeSlot(attempt) }
-        slotFreed.remove(attempt.description)
-        cancelled.remove(attempt.description)
+        attempts.finish(attempt.description)
+        metrics.running.record(attempts.busySlots)
     }
 
     func outbound(_ attempt: JobToken, peer: JID, conversation: Int64) -> OutboundConversation {
@@ -354,7 +351,7 @@ extension Worker {
 
     /// Answers the coordinator's status probe for an attempt.
     func status(of attempt: JobToken) async -> AttemptStatus.State {
-        if running[attempt.description] != nil { return .running }
+        if attempts.isRunning(attempt.description) { return .running }
         do {
             guard let conversation = try await journal.conversation(token: attempt.description) else { return .unknown }
             return resuming.contains(conversation.id) ? .running : .ended
@@ -370,11 +367,10 @@ extension Worker {
         guard peer.bare == options.coordinator.bare || options.authorizedRequesters.contains(where: { $0.bare == peer.bare }) else {
             throw VertebraErrors.notAuthorized("\(peer.bare) may not cancel jobs here")
         }
-        guard let task = running[token.description] else {
+        guard let task = attempts.requestCancel(token.description) else {
             throw VertebraErrors.unknownConversation(token.description)
         }
         logger.info("cancel requested", metadata: ["job": "\(token.job)", "by": "\(peer)"])
-        cancelled.insert(token.description)
         task.cancel()
     }
 
@@ -425,7 +421,7 @@ extension Worker {
     /// Sends every outbound stanza of a conversation again, in order (answer to a repeated
     /// `op`); the requester's journal recognises the ones it already has.
     private func replay(conversation: Int64, attempt: JobToken, peer: JID) async {
-        guard running[attempt.description] == nil, resuming.insert(conversation).inserted else { return }
+        guard !attempts.isRunning(attempt.description), resuming.insert(conversation).inserted else { return }
         let stanzas: [VertebraJournal.Stanza]
         do { stanzas = try await journal.stanzas(ofConversation: conversation) } catch {
             resuming.remove(conversation)

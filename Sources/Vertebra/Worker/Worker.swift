@@ -79,13 +79,8 @@ public actor Worker: PerformerRole {
     let ids = StanzaIDs()
     let inbox = RequesterInbox(journal: nil)
     var handlers: [String: OperationHandler] = [:]
-    /// Running attempts by token `A:B`.
-    var running: [String: Task<Void, Never>] = [:]
-    /// Slots taken by `op`s being accepted (journal write in progress) or running.
-    var busySlots = 0
-    /// Attempts whose slot was freed when their handler ended (their end may still be in flight).
-    var slotFreed: Set<String> = []
-    var cancelled: Set<String> = []
+    /// Slots, and the running attempts by token `A:B` with their tasks.
+    var attempts: AttemptTable<Task<Void, Never>>
     /// Fast-path ops still within their budget, by conversation, with the repeats of each
     /// waiting for its answer.
     var fastAnswers: [Int64: [CheckedContinuation<XElement?, Never>]] = [:]
@@ -113,6 +108,7 @@ public actor Worker: PerformerRole {
         self.options = options
         self.logger = logger
         self.metrics = WorkerMetrics(factory: options.metrics)
+        self.attempts = AttemptTable(capacity: options.maxConcurrentJobs)
     }
 
     /// Registers a handler returning one result (sent as one `data`, then `final`).
@@ -160,7 +156,7 @@ public actor Worker: PerformerRole {
     public var operations: [Resource] { handlers.values.map(\.path).sorted() }
 
     /// Jobs running now.
-    public var runningJobs: Int { running.count }
+    public var runningJobs: Int { attempts.runningCount }
 
     /// Connects, resumes journalled conversations, then advertises and keeps advertising.
     public func start() async throws {
@@ -192,13 +188,13 @@ public actor Worker: PerformerRole {
         isDraining = true
         refresher?.cancel()
         await withdraw(within: .seconds(2))
-        logger.info("draining: no new jobs; waiting for the running ones", metadata: ["running": "\(running.count)", "timeout": "\(timeout)"])
+        logger.info("draining: no new jobs; waiting for the running ones", metadata: ["running": "\(attempts.runningCount)", "timeout": "\(timeout)"])
         let deadline = clock.now + timeout
-        while !running.isEmpty, clock.now < deadline, !Task.isCancelled {
+        while attempts.runningCount > 0, clock.now < deadline, !Task.isCancelled {
             try? await clock.sleep(for: .milliseconds(50))
         }
-        if !running.isEmpty {
-            logger.warning("drain timeout: cancelling the jobs still running", metadata: ["running": "\(running.count)"])
+        if attempts.runningCount > 0 {
+            logger.warning("drain timeout: cancelling the jobs still running", metadata: ["running": "\(attempts.runningCount)"])
         }
     }
 
@@ -209,7 +205,7 @@ public actor Worker: PerformerRole {
         for task in backgroundTasks { task.cancel() }
         refresher?.cancel()
         await withdraw(within: .seconds(2))
-        for task in running.values { task.cancel() }
+        for task in attempts.handles { task.cancel() }
         await client.stop()
     }
 
