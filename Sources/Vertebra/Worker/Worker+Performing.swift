@@ -114,22 +114,8 @@ extension Worker {
     /// Journals the messages that go inside the answer to the `op` (and the job's end) before
     /// that answer is sent.
     private func journalInline(_ inline: [ProtocolMessage], answer: IQ, conversation: Int64, attempt: JobToken, opID: String) async throws {
-        var records: [JournalRecord] = []
-        let answerText = JournalText.text(answer.element)
-        for (index, message) in inline.enumerated() {
-            let iqID = FastPath.inlineID(of: opID, index: index)
-            // Answered by the answer to the op that carries it: recorded with that answer.
-            records.append(.recordStanza(NewStanza(
-                conversation: .id(conversation), direction: .outbound, iqID: iqID, kind: message.journalKind,
-                body: JournalText.text(message.element), answer: answerText)))
-        }
-        let ending = inline.last.map { PerformerEnd.records($0, job: attempt.job, conversation: conversation) } ?? []
-        // The job's row may already be terminal here (an earlier attempt of the same job ended
-        // it), so its move is made only where allowed, in the same transaction.
-        records += ending.map { record in
-            guard case .transition(let job, let state, let result, let error, _, let code) = record else { return record }
-            return .transitionIfAllowed(job: job, to: state, result: result, error: error, errorCode: code)
-        }
+        let records = OpAdmission.inlineRecords(
+            inline, answer: JournalText.text(answer.element), conversation: conversation, attempt: attempt, opID: opID)
         do {
             try await journal.write(records)
         } catch {
@@ -144,21 +130,10 @@ extension Worker {
         op: XElement, path: Resource, token: JobToken, attempt: JobToken, scope: Scope?, peer: JID,
         request: IQ, answer: XElement, busy: Bool, existing: Job?
     ) async throws -> Int64 {
-        var records: [JournalRecord] = []
-        if existing == nil {
-            // A job new here starts running at once (an attempt counted), unless it waits for a slot.
-            records.append(.createJob(NewJob(
-                token: token.job, operation: path.path, arguments: JournalText.text(op),
-                scope: JobScope(rawValue: scope?.rawValue ?? "single") ?? .single, submitter: peer.description,
-                state: busy ? .pending : .running)))
-        } else if !busy, let existing, existing.state.canTransition(to: .running) {
-            records.append(.transition(job: token.job, to: .running))
-        }
-        records.append(.openConversation(NewConversation(
-            job: token.job, token: attempt.description, peer: peer.description, role: .performer, supersedesOthers: true)))
-        records.append(.recordStanza(NewStanza(
-            conversation: .opened, direction: .inbound, iqID: request.id, kind: .op, body: JournalText.text(op),
-            answer: JournalText.text(request.result(payload: answer).element))))
+        let records = OpAdmission.acceptedRecords(
+            op: JournalText.text(op), operation: path.path, token: token, attempt: attempt,
+            scope: JobScope(rawValue: scope?.rawValue ?? "single") ?? .single, peer: peer.description, iqID: request.id,
+            answer: JournalText.text(request.result(payload: answer).element), busy: busy, existing: existing?.state)
         let outcomes = try await journal.write(records)
         for case .conversation(let id) in outcomes { return id }
         throw VertebraErrors.internalError("the journal did not return the conversation")
@@ -167,16 +142,10 @@ extension Worker {
     /// A repeated `op` (same `(peer, IQ id)`, or the same job token from the same peer while
     /// that attempt is open or finished): answer as before and replay the conversation.
     private func replayAnswer(_ arrival: OpArrival, job: String, peer: JID) async throws -> IQAnswer? {
-        var found: (answer: String?, conversation: Int64)?
-        if let previous = arrival.repeated {
-            found = (previous.answer, previous.conversation)
-        } else if let replay = arrival.earlier, replay.conversation.state == .open,
-            !arrival.earlierStanzas.contains(where: { Self.isEnd($0) })
-        {
-            // The same job again while its attempt is still running here (a peer that re-sent
-            // the op with a new id): the same attempt. After the end, it is a new attempt.
-            found = (replay.op.answer, replay.conversation.id)
-        }
+        let found = OpAdmission.repeated(
+            sameID: arrival.repeated.map(OpAdmission.Answered.init),
+            sameJob: arrival.earlier.map { OpAdmission.Answered(conversation: $0.conversation.id, answer: $0.op.answer) },
+            sameJobOpen: arrival.earlier?.conversation.state == .open, sameJobEnded: arrival.earlierStanzas.contains(where: Self.isEnd))
         guard let found else { return nil }
         if fastAnswers[found.conversation] != nil {
             guard let answer = await awaitFastAnswer(found.conversation) else {
