@@ -26,14 +26,7 @@ extension Coordinator {
         for conversation in try await journal.openConversations(role: .performer) where !running.contains(conversation.job) {
             guard let job = try await journal.job(conversation.job), job.state.isTerminal else { continue }
             let (events, continuation) = AsyncStream<JobEvent>.makeStream()
-            if job.state == .done {
-                continuation.yield(.done)
-            } else {
-                // The code is data since schema 5; an older row's text starts with it.
-                let error = VertebraError(
-                    wireCode: job.errorCode, message: job.error ?? job.state.rawValue, kind: job.state == .cancelled ? .cancel : .fatal)
-                continuation.yield(.failed(error))
-            }
+            continuation.yield(RecoveryPlan.endOfEndedJob(state: job.state, errorCode: job.errorCode, error: job.error))
             continuation.finish()
             let scope = Scope(rawValue: job.scope.rawValue) ?? .single
             try await resumeRelay(conversation, events: events, scope: scope)
@@ -63,16 +56,13 @@ extension Coordinator {
             if let state = try await resumeState(conversation) { resumes.append(state) }
         }
         let jobScope = scope ?? .single
-        if jobScope == .single, let last = resumes.last { resumes = [last] }
+        resumes = RecoveryPlan.attemptsToResume(resumes, scope: jobScope)
         for index in resumes.indices where resumes[index].ended == nil {
             resumes[index].events = await inbox.open(
                 job: job.token, peer: resumes[index].worker, conversation: resumes[index].conversation,
                 attempt: resumes[index].token?.attempt)
         }
-        // Remaining time, clamped: a journal from elsewhere cannot make the conversion trap.
-        let deadline = job.deadline.map { date in
-            clock.now + .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), DispatchExtension.maxDeadlineSeconds) * 1000))
-        }
+        let deadline = job.deadline.map { clock.now + RecoveryPlan.timeLeft(until: $0, now: Date()) }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
@@ -95,24 +85,11 @@ extension Coordinator {
         guard let worker = JID(conversation.peer) else { return nil }
         let stanzas = try await journal.stanzas(ofConversation: conversation.id)
         guard let op = stanzas.first(where: { $0.direction == .outbound && $0.kind == .op }) else { return nil }
-        var state = ResumeState(
+        let inbound = stanzas.filter { $0.direction == .inbound }.compactMap { JournalText.element($0.body).flatMap { try? ProtocolMessage($0) } }
+        let soFar = RecoveryPlan.attemptSoFar(inbound: inbound, conversation: conversation.state)
+        return ResumeState(
             worker: worker, conversation: conversation.id, opIQID: op.iqID,
-            token: conversation.token.flatMap(JobToken.init), values: [], ended: nil)
-        for stanza in stanzas where stanza.direction == .inbound {
-            guard let message = JournalText.element(stanza.body).flatMap({ try? ProtocolMessage($0) }) else { continue }
-            switch message {
-            case .data(_, let values): if JobProgress(chunk: values) == nil { state.values += values }
-            case .final(_, let values): state.ended = .done(state.values + values)
-            case .nack(_, let reason): state.ended = .refused(reason)
-            case .error(_, let kind, let error):
-                state.ended = kind == .cancel ? .cancelled(error.message) : .failed(error, retryable: kind == .error)
-            default: continue
-            }
-        }
-        if state.ended == nil && conversation.state != .open {
-            state.ended = conversation.state == .cancelled ? .cancelled("cancelled before the restart") : .lost("the attempt ended before the restart")
-        }
-        return state
+            token: conversation.token.flatMap(JobToken.init), values: soFar.values, ended: soFar.ended)
     }
 
     private func resumeRelay(_ conversation: Conversation, events: AsyncStream<JobEvent>, scope: Scope) async throws {
