@@ -205,44 +205,11 @@ extension Coordinator {
 
     // MARK: - Starting a job
 
-    /// A checked job: its op, its retry policy and the record that creates it.
-    struct PreparedJob {
-        let spec: JobSpec
-        let op: XElement
-        let retryable: Bool
-        let record: JournalRecord
-    }
-
-    /// Checks `spec` (serve rules for its targets, the deadline's range) and makes its record.
+    /// Checks `spec` against this coordinator's ACL and makes its record (``Submission``).
     func prepare(_ spec: JobSpec) throws -> PreparedJob {
-        guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
-        // Arguments go only to workers the ACL lets serve the operation, named ones included.
-        let strangers = spec.targets.filter { !mayServeEverything($0) && !options.accessList.allowsServing($0, spec.path) }
-        guard strangers.isEmpty else {
-            throw VertebraError(.notAuthorized, "\(strangers.map(\.description).joined(separator: ", ")) may not serve \(spec.path) (no 'serve' rule in the coordinator's ACL)")
-        }
-        if let deadline = spec.deadline,
-            deadline < .milliseconds(1) || deadline > .seconds(Int64(DispatchExtension.maxDeadlineSeconds))
-        {
-            throw VertebraError(.badRequest, "a deadline must be from 1 ms to \(Int64(DispatchExtension.maxDeadlineSeconds)) s, not \(deadline)")
-        }
-        if let key = spec.key, let problem = DispatchExtension.keyProblem(key) { throw VertebraError(.badRequest, problem) }
-        if let notBefore = spec.notBefore, notBefore.timeIntervalSinceNow > DispatchExtension.maxDeadlineSeconds {
-            throw VertebraError(.badRequest, "a job may be delayed by at most ten years, not until \(notBefore)")
-        }
-        let op = ProtocolMessage.op(type: spec.path, token: token, scope: spec.scope, arguments: spec.arguments).element
-        // Decided once, when the job is made, and journalled: a recovered job is the same job.
-        let retryable = spec.retryable ?? registry.isRetryable(spec.path)
-        // The journal keeps the op with the dispatch extension, so recovery knows the targets,
-        // deadline and retry policy; workers get the plain op.
-        let stored = DispatchExtension.element(targets: spec.targets, deadline: spec.deadline, retryable: retryable, trace: spec.trace)
-            .map { op.appending($0) } ?? op
-        let record = JournalRecord.createJob(NewJob(
-            token: spec.token, operation: spec.path.path, arguments: JournalText.text(stored),
-            scope: JobScope(rawValue: spec.scope.rawValue) ?? .single, submitter: spec.submitter?.description,
-            state: .pending, deadline: spec.deadline.map { (spec.notBefore ?? Date()).addingTimeInterval(Self.seconds($0)) },
-            retryOf: spec.retryOf, key: spec.key, notBefore: spec.notBefore))
-        return PreparedJob(spec: spec, op: op, retryable: retryable, record: record)
+        try Submission.prepare(
+            spec, mayServe: { mayServeEverything($0) || options.accessList.allowsServing($0, spec.path) },
+            retryableByDefault: registry.isRetryable(spec.path), now: Date())
     }
 
     /// Journals the job (with the submitter's conversation when it came over XMPP) and starts it.
@@ -299,10 +266,6 @@ extension Coordinator {
         if let key { keyedJobs[key] = token }
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     func emit(_ token: String, _ event: JobEvent) {
