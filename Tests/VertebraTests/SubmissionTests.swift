@@ -88,4 +88,19 @@ import VertebraXML
         #expect(try !prepare(try spec(retryable: false), retryableByDefault: true).retryable)
         #expect(try prepare(try spec(retryable: true), retryableByDefault: false).retryable)
     }
+
+    @Test func aSubmitterOverXMPPMayForbidRetriesButNotGrantThem() throws {
+        let token = try #require(JobToken.newJob(now: now)), peer = try #require(w1)
+        func retryable(_ asked: Bool?) -> Bool? {
+            var extensions = DispatchExtension.Parsed()
+            extensions.retryable = asked
+            extensions.key = "nightly"
+            let spec = JobSpec(submittedBy: peer, token: token, path: Resource("/image/resize"), scope: nil, arguments: [], extensions: extensions)
+            #expect(spec.scope == .single && spec.key == "nightly" && spec.submitter == peer)
+            return spec.retryable
+        }
+        #expect(retryable(true) == nil, "left to what the workers declared")
+        #expect(retryable(nil) == nil)
+        #expect(retryable(false) == false)
+    }
 }

@@ -241,12 +241,7 @@ public actor Coordinator: PerformerRole {
         let extensions = try DispatchExtension.parse(payload)
         guard let attempt = token.newAttempt() else { throw VertebraErrors.internalError("no random bytes") }
         let accepted = ProtocolMessage.accepted(attempt).element
-        let spec = JobSpec(
-            token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
-            // A submitter may forbid retries, never grant them: whether an operation may run again
-            // is the workers' declaration (vetted by serve rules), not one peer's say-so.
-            deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
-            key: extensions.key, notBefore: extensions.notBefore, trace: extensions.trace)
+        let spec = JobSpec(submittedBy: peer, token: token, path: path, scope: scope, arguments: arguments, extensions: extensions)
         let relay = RelaySpec(
             attempt: attempt, peer: peer, iqID: request.id, op: payload,
             answer: JournalText.text(request.result(payload: accepted).element), detached: extensions.detach)
@@ -317,10 +312,7 @@ public actor Coordinator: PerformerRole {
             }
             let extensions = try DispatchExtension.parse(element)
             if scope == .direct && extensions.targets.isEmpty { throw StanzaError.badRequest("scope direct needs at least one target JID") }
-            specs.append(JobSpec(
-                token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
-                deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
-                key: extensions.key, notBefore: extensions.notBefore))
+            specs.append(JobSpec(submittedBy: peer, token: token, path: path, scope: scope, arguments: arguments, extensions: extensions))
         }
         let tokens = specs.map(\.token)
         if try await isRepeat(of: tokens, from: peer) { return Batch.answer(tokens) }

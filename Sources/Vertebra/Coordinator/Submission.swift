@@ -58,3 +58,15 @@ enum Submission {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
+
+extension JobSpec {
+    /// A job a submitter sent over XMPP (an `op`, alone or in a batch), with what its dispatch
+    /// extension asks. A submitter may forbid retries, never grant them: whether an operation
+    /// may run again is the workers' declaration (vetted by serve rules), not one peer's say-so.
+    init(submittedBy peer: JID, token: JobToken, path: Resource, scope: Scope?, arguments: [XElement], extensions: DispatchExtension.Parsed) {
+        self.init(
+            token: token.job, path: path, arguments: arguments, scope: scope ?? .single, targets: extensions.targets,
+            deadline: extensions.deadline, retryable: extensions.retryable == false ? false : nil, submitter: peer,
+            key: extensions.key, notBefore: extensions.notBefore, trace: extensions.trace)
+    }
+}
