@@ -139,9 +139,13 @@ let package = Package(
         .executableTarget(
             name: "exec-agent", dependencies: ["ExecAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agents/exec/Main", swiftSettings: strict),
+        .target(name: "XMPPTestSupport", path: "Tests/XMPPTestSupport", swiftSettings: strict),
         .testTarget(
             name: "ReadmeExampleTests",
-            dependencies: ["Vertebra", "Natter", "VertebraJournal", "VertebraXML", "vertebra", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Vertebra", "Natter", "VertebraJournal", "VertebraXML", "vertebra", "XMPPTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "AgentTests", dependencies: ["FilesAgentOperations", "ExecAgentOperations", "Vertebra"], path: "Tests/AgentTests",
@@ -178,13 +182,13 @@ let package = Package(
             name: "VertebraEndToEndTests",
             dependencies: [
                 "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML", "vertebra", "files-agent", "exec-agent",
-                .product(name: "Logging", package: "swift-log"),
+                "XMPPTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "NatterTests",
             dependencies: [
-                "Natter",
+                "Natter", "XMPPTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -1,30 +1,30 @@
 import Foundation
 import Testing
 
-/// A private Prosody or ejabberd on 127.0.0.1, started with the project's scripts/xmpp scripts
-/// and stopped by PID.
-final class XMPPServerProcess: Sendable {
-    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+/// A private Prosody, ejabberd or `vertebra router` on 127.0.0.1, started with the project's
+/// scripts/xmpp scripts and stopped by PID. Shared by the test targets that need a real server.
+public final class XMPPServerProcess: Sendable {
+    public enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         /// Prosody, ejabberd, and our own embedded router (`vertebra router`).
         case prosody, ejabberd, router
-        var testDescription: String { rawValue }
+        public var testDescription: String { rawValue }
         /// Whether the server offers XEP-0198 stream management (the router does not yet).
-        var offersStreamManagement: Bool { self != .router }
+        public var offersStreamManagement: Bool { self != .router }
         /// The servers that offer XEP-0198.
-        static let withStreamManagement: [Kind] = allCases.filter(\.offersStreamManagement)
+        public static let withStreamManagement: [Kind] = allCases.filter(\.offersStreamManagement)
     }
 
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/xmpp")
 
-    let kind: Kind
-    let directory: String
-    let port: Int
-    let domain: String
-    let caFile: String
+    public let kind: Kind
+    public let directory: String
+    public let port: Int
+    public let domain: String
+    public let caFile: String
 
     /// Password of every user the tests register.
-    static let password = "s3cret-pw"
+    public static let password = "s3cret-pw"
 
     private init(kind: Kind, directory: String, port: Int, domain: String, caFile: String) {
         self.kind = kind
@@ -35,7 +35,7 @@ final class XMPPServerProcess: Sendable {
     }
 
     /// Starts a server with `users` (password ``password``) and TLS optional.
-    static func start(_ kind: Kind, users: [String], port: Int = 0, directory: String? = nil) async throws -> XMPPServerProcess {
+    public static func start(_ kind: Kind, users: [String], port: Int = 0, directory: String? = nil) async throws -> XMPPServerProcess {
         let dir = directory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("vertebra-\(kind.rawValue)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -61,7 +61,7 @@ final class XMPPServerProcess: Sendable {
 
     /// Starts a server (as ``start(_:users:port:directory:)``), runs `body` with it and stops it
     /// however `body` ends: also when a `#require` fails or anything in it throws.
-    static func with<T>(
+    public static func with<T>(
         _ kind: Kind, users: [String], port: Int = 0, directory: String? = nil, _ body: (XMPPServerProcess) async throws -> T
     ) async throws -> T {
         let server = try await start(kind, users: users, port: port, directory: directory)
@@ -70,12 +70,12 @@ final class XMPPServerProcess: Sendable {
     }
 
     /// Stops the server (by the PID its script recorded); `purge` deletes its directory.
-    func stop(purge: Bool = true) {
+    public func stop(purge: Bool = true) {
         _ = try? XMPPServerProcess.run("\(kind.rawValue)-down.sh", purge ? [directory, "--purge"] : [directory])
     }
 
     /// Stops and starts the same server (same port, accounts and certificate).
-    func restart(users: [String]) async throws -> XMPPServerProcess {
+    public func restart(users: [String]) async throws -> XMPPServerProcess {
         stop(purge: false)
         return try await XMPPServerProcess.start(kind, users: users, port: port, directory: directory)
     }
@@ -91,15 +91,19 @@ final class XMPPServerProcess: Sendable {
         return nil
     }
 
-    struct ServerError: Error, CustomStringConvertible {
-        let message: String
-        var description: String { message }
+    public struct ServerError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+
+        public init(message: String) {
+            self.message = message
+        }
     }
 
     /// ``run(_:_:environment:)`` on a thread of its own: a server takes seconds to start, and a
     /// test blocked that long on one of Swift's cooperative threads (two on a 2-core machine)
     /// starves every other test's timers.
-    static func runOffPool(_ script: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    public static func runOffPool(_ script: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try run(script, arguments, environment: environment) })
@@ -107,7 +111,7 @@ final class XMPPServerProcess: Sendable {
         }
     }
 
-    static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    public static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [scripts.appendingPathComponent(script).path] + arguments
