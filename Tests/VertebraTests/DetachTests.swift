@@ -2,7 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import Natter
 import Testing
-import Vertebra
+@testable import Vertebra
 import VertebraJournal
 import VertebraXML
 
@@ -19,10 +19,14 @@ import VertebraXML
             }
             return .route
         }
+        cluster.runs.block("w1")
         let job = try await submitter.submit(Echo.path, arguments: try TypedValueEncoder().encodeFields(Echo(text: "fire and forget")), detach: true)
         var events: [String] = []
         for await event in job.events { events.append("\(event)") }
         #expect(events == ["accepted"], "a detached job's events end with its acceptance")
+        try await cluster.eventually("the job to run") { cluster.runs.total == 1 }
+        #expect(await coordinator.followers(of: job.id) == 0, "nobody follows it: none of its events are kept while it runs")
+        cluster.runs.block("w1", false)
         try await cluster.eventually("the job to end") { await cluster.endState(of: job.id, in: journal) != nil }
         #expect(await cluster.endState(of: job.id, in: journal) == .done)
         try await cluster.settle()

@@ -88,6 +88,9 @@ extension Coordinator {
         return JobHandle(id: token, events: stream)
     }
 
+    /// How many handles follow live job `token` (its events are kept for each until read).
+    func followers(of token: String) -> Int { live[token]?.subscribers.count ?? 0 }
+
     /// The live job holding `key`, once the submission that took it has started it (a
     /// concurrent submission loses the journal's unique index to it a moment before).
     func keyHolder(_ key: String) async -> String? {
@@ -226,23 +229,31 @@ extension Coordinator {
         } else {
             for case .conversation(let id) in try await journal.write(records) { relayConversation = id }
         }
-        return (start(job), relayConversation)
+        // A detached submitter follows nothing: no stream of the job's events to fill.
+        return (start(job, followed: !(relay?.detached ?? false)), relayConversation)
     }
 
-    /// Journals every job in one transaction, awaited, then starts them all.
-    func beginMany(_ specs: [JobSpec]) async throws -> [JobHandle] {
+    /// Journals every job in one transaction, awaited, then starts them all. Unless `followed`,
+    /// nobody reads the handles' events (a batch over XMPP, an operator's retry).
+    @discardableResult
+    func beginMany(_ specs: [JobSpec], followed: Bool = true) async throws -> [JobHandle] {
         let jobs = try specs.map(prepare)
         try await journal.write(jobs.map(\.record))
-        return jobs.map(start)
+        return jobs.map { start($0, followed: followed) }
     }
 
-    func start(_ job: PreparedJob) -> JobHandle {
+    /// Starts a journalled job. Unless `followed`, its handle's events end at once and none are
+    /// kept for it: a job nobody follows (scheduled, batched, detached) buffers nothing while
+    /// it runs, however many chunks it streams.
+    @discardableResult
+    func start(_ job: PreparedJob, followed: Bool = true) -> JobHandle {
         metrics.submitted(job.spec.path.path).increment()
         let notBefore = job.spec.notBefore.map { instant(of: $0) }
         return startLive(
             token: job.spec.token, path: job.spec.path, op: job.op, scope: job.spec.scope, targets: job.spec.targets,
             deadline: job.spec.deadline.map { (notBefore ?? clock.now) + $0 }, retryable: job.retryable, resumes: [],
-            journalState: .pending, attemptsBefore: 0, notBefore: notBefore, key: job.spec.key, trace: job.spec.trace)
+            journalState: .pending, attemptsBefore: 0, notBefore: notBefore, key: job.spec.key, trace: job.spec.trace,
+            followed: followed)
     }
 
     /// The clock's instant of a wall-clock time (now, for a time past).
@@ -253,15 +264,16 @@ extension Coordinator {
     func startLive(
         token: String, path: Resource, op: XElement, scope: Scope, targets: [JID], deadline: ContinuousClock.Instant?,
         retryable: Bool, resumes: [ResumeState], journalState: JobState, attemptsBefore: Int,
-        notBefore: ContinuousClock.Instant? = nil, key: String? = nil, trace: TraceCarrier = TraceCarrier()
+        notBefore: ContinuousClock.Instant? = nil, key: String? = nil, trace: TraceCarrier = TraceCarrier(), followed: Bool = true
     ) -> JobHandle {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+        if !followed { continuation.finish() }
         let span = options.tracer.startSpan("vertebra.job \(path.path)", context: trace.context(tracer: options.tracer), ofKind: .consumer)
         span.attributes["vertebra.job.id"] = token
         span.attributes["vertebra.operation"] = path.path
         live[token] = LiveJob(
             token: token, path: path, op: op, scope: scope, targets: targets, deadline: deadline, retryable: retryable,
-            subscribers: [continuation], journalState: journalState, attemptsBefore: attemptsBefore,
+            subscribers: followed ? [continuation] : [], journalState: journalState, attemptsBefore: attemptsBefore,
             since: clock.now, notBefore: notBefore, key: key, span: span)
         if let key { keyedJobs[key] = token }
         jobTasks[token] = Task { await self.run(token, resumes: resumes) }

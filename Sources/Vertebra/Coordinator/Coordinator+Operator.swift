@@ -50,7 +50,7 @@ extension Coordinator {
             deadline: extensions.deadline, retryable: extensions.retryable, submitter: peer, key: job.key, retryOf: job.token,
             trace: extensions.trace)
         do {
-            _ = try await beginMany([spec])
+            try await beginMany([spec], followed: false)
         } catch let error as JournalError where error.code == .duplicateKey {
             throw StanzaError(type: .cancel, condition: "conflict", text: "another unfinished job holds the key '\(job.key ?? "")'")
         } catch {

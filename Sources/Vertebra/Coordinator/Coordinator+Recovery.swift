@@ -64,20 +64,18 @@ extension Coordinator {
         }
         let deadline = job.deadline.map { clock.now + RecoveryPlan.timeLeft(until: $0, now: Date()) }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
+        // The submitter's conversation, and those of submissions that followed it by its key;
+        // with none (an in-process, scheduled, batched or detached job), nobody follows it.
+        let relays = conversations.filter { $0.role == .performer && $0.state == .open }
         let handle = startLive(
             token: job.token, path: path, op: op, scope: jobScope, targets: extensions.targets, deadline: deadline,
             retryable: extensions.retryable ?? registry.isRetryable(path), resumes: resumes,
             journalState: job.state, attemptsBefore: job.attempts, notBefore: job.notBefore.map { instant(of: $0) }, key: job.key,
-            trace: extensions.trace)
-        // The submitter's conversation, and those of submissions that followed it by its key.
-        let relays = conversations.filter { $0.role == .performer && $0.state == .open }
-        if let first = relays.first {
-            try await resumeRelay(first, events: handle.events, scope: jobScope)
-            for other in relays.dropFirst() {
-                if let events = subscribe(job.token, follower: other.token)?.events { try await resumeRelay(other, events: events, scope: jobScope) }
-            }
-        } else {
-            tasks.append(Task { for await _ in handle.events {} })
+            trace: extensions.trace, followed: !relays.isEmpty)
+        guard let first = relays.first else { return }
+        try await resumeRelay(first, events: handle.events, scope: jobScope)
+        for other in relays.dropFirst() {
+            if let events = subscribe(job.token, follower: other.token)?.events { try await resumeRelay(other, events: events, scope: jobScope) }
         }
     }
 

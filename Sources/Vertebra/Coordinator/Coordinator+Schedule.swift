@@ -74,7 +74,7 @@ extension Coordinator {
         do {
             let job = try prepare(spec)
             try await journal.write([job.record, .setMeta(key: Self.schedulePrefix + entry.id, value: Self.milliseconds(time))])
-            _ = start(job)
+            start(job, followed: false)
             logger.info("scheduled job submitted", metadata: ["job": "\(token.job)", "schedule": "\(entry.id)", "for": "\(time)"])
         } catch {
             noteJournalFailure(error, "could not submit a scheduled job", job: token.job)

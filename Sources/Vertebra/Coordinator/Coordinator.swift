@@ -317,7 +317,7 @@ public actor Coordinator: PerformerRole {
         let tokens = specs.map(\.token)
         if try await isRepeat(of: tokens, from: peer) { return Batch.answer(tokens) }
         do {
-            _ = try await beginMany(specs)
+            try await beginMany(specs, followed: false)
         } catch let error as JournalError where error.code == .duplicateJob {
             throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch already exists")
         } catch let error as JournalError where error.code == .duplicateKey {
