@@ -75,7 +75,13 @@ extension Worker {
         }
         attempts.start(attempt.description, handle: job)
         guard let fast else { return IQAnswer(payload: accepted) }
-        // A repeat of this op while the budget runs waits for the same answer (answerRepeat).
+        return await answerFast(fast, attempt: attempt, conversation: conversation, request: request, accepted: accepted)
+    }
+
+    /// The answer to a fast-path `op`: its end inline when the handler ends within the budget
+    /// (journalled first), else the classic `accepted` with the `ack` and collected chunks sent
+    /// after it. A repeat of the op while the budget runs waits for the same answer.
+    private func answerFast(_ fast: FastAttempt, attempt: JobToken, conversation: Int64, request: IQ, accepted: XElement) async -> IQAnswer {
         fastAnswers[conversation] = []
         switch await fast.outcome(within: options.fastPathBudget, clock: clock) {
         case .classic:
