@@ -49,6 +49,9 @@ public protocol RuntimeClock: Sendable {
     var now: ContinuousClock.Instant { get }
     /// Returns at `deadline`; throws `CancellationError` when the task is cancelled first.
     func sleep(until deadline: ContinuousClock.Instant) async throws
+    /// Calls `body` at `deadline` unless the returned timer is cancelled first (see
+    /// ``RuntimeTimer``). The default sleeps in a task; ``SystemClock`` uses a dispatch timer.
+    func schedule(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> RuntimeTimer
 }
 
 extension RuntimeClock {
@@ -58,11 +61,3 @@ extension RuntimeClock {
     }
 }
 
-/// The system's monotonic clock.
-public struct SystemClock: RuntimeClock {
-    public init() {}
-    public var now: ContinuousClock.Instant { .now }
-    public func sleep(until deadline: ContinuousClock.Instant) async throws {
-        try await Task.sleep(until: deadline, clock: .continuous)
-    }
-}

@@ -19,7 +19,7 @@ final class AttemptTimers {
     private let clock: any RuntimeClock
     private let job: String
     private let worker: JID
-    private var running: [Kind: Task<Void, Never>] = [:]
+    private var running: [Kind: RuntimeTimer] = [:]
 
     init(inbox: RequesterInbox, clock: any RuntimeClock, job: String, worker: JID) {
         self.inbox = inbox
@@ -31,11 +31,8 @@ final class AttemptTimers {
     /// Starts `kind` to fire at `instant`, replacing one already running.
     func start(_ kind: Kind, at instant: ContinuousClock.Instant) {
         running[kind]?.cancel()
-        let (inbox, clock, job, worker) = (inbox, clock, job, worker)
-        running[kind] = Task {
-            try? await clock.sleep(until: instant)
-            if !Task.isCancelled { await inbox.inject(kind.event, job: job, peer: worker) }
-        }
+        let (inbox, job, worker) = (inbox, job, worker)
+        running[kind] = clock.schedule(at: instant) { Task { await inbox.inject(kind.event, job: job, peer: worker) } }
     }
 
     func cancel(_ kind: Kind) {
@@ -43,7 +40,7 @@ final class AttemptTimers {
     }
 
     func cancelAll() {
-        for task in running.values { task.cancel() }
+        for timer in running.values { timer.cancel() }
         running.removeAll()
     }
 }

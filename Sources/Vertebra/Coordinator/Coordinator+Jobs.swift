@@ -348,10 +348,7 @@ extension Coordinator {
     /// Waits until the registry or the load changes, or `timeout` passes.
     func waitForChange(timeout: Duration) async {
         let id = ids.next()
-        let timer = Task {
-            try? await clock.sleep(for: timeout)
-            self.wake(id)
-        }
+        let timer = clock.schedule(at: clock.now + timeout) { Task { await self.wake(id) } }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             changeWaiters[id] = continuation
         }
