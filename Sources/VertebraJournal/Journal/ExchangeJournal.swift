@@ -325,7 +325,7 @@ public actor ExchangeJournal {
 
     /// Journals one record; see ``write(_:)-swift.method``.
     @discardableResult
-    public func write(_ record: JournalRecord) async throws -> RecordOutcome {
+    public nonisolated func write(_ record: JournalRecord) async throws -> RecordOutcome {
         try await write([record]).first ?? .none
     }
 
