@@ -143,6 +143,25 @@ import VertebraXML
         await responder.stop()
     }
 
+    /// A request waiting for a lost link ends as soon as its task is cancelled, with
+    /// `CancellationError`, not at its timeout (a stopping worker's last advertisement must not
+    /// hold up its shutdown).
+    @Test func aRequestWaitingForTheLinkEndsWhenCancelled() async throws {
+        let server = try await XMPPServerProcess.start(.router, users: ["alice"])
+        defer { server.stop() }
+        let alice = try await Self.client(server, user: "alice", resource: "laptop")
+        let events = await alice.connectionEvents()
+        server.stop(purge: false)
+        for await event in events { if case .disconnected = event { break } }
+        let request = Task { try await alice.sendAndWait(Self.echo("lost", to: JID("bob@\(server.domain)/x")!), timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let cancelled = ContinuousClock.now
+        request.cancel()
+        await #expect(throws: CancellationError.self) { try await request.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "it waited \(ContinuousClock.now - cancelled)")
+        await alice.stop()
+    }
+
     /// Waits for a disconnection followed by a connection.
     static func waitForReconnection(_ events: AsyncStream<XMPPClient.ConnectionEvent>) async throws {
         var sawDisconnect = false

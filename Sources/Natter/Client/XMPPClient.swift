@@ -281,12 +281,22 @@ public actor XMPPClient {
             await self?.expireWaiter(key)
         }
         defer { timer.cancel() }
-        try await withCheckedThrowingContinuation { connectionWaiters[key] = $0 }
+        // A cancelled request stops waiting at once (a stopping worker's last advertisement must
+        // not hold its shutdown until the request's deadline).
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { connectionWaiters[key] = $0 }
+        } onCancel: {
+            Task { await self.cancelWaiter(key) }
+        }
     }
 
     private func expireWaiter(_ key: Int) {
         connectionWaiters.removeValue(forKey: key)?.resume(
             throwing: NatterError(.disconnected, "still not connected to \(configuration.host):\(configuration.port) when the request timed out"))
+    }
+
+    private func cancelWaiter(_ key: Int) {
+        connectionWaiters.removeValue(forKey: key)?.resume(throwing: CancellationError())
     }
 
     // MARK: - Writing

@@ -35,7 +35,8 @@ final class DemoProcesses: Sendable {
         }
     }
 
-    /// SIGTERM to each (newest first), then SIGKILL to any still running after 5 s.
+    /// SIGTERM to each (newest first), then SIGKILL to any still running after 5 s; returns once
+    /// every one has exited (a killed process takes a moment to go), so nothing outlives the demo.
     func stopAll() {
         let processes = started.withLock { list -> [Process] in
             defer { list.removeAll() }
@@ -46,6 +47,10 @@ final class DemoProcesses: Sendable {
         for process in processes {
             while process.isRunning && Date() < end { usleep(20_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        let gone = Date().addingTimeInterval(5)
+        for process in processes {
+            while process.isRunning && Date() < gone { usleep(10_000) }
         }
     }
 
