@@ -113,8 +113,9 @@ public final class XMPPServerProcess: Sendable {
 
     public static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [scripts.appendingPathComponent(script).path] + arguments
+        // bash as PATH finds it, like every other tool the tests run.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["bash", scripts.appendingPathComponent(script).path] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
