@@ -118,7 +118,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             await coordinator.stop()
             await journal.close()
             await endpoint?.stop()
-            traces?.stop()
+            await traces?.stop()
             await exporter?.stop()
         } catch let error as ValidationError {
             throw error

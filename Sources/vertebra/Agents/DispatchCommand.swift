@@ -113,7 +113,7 @@ struct DispatchCommand: AsyncParsableCommand {
         let submitter = Submitter(client: XMPPClient(configuration: configuration), coordinator: coordinatorJID)
         let code = batch == nil ? await submit(with: submitter) : await submitBatches(with: submitter)
         await submitter.stop()
-        traces?.stop()
+        await traces?.stop()
         await exporter?.stop()
         if code != 0 { throw ExitCode(code) }
     }

@@ -47,9 +47,11 @@ final class TraceFileWriter: Sendable {
         }
     }
 
-    /// Writes what is left and stops.
-    func stop() {
+    /// Writes what is left and stops. Waits for the periodic write first: spans it took from the
+    /// tracer must reach the file before the process exits.
+    func stop() async {
         task.cancel()
+        await task.value
         Self.write(tracer.popFinishedSpans(), to: handle)
     }
 

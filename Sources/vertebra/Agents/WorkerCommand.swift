@@ -27,7 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let exporter = try otlp.start(serviceName: "vertebra-worker", traces: traces == nil, metrics: endpoint == nil)
             try await options.run(name: "worker") { worker in try await Diagnostics.register(on: worker) }
             await endpoint?.stop()
-            traces?.stop()
+            await traces?.stop()
             await exporter?.stop()
         } catch {
             printError("error: \(error)")
