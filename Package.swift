@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "VertebraJournal", "Vertebra", "VertebraXML", "Natter",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         // OTLP export: its own target, and swift-otel only with the OTLP trait, so the core builds fast.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import VertebraJournal
 
 /// `GET /events`: server-sent events, one `job` event (a ``JobSummary``) per new or changed job
@@ -31,7 +32,7 @@ struct LiveEvents: Sendable {
                 var quiet = 0
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                while !Task.isCancelled {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     var filter = query.filter(limit: 1000)
                     filter.offset = 0
                     filter.changedSince = cursor.addingTimeInterval(-1)
@@ -48,7 +49,8 @@ struct LiveEvents: Sendable {
                         quiet = 0
                     }
                     if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
-                    try await Task.sleep(for: interval)
+                    // A stopping server ends the stream at once; the page reconnects when it is back.
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
                 }
                 try await writer.finish(nil)
             })

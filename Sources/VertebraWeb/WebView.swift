@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import Vertebra
 import VertebraJournal
 
@@ -36,15 +38,39 @@ public struct WebView: Sendable {
         reader = try JournalReader(path: options.journalPath)
     }
 
-    /// Serves until the task is cancelled (or, with `stopOnSignals`, the process gets SIGTERM or
-    /// SIGINT); `onRunning` gets the port (the chosen one for port 0).
-    public func run(stopOnSignals: Bool = true, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// Serves until the process gets SIGTERM or SIGINT (or the task is cancelled); `onRunning`
+    /// gets the port (the chosen one for port 0). At the signal it stops gracefully: it stops
+    /// listening, open live-update streams end, and requests in progress finish.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await ServiceGroup(configuration: .init(
+            services: [server(onRunning: onRunning)], gracefulShutdownSignals: [.sigterm, .sigint], logger: Self.logger)).run()
+    }
+
+    /// Serves in the background until ``RunningWebView/stop()``; returns once it listens.
+    public func start(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> RunningWebView {
+        let (ports, listening) = AsyncStream<Int>.makeStream()
+        let group = ServiceGroup(configuration: .init(services: [server { port in
+            await onRunning(port)
+            listening.yield(port)
+        }], logger: Self.logger))
+        let task = Task {
+            defer { listening.finish() }
+            try await group.run()
+        }
+        for await port in ports { return RunningWebView(port: port, group: group, task: task) }
+        // The server ended before it listened: its error says why.
+        try await task.value
+        throw CancellationError()
+    }
+
+    static let logger = Logger(label: "vertebra-web")
+
+    private func server(onRunning: @escaping @Sendable (Int) async -> Void) -> some Service {
         var configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "vertebra-web")
         configuration.reuseAddress = true
-        let app = Application(
+        return Application(
             router: makeRouter(), configuration: configuration,
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) })
-        try await app.runService(gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [])
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: Self.logger)
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -67,5 +93,26 @@ public struct WebView: Sendable {
         }
         if let actions = options.actions { addActions(to: router, pages: pages, actions: actions, sessions: sessions) }
         return router
+    }
+}
+
+/// A web view serving in the background (``WebView/start(onRunning:)``).
+public struct RunningWebView: Sendable {
+    /// The port it listens on.
+    public let port: Int
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    /// Stops gracefully: stops listening, ends the live-update streams, lets requests in progress
+    /// finish for up to `timeout`, then cancels what is left. Returns once the server is down.
+    public func stop(timeout: Duration = .seconds(5)) async {
+        await group.triggerGracefulShutdown()
+        let task = task
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
+            task.cancel()
+        }
+        _ = await task.result
+        deadline.cancel()
     }
 }

@@ -27,7 +27,7 @@ import VertebraJournal
     final class Fixture: @unchecked Sendable {
         let directory: String
         let journal: ExchangeJournal
-        let server: Task<Void, any Error>
+        let server: RunningWebView
         let port: Int
         let running = String(repeating: "a", count: 32)
         let failed = String(repeating: "b", count: 32)
@@ -54,7 +54,8 @@ import VertebraJournal
                 signedIn.withLock { $0.append(recorder) }
                 return recorder
             }
-            (server, port) = try await WebView(options: options).startForTest()
+            server = try await WebView(options: options).start()
+            port = server.port
         }
 
         func request(_ method: String, _ path: String, cookie: String? = nil, form: String? = nil, origin: String? = nil) async throws -> RawResponse {
@@ -80,8 +81,7 @@ import VertebraJournal
         }
 
         func finish() async {
-            server.cancel()
-            _ = await server.result
+            await server.stop()
             await journal.close()
             try? FileManager.default.removeItem(atPath: directory)
         }

@@ -14,7 +14,7 @@ import VertebraJournal
     final class Fixture: @unchecked Sendable {
         let directory: String
         let journal: ExchangeJournal
-        let server: Task<Void, any Error>
+        let server: RunningWebView
         let base: URL
         let done = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let failed = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -36,9 +36,8 @@ import VertebraJournal
                 .transition(job: running, to: .running),
             ])
             let view = try WebView(options: .init(host: "127.0.0.1", port: 0, journalPath: directory + "/journal.sqlite", pollInterval: .milliseconds(100)))
-            let (server, port) = try await view.startForTest()
-            self.server = server
-            base = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            server = try await view.start()
+            base = try #require(URL(string: "http://127.0.0.1:\(server.port)"))
         }
 
         func get(_ path: String) async throws -> (Int, String, String) {
@@ -48,8 +47,7 @@ import VertebraJournal
         }
 
         func finish() async {
-            server.cancel()
-            _ = await server.result
+            await server.stop()
             await journal.close()
             try? FileManager.default.removeItem(atPath: directory)
         }
@@ -127,6 +125,21 @@ import VertebraJournal
         #expect(events.contains("event: job") && events.contains("\"op\":\"/live/new\""))
         await fixture.finish()
     }
+
+    @Test func stoppingEndsOpenLiveStreamsAndTheServer() async throws {
+        let fixture = try await Fixture()
+        let stream = try EventStream(port: fixture.base.port ?? 0, path: "/events")
+        defer { stream.close() }
+        _ = try await RawHTTP.offPool { try stream.read(until: ": connected") }
+        // Before, an open stream held a graceful stop forever (the timeout below cut it).
+        let began = ContinuousClock.now
+        await fixture.server.stop(timeout: .seconds(60))
+        #expect(ContinuousClock.now - began < .seconds(30))
+        let rest = try await RawHTTP.offPool { try stream.readToEnd() }
+        #expect(rest.hasSuffix("0\r\n\r\n"), "the stream ends with its last chunk, not a reset: \(rest.suffix(80))")
+        await #expect(throws: (any Error).self) { _ = try await fixture.get("/jobs") }
+        await fixture.finish()
+    }
 }
 
 /// A plain socket reading a server-sent event stream (FoundationNetworking on Linux cannot stream).
@@ -159,6 +172,17 @@ final class EventStream: @unchecked Sendable {
             received += String(decoding: buffer[0..<count], as: UTF8.self)
         }
         return received
+    }
+
+    /// Reads until the server closes the connection; returns everything received.
+    func readToEnd() throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = Glibc.recv(socket, &buffer, buffer.count, 0)
+            guard count >= 0 else { throw POSIXError(.ETIMEDOUT) }
+            if count == 0 { return received }
+            received += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
     }
 
     func close() { Glibc.close(socket) }

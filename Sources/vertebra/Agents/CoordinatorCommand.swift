@@ -106,14 +106,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
             options.schedule = try scheduleEntries()
             let client = XMPPClient(configuration: configuration, logger: logger)
             let coordinator = Coordinator(client: client, journal: journal, options: options, logger: logger)
+            // The web view first: an address it cannot listen on stops the start.
+            let webView = try await startWeb(coordinator: coordinator)
             try await coordinator.start()
             let bound = await client.boundJID?.description ?? "?"
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
                 "acl rules": "\(accessList.rules.count)", "schedule entries": "\(options.schedule.count)"])
-            let webTask = try startWeb(coordinator: coordinator)
             await waitForTerminationSignal()
-            webTask?.cancel()
+            await webView?.stop()
             logger.info("stopping; unfinished jobs resume at the next start")
             await coordinator.stop()
             await journal.close()
@@ -131,7 +132,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
 extension CoordinatorCommand {
     /// `--web`: the web view of this coordinator's journal, with its live roster.
-    private func startWeb(coordinator: Coordinator) throws -> Task<Void, Never>? {
+    private func startWeb(coordinator: Coordinator) async throws -> RunningWebView? {
         guard let web else { return nil }
         let (host, port) = try WebAddress.parse(web)
         var options = WebView.Options(host: host, port: port, journalPath: location.path, roster: { await coordinator.roster() })
@@ -139,11 +140,14 @@ extension CoordinatorCommand {
         let own = JID("\(configuration.jid.bare)/\(configuration.resource ?? "coordinator")") ?? configuration.jid
         let signIn = try connection.webActions(coordinator: own)
         options.actions = WebActions(domain: own.domain) { account, password in try await signIn.signIn(account: account, password: password) }
-        let view = try WebView(options: options)
-        return Task {
-            do { try await view.run(stopOnSignals: false) { port in WebAddress.announce(host: host, port: port) } } catch {
-                printError("error: the web view stopped: \(error)")
-            }
+        do {
+            return try await WebView(options: options).start { port in WebAddress.announce(host: host, port: port) }
+        } catch {
+            throw WebViewError(description: "the web view cannot serve on \(web): \(error)")
         }
     }
+}
+
+struct WebViewError: Error, CustomStringConvertible {
+    let description: String
 }
