@@ -179,4 +179,40 @@ import VertebraXML
         let job = try await held.endsWithItsHandlerStopped()
         #expect(job?.state == .cancelled && job?.errorCode == "cancelled")
     }
+
+    /// After a restart, jobs queued behind a full worker wait for its slots. The attempts resumed
+    /// at the start used to be counted on a worker the coordinator did not know yet (its probe
+    /// came later), so the queued jobs went to it at once, were refused as busy and backed off.
+    @Test func queuedJobsWaitForAFullWorkerAcrossARestart() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let first = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1"), fastPath: false) { $0.maxConcurrentJobs = 2 }
+        try await worker.start()
+        try await cluster.waitForWorkers(first, 1)
+        cluster.runs.block("w1")
+        var ids: [String] = []
+        for index in 0..<4 { ids.append(try await cluster.submit(first, "job \(index)").id) }
+        try await cluster.eventually("two runs") { cluster.runs.total == 2 }
+        await first.stop()
+        // The worker becomes known again by its advertisement, not by the start's probe (as
+        // when the probe's ping is slower than the resumed attempts).
+        let refusals = NIOLockedValueBox<[String]>([])
+        cluster.network.intercept { stanza, _ in
+            if stanza.elements.first?.name == "nack" { refusals.withLockedValue { $0.append(stanza.serializedString()) } }
+            return stanza.elements.first?.name == "ping" ? .drop : .route
+        }
+        let second = try await cluster.startCoordinator(journal: journal)
+        try await cluster.settle()
+        #expect(cluster.runs.total == 2, "a queued job ran on the full worker")
+        cluster.runs.block("w1", false)
+        for id in ids {
+            try await cluster.eventually("job \(id) to end") { await cluster.endState(of: id, in: journal) != nil }
+            #expect(await cluster.endState(of: id, in: journal) == .done)
+        }
+        #expect(refusals.withLockedValue { $0 }.isEmpty, "the restarted coordinator sent jobs to a worker with no free slot")
+        #expect(cluster.runs.total == 4)
+        await worker.stop()
+        await second.stop()
+    }
 }

@@ -125,6 +125,24 @@ import VertebraXML
         }
         #expect(order == (0..<20_000).map { "job\($0)" })
     }
+
+    @Test func attemptsCountedBeforeAWorkerIsKnownCountOnceItIs() {
+        var registry = WorkerRegistry()
+        // Resumed at a start, before the worker's advertisement or probe.
+        registry.adjustOutstanding(jid("w1"), by: 1)
+        registry.adjustOutstanding(jid("w1"), by: 1)
+        registry.advertise(jid("w1"), Advertisement(operations: [resize], resources: [:], ttl: 60, capacity: 2), now: start)
+        #expect(registry.entry(jid("w1"))?.outstanding == 2)
+        var queue = SlotQueue()
+        queue.enqueue(waiter("queued"))
+        #expect(queue.grant(&registry, now: start).isEmpty, "a full worker got another job")
+        // It went away and came back: what it runs still counts.
+        registry.remove(jid("w1"))
+        registry.advertise(jid("w1"), Advertisement(operations: [resize], resources: [:], ttl: 60, capacity: 2), now: start)
+        #expect(registry.entry(jid("w1"))?.outstanding == 2)
+        registry.adjustOutstanding(jid("w1"), by: -1)
+        #expect(queue.grant(&registry, now: start).map(\.0) == ["queued"])
+    }
 }
 
 @Suite struct DispatchExtensionTests {

@@ -50,6 +50,9 @@ struct ResumeState: Sendable {
     var ended: AttemptOutcome?
     /// The mailbox, opened during recovery so nothing the worker sends is turned away.
     var events: AsyncStream<InboxEvent>?
+    /// Its worker's slot was counted during recovery, before any job of the start could be
+    /// given that slot.
+    var slotCounted = false
 }
 
 extension Coordinator {
@@ -170,6 +173,7 @@ extension Coordinator {
 
     /// Runs one attempt on `worker`. `counted`: its slot was already reserved (by the queue).
     func runAttempt(_ token: String, worker: JID, resume: ResumeState?, counted: Bool = false) async -> AttemptOutcome {
+        let counted = counted || resume?.slotCounted == true
         if let ended = resume?.ended {
             if counted { releaseSlot(worker) }
             return ended

@@ -18,7 +18,7 @@ extension Coordinator {
 
     /// Gives free slots to queued jobs; called whenever capacity may have freed.
     func grantSlots() {
-        guard !slotQueue.isEmpty else { return }
+        guard !slotQueue.isEmpty, !holdingSlots else { return }
         for (token, outcome) in slotQueue.grant(&registry, now: clock.now) { resumeWaiter(token, outcome) }
     }
 

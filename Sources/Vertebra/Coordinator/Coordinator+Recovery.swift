@@ -16,6 +16,11 @@ extension Coordinator {
             .filter { live[$0.token] == nil }
             .sorted { ($0.created, $0.token) < ($1.created, $1.token) }
         if !open.isEmpty { logger.info("resuming unfinished jobs", metadata: ["count": "\(open.count)"]) }
+        holdingSlots = true
+        defer {
+            holdingSlots = false
+            grantSlots()
+        }
         for job in open { try await resume(job) }
         try await finishRelays(skipping: Set(open.map(\.token)))
     }
@@ -58,6 +63,8 @@ extension Coordinator {
         let jobScope = scope ?? .single
         resumes = RecoveryPlan.attemptsToResume(resumes, scope: jobScope)
         for index in resumes.indices where resumes[index].ended == nil {
+            registry.adjustOutstanding(resumes[index].worker, by: 1)
+            resumes[index].slotCounted = true
             resumes[index].events = await inbox.open(
                 job: job.token, peer: resumes[index].worker, conversation: resumes[index].conversation,
                 attempt: resumes[index].token?.attempt)

@@ -129,6 +129,9 @@ public actor Coordinator: PerformerRole {
     /// `single` jobs waiting for a worker slot, and how each is woken.
     var slotQueue = SlotQueue()
     var slotWaiters: [String: CheckedContinuation<SlotQueue.Outcome, Never>] = [:]
+    /// While the start resumes the journal's jobs, no slot is given out: every resumed attempt
+    /// must be counted on its worker first.
+    var holdingSlots = false
     var sweeper: Task<Void, Never>?
     /// The jobs each watched worker runs attempts of, and its watcher (Coordinator+Watch).
     var watchedAttempts: [JID: Set<String>] = [:]

@@ -24,6 +24,10 @@ struct WorkerRegistry {
     }
 
     private(set) var entries: [String: Entry] = [:]
+    /// Attempts running on each worker, kept apart from its advertisement: attempts resumed at a
+    /// start run before the worker is known again (its advertisement or the probe comes later),
+    /// and a worker that went away and came back still runs what it ran.
+    private var running: [String: Int] = [:]
 
     /// Records an advertisement; TTL 0 withdraws.
     mutating func advertise(_ jid: JID, _ ad: Advertisement, now: ContinuousClock.Instant) {
@@ -31,7 +35,7 @@ struct WorkerRegistry {
             entries[jid.description] = nil
             return
         }
-        let outstanding = entries[jid.description]?.outstanding ?? 0
+        let outstanding = running[jid.description] ?? 0
         entries[jid.description] = Entry(
             jid: jid, operations: ad.operations, resources: ad.resources,
             retryable: Set((ad.retryable ?? []).map(\.path)), capacity: max(1, ad.capacity ?? 16),
@@ -42,7 +46,9 @@ struct WorkerRegistry {
     mutating func remove(_ jid: JID) { entries[jid.description] = nil }
 
     mutating func adjustOutstanding(_ jid: JID, by delta: Int) {
-        if let current = entries[jid.description]?.outstanding { entries[jid.description]?.outstanding = max(0, current + delta) }
+        let count = max(0, (running[jid.description] ?? 0) + delta)
+        running[jid.description] = count > 0 ? count : nil
+        entries[jid.description]?.outstanding = count
     }
 
     /// Live workers offering `operation`, least loaded first.

@@ -112,7 +112,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let bound = await client.boundJID?.description ?? "?"
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
-                "acl rules": "\(accessList.rules.count)", "schedule entries": "\(options.schedule.count)"])
+                "acl submit rules": "\(accessList.rules.count)", "acl serve rules": "\(accessList.serveRules.count)", "schedule entries": "\(options.schedule.count)"])
             await waitForTerminationSignal()
             await webView?.stop()
             logger.info("stopping; unfinished jobs resume at the next start")
