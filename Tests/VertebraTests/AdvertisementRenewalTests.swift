@@ -36,4 +36,27 @@ import VertebraXML
         await worker.stop()
         await coordinator.stop()
     }
+
+    /// A worker that starts while the coordinator is up hears its presence (the answer to the
+    /// worker's own) while the first advertisement is in flight. That is no coordinator
+    /// restart: the advertisement goes on (it used to be cut off, which logged a warning on
+    /// both sides at every start and made the coordinator answer into a closed conversation).
+    @Test func aWorkerStartingBesideARunningCoordinatorAdvertisesOnceAndCutsNothingOff() async throws {
+        let cluster = try MemoryCluster()
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator"))
+        let advertisements = NIOLockedValueBox(0)
+        let refused = NIOLockedValueBox<[String]>([])
+        cluster.network.intercept { stanza, from in
+            if stanza.elements.first?[attribute: "type"] == ServiceOperation.advertise.path { advertisements.withLockedValue { $0 += 1 } }
+            if stanza[attribute: "type"] == "error" { refused.withLockedValue { $0.append(stanza.serializedString()) } }
+            return .route
+        }
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.waitForWorkers(coordinator, 1)
+        try await cluster.settle()
+        #expect(advertisements.withLockedValue { $0 } == 1)
+        #expect(refused.withLockedValue { $0 }.isEmpty)
+        await worker.stop()
+        await coordinator.stop()
+    }
 }

@@ -14,7 +14,8 @@ public protocol StanzaTransport: Actor {
     func stop() async
     /// Whether the link is up.
     var isConnected: Bool { get }
-    /// Link state changes (connected, disconnected, stopped).
+    /// Link state changes (connected, disconnected, stopped), starting with `.connected` when
+    /// the link is up already.
     func connectionEvents() -> AsyncStream<XMPPClient.ConnectionEvent>
     /// Answers IQ requests whose payload is `<name xmlns='namespace'>` with `responder`.
     func respondToIQ(namespace: String, name: String, _ responder: @escaping XMPPClient.IQResponder)

@@ -98,6 +98,8 @@ public actor Worker: PerformerRole {
     var advertiseFailures = 0
     var isAdvertising = false
     var advertiseAgain = false
+    /// The coordinator's presence as last seen (nil: none yet).
+    var coordinatorPresent: Bool?
     /// Journal writes that failed (each logged at error level).
     public internal(set) var journalFailures = 0
     let metrics: WorkerMetrics
@@ -251,7 +253,7 @@ public actor Worker: PerformerRole {
     /// Sends directed presence and the advertisement at every (re)connection, and refreshes the
     /// advertisement at 0.9 × TTL (every 5 s while the coordinator does not answer).
     private func announce(events: AsyncStream<XMPPClient.ConnectionEvent>) async {
-        restartRefresh()
+        // The stream starts with `.connected` when the link is up already.
         for await event in events {
             if case .connected = event { restartRefresh() }
         }
@@ -263,11 +265,17 @@ public actor Worker: PerformerRole {
         for await stanza in presence {
             let type = stanza[attribute: "type"]
             guard type == nil || type == "unavailable" else { continue }
-            logger.info(type == nil ? "coordinator is here; advertising" : "coordinator went away; advertising until it is back",
+            let here = type == nil
+            logger.info(here ? "coordinator is here; advertising" : "coordinator went away; advertising until it is back",
                         metadata: ["coordinator": "\(options.coordinator)"])
-            // The coordinator restarted or left: an advertisement in flight went to a process
-            // that is gone, and would hold the next one back until it timed out.
-            restartRefresh(cuttingOff: true)
+            // The coordinator left, or left and came back: an advertisement in flight went to a
+            // process that is gone, and would hold the next one back until it timed out. Its
+            // first presence after our start answers ours: what is in flight goes to it.
+            let cameBack = here && coordinatorPresent == false
+            let answersOurs = here && coordinatorPresent == nil
+            coordinatorPresent = here
+            if answersOurs && isAdvertising { continue }
+            restartRefresh(cuttingOff: !here || cameBack)
         }
     }
 
@@ -316,6 +324,8 @@ public actor Worker: PerformerRole {
             if advertiseFailures > 0 { logger.info("advertised again after \(advertiseFailures) failed tries") }
             advertiseFailures = 0
             return true
+        } catch is CancellationError {
+            return false  // cut off by a new advertising loop, on purpose
         } catch {
             advertiseFailures += 1
             // Once per outage at warning level; the retries every second at debug.
