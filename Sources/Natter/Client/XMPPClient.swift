@@ -37,7 +37,8 @@ public actor XMPPClient {
         case connected(JID, resumed: Bool)
         /// The connection was lost or could not be made; reconnection follows if enabled.
         case disconnected(reason: String)
-        /// Stopped for good.
+        /// Stopped for good: by ``stop()``, or the client gave up (another session took its
+        /// resource, or the link was lost with reconnection off).
         case stopped
     }
 
@@ -59,6 +60,9 @@ public actor XMPPClient {
     private var connectionTask: Task<Void, Never>?
     private var keepaliveTask: Task<Void, Never>?
     private var stopped = false
+    /// Why the client stopped reconnecting by itself (another session took its resource, or
+    /// reconnection is off): requests fail with it at once.
+    private var gaveUp: NatterError?
     private var firstConnection: CheckedContinuation<Void, any Error>?
     private var connectionWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
     private var pending = PendingRequests()
@@ -272,6 +276,7 @@ public actor XMPPClient {
     private func waitForConnection(until deadline: ContinuousClock.Instant) async throws {
         if link != nil { return }
         if stopped { throw NatterError(.shutDown, "the client was stopped") }
+        if let gaveUp { throw gaveUp }
         guard configuration.whileDisconnected == .wait, connectionTask != nil else {
             throw NatterError(.disconnected, "not connected to \(configuration.host):\(configuration.port)")
         }
@@ -335,6 +340,7 @@ public actor XMPPClient {
     // MARK: - Connection loop
 
     private func maintainConnection() async {
+        var finalReason: NatterError?
         var attempt = 0
         var random = SystemRandomNumberGenerator()
         while !stopped && !Task.isCancelled {
@@ -357,6 +363,7 @@ public actor XMPPClient {
                 didDisconnect(reason: reason.description)
                 if reason.code == .sessionReplaced {
                     logger.error("another session took this JID and resource; not reconnecting", metadata: ["jid": "\(lastBoundJID?.description ?? "")"])
+                    finalReason = reason
                     break
                 }
             }
@@ -366,7 +373,11 @@ public actor XMPPClient {
             logger.info("reconnecting", metadata: ["in": "\(delay)", "attempt": "\(attempt)"])
             try? await Task.sleep(for: delay)
         }
-        if !stopped { failAll(NatterError(.disconnected, "the connection was lost and reconnection is disabled")) }
+        guard !stopped else { return }
+        let reason = finalReason ?? NatterError(.disconnected, "the connection was lost and reconnection is disabled")
+        gaveUp = reason
+        failAll(reason)
+        emit(.stopped)
     }
 
     private func didConnect(_ info: LinkInfo) {

@@ -46,10 +46,40 @@ public actor Submitter {
         self.tracer = tracer
     }
 
+    /// Jobs followed now, by a number of their own: told when the connection ends for good.
+    private var followed: [Int: AsyncStream<Event>.Continuation] = [:]
+    private var nextFollowed = 0
+    /// Set once the connection ended for good (nothing more can arrive).
+    private var connectionEnd: VertebraError?
+
     /// Connects.
     public func start() async throws {
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: nil)
         try await client.start()
+        let events = await client.connectionEvents()
+        Task { await self.watch(events) }
+    }
+
+    /// A connection that ends for good (stopped, or replaced by another session with the same
+    /// resource) ends every followed job's events with `failed` (code `unreachable`): the
+    /// coordinator's relay can no longer reach this submitter. The jobs themselves go on.
+    private func watch(_ events: AsyncStream<XMPPClient.ConnectionEvent>) async {
+        var reason = "the connection ended"
+        for await event in events {
+            switch event {
+            case .disconnected(let why): reason = why
+            case .stopped:
+                let end = VertebraError(.unreachable, "lost the connection to the server while following the job (\(reason)); the job goes on")
+                connectionEnd = end
+                for continuation in followed.values {
+                    continuation.yield(.failed(end))
+                    continuation.finish()
+                }
+                followed.removeAll()
+                return
+            case .connected: continue
+            }
+        }
     }
 
     public func stop() async { await client.stop() }
@@ -89,10 +119,21 @@ public actor Submitter {
             await inbox.close(job: started.token.job, peer: coordinator)
             return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
         }
+        if let connectionEnd {
+            continuation.yield(.failed(connectionEnd))
+            continuation.finish()
+            return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
+        }
+        nextFollowed += 1
+        let number = nextFollowed
+        followed[number] = continuation
         let inbox = self.inbox
         let coordinator = self.coordinator
         Task {
-            defer { continuation.finish() }
+            defer {
+                continuation.finish()
+                self.unfollow(number)
+            }
             for await event in started.events {
                 guard case .message(let message) = event else { continue }
                 let (events, ends) = JobRelay.events(for: message)
@@ -105,6 +146,8 @@ public actor Submitter {
         }
         return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
     }
+
+    private func unfollow(_ number: Int) { followed[number] = nil }
 
     /// Submits `jobs` as one batch (``Batch``): the coordinator journals them in one transaction.
     /// Returns the job ids, in order, once all were accepted; their results are in the

@@ -225,6 +225,8 @@ struct DispatchCommand: AsyncParsableCommand {
                 chunks.append(values)
                 if !json { printUnbuffered(TypedValueJSON.line(values)) }
             case .done: outcome = ("done", nil)
+            // `unreachable` never comes from the coordinator: this command lost its connection.
+            case .failed(let error) where error.code == .unreachable: outcome = ("unknown", error)
             case .failed(let error): outcome = (error.code == .cancelled ? "cancelled" : "failed", error)
             }
             if outcome != nil { break }
@@ -237,11 +239,14 @@ struct DispatchCommand: AsyncParsableCommand {
             var object: [String: Any] = ["job": job.id, "state": outcome.state, "results": chunks.map(TypedValueJSON.object)]
             if let error = outcome.error { object["error"] = error.message; object["code"] = error.code.rawValue }
             printJSON(object)
+        } else if let error = outcome.error, outcome.state == "unknown" {
+            printError("error: \(error.message) (see `vertebra jobs show \(job.id)`)")
         } else if let error = outcome.error {
             printError("error: job \(job.id) \(outcome.state): \(error.message) [\(error.code)]")
         } else {
             printError("job \(job.id) done")
         }
-        return outcome.error == nil ? 0 : 1
+        guard let error = outcome.error else { return 0 }
+        return error.code == .unreachable ? 3 : 1
     }
 }
