@@ -167,6 +167,24 @@ import VertebraJournal
         }
     }
 
+    @Test func anEmptyFileOrADirectoryIsAnErrorAndNothingIsWritten() async throws {
+        let empty = directory.path("empty.sqlite")
+        _ = FileManager.default.createFile(atPath: empty, contents: nil)
+        let folder = directory.path("a-directory")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for command in [["jobs"], ["jobs", "stats"], ["jobs", "show", "abc"], ["jobs", "prune", "--older-than", "1d"]] {
+            let onEmpty = try await Vertebra.run(command + ["--journal", empty])
+            #expect(onEmpty.status == 1, "\(command)")
+            #expect(onEmpty.stderr.contains("empty, not a Vertebra journal"), "\(command): \(onEmpty.stderr)")
+            let onFolder = try await Vertebra.run(command + ["--journal", folder])
+            #expect(onFolder.status == 1, "\(command)")
+            #expect(onFolder.stderr.contains("is a directory"), "\(command): \(onFolder.stderr)")
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: empty)[.size] as? Int
+        #expect(size == 0, "reading made the empty file a journal")
+        #expect(!FileManager.default.fileExists(atPath: empty + "-wal"))
+    }
+
     @Test func theJournalDefaultsToVertebraJournalThenXDGStateHome() async throws {
         let byVariable = try await Vertebra.run(["jobs", "--json"], environment: ["VERTEBRA_JOURNAL": path])
         #expect(try jsonArray(byVariable.stdout).count == 4)

@@ -208,7 +208,12 @@ public actor ExchangeJournal {
             path: path, mode: options.createIfMissing ? .readWrite : .readWriteExisting,
             busyTimeout: options.busyTimeout)
         Self.makePrivate(path)
-        _ = try Schema.check(connection)
+        // Without createIfMissing (`vertebra jobs prune`) an empty file is not made a journal.
+        if try Schema.check(connection) == 0 && !options.createIfMissing {
+            throw JournalError(
+                .corrupt, "The file is empty, not a Vertebra journal", path: path,
+                remedy: "Point --journal at a journal; one is created by the first coordinator or worker that runs with it")
+        }
         let mode = try connection.first("PRAGMA journal_mode = WAL") { $0.text(0) }
         guard mode?.lowercased() == "wal" else {
             throw JournalError(

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Opens the file read-only, so it never blocks the agent writing to it: WAL mode lets a reader
 /// see the last committed state while the writer goes on. A journal made by an older schema is
-/// migrated first (briefly opening it for writing); a newer one is refused.
+/// migrated first (briefly opening it for writing); a newer one, an empty file and anything
+/// else are refused, and never written.
 public actor JournalReader {
     /// The journal file.
     public nonisolated let path: String
@@ -15,7 +16,14 @@ public actor JournalReader {
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
         self.path = path
         var connection = try Connection(path: path, mode: .readOnly, busyTimeout: busyTimeout)
-        if try Schema.check(connection) < Schema.currentVersion {
+        let version = try Schema.check(connection)
+        // An empty file is no journal: reading it must not make it one.
+        guard version > 0 else {
+            throw JournalError(
+                .corrupt, "The file is empty, not a Vertebra journal", path: path,
+                remedy: "Point --journal at a journal; one is created by the first coordinator or worker that runs with it")
+        }
+        if version < Schema.currentVersion {
             connection.close()
             let writer = try Connection(path: path, mode: .readWrite, busyTimeout: busyTimeout)
             try writer.execute("PRAGMA journal_mode = WAL")

@@ -33,7 +33,13 @@ final class Connection {
 
     init(path: String, mode: Mode, busyTimeout: Duration) throws {
         self.path = path
-        let exists = FileManager.default.fileExists(atPath: path)
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && isDirectory.boolValue {
+            throw JournalError(
+                .cannotOpen, "The journal path is a directory, not a file", path: path,
+                remedy: "Point --journal (or $VERTEBRA_JOURNAL) at a journal file, e.g. \(path)/journal.sqlite")
+        }
         var flags = SQLITE_OPEN_NOMUTEX
         switch mode {
         case .readOnly, .readWriteExisting:
