@@ -34,29 +34,64 @@ public enum StartTime {
 
     /// A time as ISO 8601 with a zone (`2026-12-01T02:00:00Z`, `2026-12-01T02:00:00+01:00`) or
     /// local time (`2026-12-01 02:00`, `2026-12-01T02:00:00`), not more than ten years ahead.
+    /// A date or time that does not exist (`2026-02-30`, `24:10`) is an error, not rolled over.
     public static func parseTime(_ text: String, now: Date = Date(), timeZone: TimeZone = .current) throws -> Date {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let iso = ISO8601DateFormatter()
-        iso.formatOptions = [.withInternetDateTime]
-        var date = iso.date(from: trimmed)
-        if date == nil {
-            iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            date = iso.date(from: trimmed)
-        }
-        if date == nil {
-            let local = DateFormatter()
-            local.locale = Locale(identifier: "en_US_POSIX")
-            local.timeZone = timeZone
-            for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm"] where date == nil {
-                local.dateFormat = format
-                date = local.date(from: trimmed)
-            }
-        }
-        guard let date else {
+        guard let fields = TimeFields(text.trimmingCharacters(in: .whitespaces)) else {
             throw StartTimeError("'\(text)' is not a time (e.g. 2026-12-01T02:00:00Z, or local: 2026-12-01 02:00)")
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = fields.zone ?? timeZone
+        let components = DateComponents(
+            calendar: calendar, timeZone: calendar.timeZone, year: fields.year, month: fields.month, day: fields.day,
+            hour: fields.hour, minute: fields.minute, second: fields.second, nanosecond: fields.nanosecond)
+        guard components.isValidDate, let date = calendar.date(from: components) else {
+            throw StartTimeError("'\(text)' is not a date and time that exist")
         }
         guard date.timeIntervalSince(now) <= maxDelaySeconds else { throw StartTimeError("'\(text)' is more than ten years ahead") }
         return date
+    }
+}
+
+/// The fields of `YYYY-MM-DD`, `T` or a space, `HH:MM`, optional `:SS` with an optional
+/// fraction, optional `Z` or `±HH:MM`, as written (their ranges are checked by the calendar).
+private struct TimeFields {
+    var year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, nanosecond = 0
+    var zone: TimeZone?
+
+    init?(_ text: String) {
+        var rest = Substring(text)
+        func digits(_ count: Int) -> Int? {
+            let head = rest.prefix(count)
+            guard head.count == count, head.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            rest = rest.dropFirst(count)
+            return Int(head)
+        }
+        func take(_ characters: String) -> Character? {
+            guard let first = rest.first, characters.contains(first) else { return nil }
+            rest = rest.dropFirst()
+            return first
+        }
+        guard let year = digits(4), take("-") != nil, let month = digits(2), take("-") != nil, let day = digits(2),
+            take("T ") != nil, let hour = digits(2), take(":") != nil, let minute = digits(2)
+        else { return nil }
+        (self.year, self.month, self.day, self.hour, self.minute) = (year, month, day, hour, minute)
+        if take(":") != nil {
+            guard let second = digits(2) else { return nil }
+            self.second = second
+            if take(".") != nil {
+                let fraction = rest.prefix { $0.isASCII && $0.isNumber }
+                guard (1...9).contains(fraction.count), let value = Int(fraction) else { return nil }
+                rest = rest.dropFirst(fraction.count)
+                nanosecond = value * Int(pow(10, Double(9 - fraction.count)))
+            }
+        }
+        if take("Z") != nil {
+            zone = TimeZone(secondsFromGMT: 0)
+        } else if let sign = take("+-") {
+            guard let hours = digits(2), take(":") != nil, let minutes = digits(2), hours <= 18, minutes <= 59 else { return nil }
+            zone = TimeZone(secondsFromGMT: (sign == "-" ? -1 : 1) * (hours * 3600 + minutes * 60))
+        }
+        guard rest.isEmpty else { return nil }
     }
 }
 

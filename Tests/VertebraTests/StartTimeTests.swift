@@ -21,9 +21,17 @@ import VertebraAgent
         let berlin = try #require(TimeZone(identifier: "Europe/Berlin"))
         #expect(try StartTime.parseTime("2026-12-01 03:00", timeZone: berlin) == utc)
         #expect(try StartTime.parseTime("2026-12-01T03:00:00", timeZone: berlin) == utc)
+        #expect(try StartTime.parseTime("2026-12-01T01:30:00-00:30") == utc)
+        #expect(try StartTime.parseTime("2026-12-01T02:00:00.250Z") == utc.addingTimeInterval(0.25))
+        #expect(try StartTime.parseTime("2028-02-29 03:00", timeZone: berlin) == Date(timeIntervalSince1970: 1_835_402_400))
     }
 
-    @Test(arguments: ["tomorrow", "2026-13-01 02:00", "2040-01-01T00:00:00Z", "12:00"])
+    @Test(arguments: [
+        "tomorrow", "2026-13-01 02:00", "2040-01-01T00:00:00Z", "12:00",
+        // Dates and times that do not exist are refused, not rolled over into the next month.
+        "2026-02-30T02:00:00Z", "2027-02-29 03:00", "2026-12-01 24:10", "2026-12-01 23:60", "2026-12-01T02:00:61Z",
+        "2026-12-01T02:00:00+19:00", "2026-12-01T02:00:00Zjunk", "2026-12-1 02:00", "2026-12-01T02:00:00.Z",
+    ])
     func badTimesAreRefused(text: String) {
         let now = Date(timeIntervalSince1970: 1_796_000_000)
         #expect(throws: StartTimeError.self) { try StartTime.parseTime(text, now: now) }
