@@ -106,6 +106,30 @@ struct RouterCommandTests {
         await client.stop()
     }
 
+    /// `--port 0` prints the port it chose; a port in use is an error, with no "serving" line.
+    @Test func theServingLineNamesTheBoundPortAndComesOnlyOnceListening() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let environment = ["XDG_STATE_HOME": directory + "/state"]
+        let (router, out, err) = try Self.launch(["router", "--port", "0", "--log-level", "warning"], environment: environment, in: directory)
+        defer { if router.isRunning { router.terminate() } }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !Self.read(out).contains("serving"), ContinuousClock.now < deadline, router.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let line = Self.read(out).split(separator: "\n").first { $0.hasPrefix("serving localhost on 127.0.0.1:") }
+        let port = line.flatMap { $0.dropFirst("serving localhost on 127.0.0.1:".count).split(separator: ";").first }.flatMap { Int($0) }
+        #expect((port ?? 0) > 0, "stdout: \(Self.read(out)) stderr: \(Self.read(err))")
+        // The port is taken now: a second router on it fails without claiming to serve.
+        let (second, secondOut, secondErr) = try Self.launch(["router", "--port", "\(port ?? 0)"], environment: environment, in: directory)
+        #expect(try await Self.exitStatus(second) != 0)
+        #expect(!Self.read(secondOut).contains("serving"), "stdout: \(Self.read(secondOut))")
+        #expect(Self.read(secondErr).contains("cannot listen on 127.0.0.1:\(port ?? 0)"), "stderr: \(Self.read(secondErr))")
+        router.terminate()
+        #expect(try await Self.exitStatus(router) == 0)
+    }
+
     @Test func passwordsAreNeverTakenFromTheCommandLine() async throws {
         let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

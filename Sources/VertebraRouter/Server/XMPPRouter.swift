@@ -22,12 +22,16 @@ public final class XMPPRouter: Service, Sendable {
     private let core: RouterCore
     private let group: any EventLoopGroup
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
+    private let onListening: (@Sendable (SocketAddress) -> Void)?
 
     /// Makes a router; loads the TLS certificate and key now, so a bad file fails here.
+    /// `onListening` gets the bound address (with the chosen port for port 0) once it listens.
     public init(
         configuration: RouterConfiguration, accounts: AccountStore, logger: Logger = Logger(label: "vertebra.router"),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onListening: (@Sendable (SocketAddress) -> Void)? = nil
     ) throws(RouterError) {
+        self.onListening = onListening
         try configuration.validate()
         let context = try configuration.tls.map { files throws(RouterError) in try RouterTLS.makeContext(files) }
         core = RouterCore(configuration: configuration, accounts: accounts, tlsContext: context, logger: logger)
@@ -75,6 +79,7 @@ public final class XMPPRouter: Service, Sendable {
             metadata: [
                 "address": "\(address)", "domain": "\(configuration.domain)", "tls": "\(configuration.tls != nil)",
             ])
+        onListening?(address)
         return address
     }
 

@@ -114,7 +114,9 @@ struct RouterServe: AsyncParsableCommand {
         configuration.maxFailedLoginsPerAddress = maxFailedLoginsPerAddress
         configuration.maxFailedLoginsPerAccount = maxFailedLoginsPerAccount
         configuration.limits.maxOutputBufferBytes = maxOutputBufferBytes
-        let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger)
+        let router = try XMPPRouter(configuration: configuration, accounts: accounts, logger: logger) { [address, domain] bound in
+            say("serving \(domain) on \(address):\(bound.port ?? 0); stop with Ctrl-C or SIGTERM")
+        }
         say("accounts:    \(state.accountsPath) (\(accounts.usernames.count) accounts)")
         if let tls {
             say("certificate: \(tls.certificatePath)")
@@ -125,7 +127,6 @@ struct RouterServe: AsyncParsableCommand {
         if accounts.usernames.isEmpty {
             say("no accounts yet: add one with `vertebra router adduser NAME` (it takes effect without a restart)")
         }
-        say("serving \(domain) on \(address):\(port); stop with Ctrl-C or SIGTERM")
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: [router], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
