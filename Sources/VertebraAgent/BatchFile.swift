@@ -3,7 +3,8 @@ import Vertebra
 import VertebraXML
 
 /// `vertebra dispatch --batch FILE`: one job per line, `OPERATION name=type:value ...` in the
-/// command line's argument syntax. Blank lines and lines starting with `#` are skipped; a value
+/// command line's argument syntax. Blank lines are skipped, and `#` starts a comment (at the
+/// start of a word, outside quotes); a value
 /// with spaces goes in double quotes (`text="hello world"`, `\"` and `\\` inside).
 public enum BatchFile {
     public struct LineError: Error, CustomStringConvertible {
@@ -30,7 +31,9 @@ public enum BatchFile {
         return jobs
     }
 
-    /// Splits on spaces, keeping double-quoted stretches (with `\"` and `\\`) together.
+    /// Splits on spaces, keeping double-quoted stretches (with `\"` and `\\`) together. A `#`
+    /// that starts a word outside quotes starts a comment to the end of the line (`text=a#b`
+    /// and `"#b"` keep theirs).
     public static func split(_ line: String) throws -> [String] {
         var words: [String] = []
         var current = ""
@@ -46,6 +49,8 @@ public enum BatchFile {
             } else if character == "\"" {
                 quoted.toggle()
                 inWord = true
+            } else if character == "#", !quoted, !inWord {
+                break
             } else if character == " " || character == "\t", !quoted {
                 if inWord { words.append(current) }
                 current = ""

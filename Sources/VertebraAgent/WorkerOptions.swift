@@ -25,7 +25,7 @@ public struct WorkerOptions: ParsableArguments {
         valueName: "size"))
     public var journalMaxSize: String?
 
-    @Option(help: "Jobs run at once; more are refused (nack busy).")
+    @Option(help: "Jobs run at once, 1 to 100000; more are refused (nack busy).")
     public var maxJobs: Int = 16
 
     @Option(help: "Seconds an advertisement is valid (refreshed at 0.9 x).")
@@ -54,7 +54,9 @@ public struct WorkerOptions: ParsableArguments {
 
     public func validate() throws {
         guard Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
-        guard maxJobs > 0 else { throw ValidationError("--max-jobs must be positive") }
+        guard (1...Worker.maxConcurrentJobsLimit).contains(maxJobs) else {
+            throw ValidationError("--max-jobs must be from 1 to \(Worker.maxConcurrentJobsLimit), not \(maxJobs)")
+        }
         guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
         guard ttl <= 86_400 else { throw ValidationError("--ttl must be at most 86400 seconds (a day)") }
         guard (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be from 0 to 86400 seconds, not \(drainTimeout)") }

@@ -14,6 +14,9 @@ import Testing
         (["worker", "--journal-max-size", "12q"], "is not a size such as 200k"),
         (["worker", "--journal-max-size", "4k"], "--journal-max-size must be at least 64k"),
         (["worker", "--ttl", "100000"], "--ttl must be at most 86400"),
+        (["worker", "--max-jobs", "100000000"], "--max-jobs must be from 1 to 100000"),
+        (["worker", "--max-jobs", "0"], "--max-jobs must be from 1 to 100000"),
+        (["dispatch", "/vertebra/echo", "--at", "2026-02-30T02:00:00Z"], "is not a date and time that exist"),
     ])
     func outOfRangeNumbersAreUsageErrors(arguments: [String], message: String) async throws {
         let output = try await Vertebra.run(arguments + ["--jid", "a@localhost/x", "--password-env", "NOPE"])

@@ -99,6 +99,17 @@ import VertebraXML
         #expect(jobs[1].arguments.last?.text == "say \"hi\"")
     }
 
+    @Test func aHashStartingAWordStartsAComment() throws {
+        let jobs = try BatchFile.parse("/vertebra/count count=i4:2 # two\n/vertebra/echo text=a#b  #c\n/vertebra/echo text=\"# kept\"\n", name: "f")
+        #expect(jobs.map(\.arguments.count) == [1, 1, 1])
+        #expect(jobs[1].arguments.first?.text == "a#b")
+        #expect(jobs[2].arguments.first?.text == "# kept")
+        let entries = try ScheduleFile.parse("@hourly /vertebra/echo text=x # every hour\n", name: "s")
+        let plain = try ScheduleFile.parse("@hourly /vertebra/echo text=x\n", name: "s")
+        #expect(entries.first?.arguments.count == 1)
+        #expect(entries.first?.id == plain.first?.id, "a comment does not make the entry a new one")
+    }
+
     @Test func batchesAreCutByCountAndBySize() {
         let small = Array(repeating: Batch.Job("/a", arguments: []), count: 2_500)
         #expect(BatchFile.chunks(small).map(\.count) == [1_000, 1_000, 500])

@@ -21,6 +21,8 @@ import VertebraXML
 /// to the coordinator (which queues beyond it); an `op` that still arrives over the limit is
 /// accepted and answered with `nack` (reason `busy`), so the coordinator tries elsewhere.
 public actor Worker: PerformerRole {
+    /// The most jobs a worker may run at once: a coordinator refuses a larger advertised capacity.
+    public static let maxConcurrentJobsLimit = Advertisement.maxCapacity
     public struct Options: Sendable {
         /// The coordinator's full JID: it is sent directed presence and advertisements, and may
         /// always dispatch.
