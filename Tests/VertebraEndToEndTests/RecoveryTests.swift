@@ -46,7 +46,7 @@ import VertebraXML
             for _ in 0..<4 {
                 // Not retryable: failing it on stop would be final. Long enough that all four
                 // overlap even when a loaded machine starts them seconds apart.
-                tokens.append(try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:10000"])).id)
+                tokens.append(try await submitter.submit(Diagnostics.Sleep.path, arguments: try TypedArguments.parse(["milliseconds=i4:20000"])).id)
             }
             let running = try await eventually(timeout: .seconds(30)) { try await states(setup, tokens) == Array(repeating: .running, count: 4) }
             let seen = try await states(setup, tokens)

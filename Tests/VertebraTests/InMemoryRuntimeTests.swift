@@ -215,4 +215,32 @@ import VertebraXML
         await worker.stop()
         await second.stop()
     }
+
+    /// A worker that stops while a handler runs (its drain timed out, or it was stopped at once)
+    /// tells the coordinator before it goes: the job moves on now, not after the lease.
+    @Test func aStoppingWorkerReportsTheJobsItCutsOff() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.lease = .seconds(60) }
+        let first = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        let handle = try await cluster.submit(coordinator)
+        try await cluster.eventually("the first run", step: .zero) { cluster.runs.total == 1 }
+        await first.stop()
+        // No time passes: only the worker's own word can end the attempt.
+        try await cluster.eventually("the attempt's end", step: .zero) {
+            let conversations = (try? await journal.conversations(ofJob: handle.id)) ?? []
+            return conversations.contains { $0.role == .requester && $0.state == .failed }
+        }
+        let second = try await cluster.startWorker("w2", journal: try cluster.journal("w2"), fastPath: false)
+        try await cluster.eventually("the retry on w2") { await cluster.endState(of: handle.id, in: journal) != nil }
+        #expect(await cluster.endState(of: handle.id, in: journal) == .done)
+        let errors = try await journal.stanzas(ofConversation: try #require(try await journal.conversations(ofJob: handle.id).first { $0.role == .requester }?.id))
+            .filter { $0.kind == .error }.map(\.body)
+        #expect(errors.contains { $0.contains("the worker stopped before the operation finished") }, "\(errors)")
+        await second.stop()
+        await coordinator.stop()
+    }
 }

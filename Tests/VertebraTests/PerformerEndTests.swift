@@ -21,8 +21,8 @@ import VertebraJournal
     @Test func aHandlersErrorBecomesTheErrorItMeans() throws {
         let attempt = try #require(attempt)
         let alice = try #require(alice)
-        func end(_ error: any Error, cancelledBy: JID? = nil, late: Bool = false) -> String {
-            describe(PerformerEnd.message(for: error, attempt: attempt, cancelledBy: cancelledBy, deadlinePassed: late))
+        func end(_ error: any Error, cancelledBy: JID? = nil, late: Bool = false, stopping: Bool = false) -> String {
+            describe(PerformerEnd.message(for: error, attempt: attempt, cancelledBy: cancelledBy, deadlinePassed: late, workerStopping: stopping))
         }
         #expect(end(Boom()) == "error failed: boom", "an unexpected error may be retried")
         #expect(end(OperationFailure("bad input", fatal: true)) == "fatal failed: bad input")
@@ -30,6 +30,9 @@ import VertebraJournal
         #expect(end(Boom(), late: true) == "fatal deadline-exceeded: the operation's deadline passed")
         // A cancel the requester asked for wins over whatever the handler threw when stopped.
         #expect(end(CancellationError(), cancelledBy: alice, late: true) == "cancel cancelled: by \(alice)")
+        // Cut off by the worker's stop: said so, and the coordinator moves the job on at once.
+        #expect(end(CancellationError(), stopping: true) == "error worker-lost: the worker stopped before the operation finished")
+        #expect(end(Boom(), stopping: true) == "error failed: boom", "what the handler threw itself stays")
     }
 
     @Test func eachEndClosesTheConversationAndMovesTheJob() throws {

@@ -5,14 +5,20 @@ import VertebraJournal
 /// the end makes durable once the requester acknowledged it.
 enum PerformerEnd {
     /// The `error` message for a handler that threw `error`. A cancel the requester asked for
-    /// wins, then a deadline that passed; an ``OperationFailure`` says whether a retry may
-    /// help; anything else is retryable.
-    static func message(for error: any Error, attempt: JobToken, cancelledBy requester: JID?, deadlinePassed: Bool) -> ProtocolMessage {
+    /// wins, then a deadline that passed, then the worker's stop (`worker-lost`: the
+    /// coordinator retries a retryable job elsewhere at once); an ``OperationFailure`` says
+    /// whether a retry may help; anything else is retryable.
+    static func message(
+        for error: any Error, attempt: JobToken, cancelledBy requester: JID?, deadlinePassed: Bool, workerStopping: Bool = false
+    ) -> ProtocolMessage {
         if let requester {
             return .error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by \(requester)"))
         }
         if deadlinePassed {
             return .error(attempt, kind: .fatal, error: VertebraError(.deadlineExceeded, "the operation's deadline passed"))
+        }
+        if workerStopping && error is CancellationError {
+            return .error(attempt, kind: .error, error: VertebraError(.workerLost, "the worker stopped before the operation finished"))
         }
         if let failure = error as? OperationFailure {
             return .error(attempt, kind: failure.fatal ? .fatal : .error, error: VertebraError(.failed, failure.message))

@@ -228,7 +228,7 @@ extension Worker {
             if await journalBroke(error, attempt: attempt, peer: peer) { return }
             ending = PerformerEnd.message(
                 for: error, attempt: attempt, cancelledBy: attempts.isCancelRequested(attempt.description) ? peer : nil,
-                deadlinePassed: error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false))
+                deadlinePassed: error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false), workerStopping: isStopping)
             span.fail("\(error)")
             jobLogger.info("operation failed", metadata: ["error": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Logging
+import Synchronization
 import Natter
 import Tracing
 import VertebraJournal
@@ -204,13 +205,40 @@ public actor Worker: PerformerRole {
 
     /// True once ``drain(timeout:)`` began.
     public private(set) var isDraining = false
+    /// True once ``stop()`` began: a handler cancelled now was cut off by the stop.
+    var isStopping = false
 
     public func stop() async {
+        isStopping = true
         for task in backgroundTasks { task.cancel() }
         refresher?.cancel()
         await withdraw(within: .seconds(2))
-        for task in attempts.handles { task.cancel() }
+        await cancelRunning(within: .seconds(2))
         await client.stop()
+    }
+
+    /// Cancels the handlers still running and gives their ends up to `limit` to reach the
+    /// coordinator (`worker-lost`, "the worker stopped ..."), so it moves their jobs on at once
+    /// instead of after the lease.
+    private func cancelRunning(within limit: Duration) async {
+        let handles = attempts.handles
+        guard !handles.isEmpty else { return }
+        for task in handles { task.cancel() }
+        // Whichever comes first: every handler's end delivered, or `limit` of real time (a stop
+        // must end even on a test's manual clock that nobody moves on). Awaiting a task's value
+        // does not heed cancellation, so the two race outside a task group.
+        let first = FirstOfTwo()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let resumeOnce = { @Sendable in if first.take() { done.resume() } }
+            Task {
+                for task in handles { await task.value }
+                resumeOnce()
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                resumeOnce()
+            }
+        }
     }
 
     /// Withdraws the advertisement (TTL 0), giving up after `limit`: a stop never waits on a
@@ -364,4 +392,11 @@ public actor Worker: PerformerRole {
         }
         throw VertebraErrors.notAuthorized("\(peer.bare) may not dispatch \(path) to this worker")
     }
+}
+
+/// True for the first ``take()`` only.
+private final class FirstOfTwo: Sendable {
+    private let taken = Atomic(false)
+
+    func take() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
 }
