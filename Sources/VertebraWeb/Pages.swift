@@ -65,11 +65,17 @@ struct Pages: Sendable {
             account: accountLine(viewer)))
     }
 
+    /// The jobs as `vertebra jobs --json` prints them; a filter it cannot read is a 400 that
+    /// says why (`{"error": ...}`), not silently dropped.
     func jobsJSON(_ query: JobQuery) async throws -> Response {
-        let jobs = try await reader.jobs(matching: query.filter())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(jobs.map(JobSummary.init))
+        guard query.problems.isEmpty else {
+            let data = try encoder.encode(["error": query.problems.joined(separator: "; ")])
+            return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        let jobs = try await reader.jobs(matching: query.filter())
+        let data = try encoder.encode(jobs.map(JobJSON.init))
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -104,6 +104,12 @@ import VertebraJournal
         #expect(status == 200 && type == "application/json")
         let array = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]])
         #expect(array.count == 1 && array.first?["id"] as? String == fixture.done && array.first?["state"] as? String == "done")
+        // The fields of `vertebra jobs --json`, every one present.
+        let keys = Set(array.first?.keys.map { $0 } ?? [])
+        #expect(keys == ["id", "op", "state", "worker", "attempts", "created", "updated", "finished", "duration", "scope", "submitter",
+                         "deadline", "error", "error_code", "retry_of", "key", "not_before"], "\(keys.sorted())")
+        let bad = try await fixture.get("/api/jobs?state=bogus")
+        #expect(bad.0 == 400 && bad.2.contains("unknown state 'bogus'"), "\(bad)")
         let workers = try await fixture.get("/workers")
         #expect(workers.0 == 200 && workers.2.contains("id=\"not-connected\""))
         let charts = try await fixture.get("/charts")
