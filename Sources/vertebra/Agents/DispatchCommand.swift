@@ -134,7 +134,7 @@ struct DispatchCommand: AsyncParsableCommand {
             return 3
         }
         if detach {
-            print(job.id)
+            if json { printJSON(["job": job.id, "state": "accepted"]) } else { print(job.id) }
             return 0
         }
         if !json {

@@ -10,14 +10,15 @@ import VertebraWeb
 struct WebCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "web",
-        abstract: "Serve a live, read-only web view of the jobs in a journal (and the coordinator's workers).",
+        abstract: "Serve a live web view of the jobs in a journal (and the coordinator's workers).",
         discussion: """
             Opens the journal read-only (--journal PATH, else as `vertebra jobs` finds it), so it \
             works beside a running coordinator or on a journal file alone for a post-mortem. \
             Pages: /jobs (filters, paging, live updates), /jobs/ID, /workers, /charts, and \
-            /api/jobs (JSON). Listens on 127.0.0.1:8080 unless told otherwise; it has no sign-in, \
-            so keep it on loopback and reach it through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 \
-            HOST). With --jid (and a password), it also asks the coordinator for its live workers \
+            /api/jobs (JSON). Listens on 127.0.0.1:8080 unless told otherwise. Reading needs no \
+            sign-in (--sign-in or --jid adds one, for the cancel and retry buttons) and it speaks \
+            plain HTTP, so keep it on loopback and reach it through an SSH tunnel (ssh -L \
+            8080:127.0.0.1:8080 HOST). With --jid (and a password), it also asks the coordinator for its live workers \
             (the ACL must cover /security/workers for that account). `vertebra coordinator --web \
             ADDRESS` serves the same view from the coordinator itself.
             """)
@@ -87,7 +88,7 @@ enum WebAddress {
         let shown = host.contains(":") ? "[\(host)]" : host
         printError("web view: http://\(shown):\(port)/jobs")
         if !["127.0.0.1", "::1", "localhost"].contains(host) {
-            printError("warning: the web view listens on \(host), beyond this machine; it has no sign-in: anyone who reaches it reads every job's arguments")
+            printError("warning: the web view listens on \(host), beyond this machine; reading needs no sign-in: anyone who reaches it reads every job's arguments")
         } else {
             printError("(loopback only; from another machine use an SSH tunnel: ssh -L \(port):127.0.0.1:\(port) THIS-HOST)")
         }

@@ -11,7 +11,8 @@ struct JobsList: AsyncParsableCommand {
             Columns: id (first 12 hex digits; `jobs show` takes any unique prefix), operation, \
             worker, state, attempts, age (since created), duration (created to finished).
             --json prints one JSON array; each job has id, op, state, worker, attempts, created, \
-            updated, finished, duration (seconds), scope, submitter, deadline, error, retry_of, key, \
+            updated, finished, duration (seconds), scope, submitter, deadline, error, error_code, \
+            retry_of, key, \
             not_before (null when unset).
             --follow then keeps watching the journal and prints each new or changed job matching \
             the filters as it happens, one line each (with --json, one JSON object per line), \

@@ -6,7 +6,11 @@ import VertebraJournal
 struct JobsShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one job: arguments, result or error, and every stanza of every attempt.")
+        abstract: "Show one job: arguments, result or error, and every stanza of every attempt.",
+        discussion: """
+            --json prints one object: job (the fields of `jobs --json`), retried_as (the ids of \
+            the jobs that retried this one), conversations and stanzas.
+            """)
 
     @OptionGroup var location: JournalLocation
 
