@@ -140,7 +140,9 @@ let package = Package(
         .executableTarget(
             name: "exec-agent", dependencies: ["ExecAgentOperations", "VertebraAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Agents/exec/Main", swiftSettings: strict),
-        .target(name: "XMPPTestSupport", path: "Tests/XMPPTestSupport", swiftSettings: strict),
+        .target(
+            name: "XMPPTestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/XMPPTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "ReadmeExampleTests",
             dependencies: [
@@ -159,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "VertebraTests",
             dependencies: [
-                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML",
+                "Vertebra", "VertebraAgent", "Natter", "VertebraJournal", "VertebraXML", "XMPPTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -197,7 +199,7 @@ let package = Package(
         .testTarget(
             name: "VertebraRouterTests",
             dependencies: [
-                "VertebraRouter", "Natter", "VertebraXML", "vertebra",
+                "VertebraRouter", "Natter", "VertebraXML", "vertebra", "XMPPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

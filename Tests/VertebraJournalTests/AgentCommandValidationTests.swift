@@ -25,6 +25,19 @@ import Testing
     }
 }
 
+/// `vertebra jobs` filters that cannot match anything are usage errors, not an empty list.
+@Suite struct JobsFilterValidationTests {
+    @Test(arguments: [
+        (["jobs", "--worker", "bad jid"], "--worker: 'bad jid' is not a JID"),
+        (["jobs", "--op", "nopath"], "--op: 'nopath' is not an operation path"),
+    ])
+    func aFilterThatCannotMatchIsAUsageError(arguments: [String], message: String) async throws {
+        let output = try await Vertebra.run(arguments + ["--journal", "/nonexistent/journal.sqlite"])
+        #expect(output.status == 64, "exit \(output.status): \(output.stderr)")
+        #expect(output.stderr.contains(message), "stderr: \(output.stderr)")
+    }
+}
+
 /// `vertebra dispatch --batch FILE` checks the whole file before it connects.
 @Suite struct BatchFileValidationTests {
     @Test(arguments: [

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import Natter
 import Testing
 import VertebraRouter
+import XMPPTestSupport
 
 @Suite("Accounts file")
 struct AccountStoreTests {
@@ -77,29 +77,15 @@ struct AccountStoreTests {
 /// Credentials never reach the log, even at trace level.
 @Suite struct CredentialLoggingTests {
     /// Keeps every log line.
-    struct Capture: LogHandler {
-        let lines: NIOLockedValueBox<[String]>
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            lines.withLockedValue { $0.append("\(event.message) \(all)") }
-        }
-    }
-
     @Test func aPLAINPasswordIsNotLoggedAtTrace() async throws {
-        let lines = NIOLockedValueBox<[String]>([])
-        let logger = Logger(label: "router-trace") { _ in Capture(lines: lines) }
+        let lines = LineCapture.Lines()
+        let logger = Logger(label: "router-trace") { _ in LineCapture(lines) }
         try await TestRouter.with(tls: false, requireTLS: false, logger: logger) { router in
             let raw = try await RawClient(port: router.port)
             #expect(try await raw.logInPLAIN("alice"))
             await raw.close()
         }
-        let logged = lines.withLockedValue { $0 }.joined(separator: "\n")
+        let logged = lines.all.joined(separator: "\n")
         #expect(logged.contains("stanza in"), "nothing was traced: the test would prove nothing")
         #expect(!logged.contains(Data("\u{0}alice\u{0}\(TestRouter.password)".utf8).base64EncodedString()))
         #expect(!logged.contains(TestRouter.password))

@@ -1,8 +1,10 @@
 import NIOConcurrencyHelpers
+import Logging
 import Natter
 import Testing
 import Vertebra
 import VertebraXML
+import XMPPTestSupport
 
 /// A worker's advertisement is renewed before the coordinator lets it run out, however long
 /// the coordinator takes to end the advertising conversation.
@@ -59,4 +61,27 @@ import VertebraXML
         await worker.stop()
         await coordinator.stop()
     }
+
+    /// A worker the ACL does not let serve retries its advertisement every second; the
+    /// coordinator says so once, not once a second.
+    @Test func aRefusedWorkerIsLoggedOnceNotPerRetry() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let lines = LineCapture.Lines()
+        var options = cluster.coordinatorOptions()
+        options.accessList = try AccessList(parsing: "serve w2@localhost /test/echo")
+        let coordinator = Coordinator(
+            client: cluster.network.transport(MemoryCluster.coordinatorJID, clock: clock, requestTimeout: cluster.answerTimeout),
+            journal: try cluster.journal("coordinator"), options: options,
+            logger: Logger(label: "refusals") { _ in LineCapture(lines) })
+        try await coordinator.start()
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.advance(clock, by: .seconds(6), step: .seconds(1))
+        let refusals = lines.all.filter { $0.contains("refused operations a worker may not serve") }
+        #expect(refusals.count == 1, "\(refusals)")
+        #expect(await coordinator.workers.isEmpty)
+        await worker.stop()
+        await coordinator.stop()
+    }
 }
+

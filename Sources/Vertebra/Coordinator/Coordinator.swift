@@ -132,6 +132,8 @@ public actor Coordinator: PerformerRole {
     /// While the start resumes the journal's jobs, no slot is given out: every resumed attempt
     /// must be counted on its worker first.
     var holdingSlots = false
+    /// The operations last refused to each worker by the ACL (logged once, not per retry).
+    var refusedServing: [String: [String]] = [:]
     var sweeper: Task<Void, Never>?
     /// The jobs each watched worker runs attempts of, and its watcher (Coordinator+Watch).
     var watchedAttempts: [JID: Set<String>] = [:]
@@ -381,9 +383,13 @@ public actor Coordinator: PerformerRole {
         guard ad.ttl > 0, !mayServeEverything(worker) else { return }
         let allowed = ad.operations.filter { options.accessList.allowsServing(worker, $0) }
         let refused = ad.operations.filter { !allowed.contains($0) }
-        if !refused.isEmpty {
-            logger.notice("refused operations a worker may not serve", metadata: [
-                "worker": "\(worker)", "refused": "\(refused.map(\.path))"])
+        // Once per worker and refusal: a refused worker retries every second.
+        let paths = refused.map(\.path)
+        if !refused.isEmpty, refusedServing[worker.description] != paths {
+            if refusedServing.count >= 1_000 { refusedServing.removeAll() }
+            refusedServing[worker.description] = paths
+            logger.notice("refused operations a worker may not serve (logged once until they change)", metadata: [
+                "worker": "\(worker)", "refused": "\(paths)"])
         }
         guard !allowed.isEmpty else {
             throw VertebraErrors.notAuthorized(

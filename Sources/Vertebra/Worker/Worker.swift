@@ -1,8 +1,8 @@
 import CoreMetrics
 import Foundation
 import Logging
-import Synchronization
 import Natter
+import Synchronization
 import Tracing
 import VertebraJournal
 import VertebraXML

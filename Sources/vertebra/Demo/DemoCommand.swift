@@ -80,7 +80,15 @@ struct DemoStage: Sendable {
 
     init(stateDir: String?) throws {
         let base = stateDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-demo-\(UUID().uuidString.prefix(8).lowercased())").path
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: base, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--state-dir \(base) is a file, not a folder")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ValidationError("cannot make the state folder \(base): \(error.localizedDescription)")
+        }
         directory = URL(fileURLWithPath: base).standardizedFileURL.path
         binaries = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).deletingLastPathComponent().path
         for agent in ["files-agent", "exec-agent"] where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(agent)") {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Natter
 import VertebraJournal
 
 /// `vertebra jobs [list]`: a table or JSON array of jobs, newest first.
@@ -57,8 +58,12 @@ struct JobsList: AsyncParsableCommand {
             throw ValidationError(
                 "--since: '\(since)' is neither \(TimeText.durationHelp) nor a date like 2025-01-31 or 2025-01-31T12:00:00Z.")
         }
-        if let worker, worker.isEmpty { throw ValidationError("--worker must not be empty.") }
-        if let op, op.isEmpty { throw ValidationError("--op must not be empty.") }
+        if let worker, JID(worker) == nil {
+            throw ValidationError("--worker: '\(worker)' is not a JID (e.g. w1@example.org or w1@example.org/worker).")
+        }
+        if let op, !op.hasPrefix("/") || op.contains(" ") {
+            throw ValidationError("--op: '\(op)' is not an operation path (e.g. /image/resize, or /image/* for a prefix).")
+        }
         guard (50...60_000).contains(interval) else { throw ValidationError("--interval must be from 50 to 60000 ms (got \(interval)).") }
     }
 

@@ -233,7 +233,12 @@ struct RouterUsers: AsyncParsableCommand {
     @OptionGroup var state: RouterState
 
     func run() async throws {
-        for name in try AccountStore(path: state.accountsPath).usernames { say(name) }
+        let names = try AccountStore(path: state.accountsPath).usernames
+        for name in names { say(name) }
+        if names.isEmpty {
+            let missing = FileManager.default.fileExists(atPath: state.accountsPath) ? "" : "; the file does not exist"
+            printError("no accounts in \(state.accountsPath)\(missing) (add one with `vertebra router adduser NAME`)")
+        }
     }
 }
 
