@@ -16,6 +16,10 @@ public enum ScheduleFile {
             do {
                 var words = try BatchFile.split(trimmed)
                 let fieldCount = words.first?.hasPrefix("@") == true ? 1 : 5
+                if fieldCount == 5, let short = words.prefix(5).firstIndex(where: { $0.hasPrefix("/") }) {
+                    throw BatchFile.LineError(
+                        description: "the cron expression has \(short) fields; it takes 5 (minute hour day-of-month month day-of-week) or an @name")
+                }
                 guard words.count > fieldCount else {
                     throw BatchFile.LineError(description: "a line is CRON [missed=run|skip] OPERATION name=type:value ...")
                 }

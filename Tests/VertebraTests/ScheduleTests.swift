@@ -132,7 +132,7 @@ import VertebraXML
     @Test(arguments: [
         ("61 * * * * /a", "s.txt:1:"), ("* * * * * missed=later /a", "missed= takes run or skip"), ("* * * * * echo", "operation path"),
         ("", "no entries"), ("@daily /a\n@daily /a", "twice"), ("* * * * *", "CRON [missed=run|skip] OPERATION"),
-        ("* * * * * /a count=i4:x", "s.txt:1:"),
+        ("* * * * * /a count=i4:x", "s.txt:1:"), ("0 2 * * /vertebra/echo", "the cron expression has 4 fields; it takes 5"),
     ])
     func badLinesNameTheLine(text: String, message: String) {
         #expect {
