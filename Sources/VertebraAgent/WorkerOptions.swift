@@ -57,6 +57,9 @@ public struct WorkerOptions: ParsableArguments {
         guard (1...Worker.maxConcurrentJobsLimit).contains(maxJobs) else {
             throw ValidationError("--max-jobs must be from 1 to \(Worker.maxConcurrentJobsLimit), not \(maxJobs)")
         }
+        for jid in allow where JID(jid) == nil {
+            throw ValidationError("--allow: '\(jid)' is not a JID (e.g. alice@example.org)")
+        }
         guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
         guard ttl <= 86_400 else { throw ValidationError("--ttl must be at most 86400 seconds (a day)") }
         guard (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be from 0 to 86400 seconds, not \(drainTimeout)") }

@@ -16,6 +16,7 @@ import Testing
         (["worker", "--ttl", "100000"], "--ttl must be at most 86400"),
         (["worker", "--max-jobs", "100000000"], "--max-jobs must be from 1 to 100000"),
         (["worker", "--max-jobs", "0"], "--max-jobs must be from 1 to 100000"),
+        (["worker", "--allow", "bad jid"], "--allow: 'bad jid' is not a JID"),
         (["dispatch", "/vertebra/echo", "--at", "2026-02-30T02:00:00Z"], "is not a date and time that exist"),
     ])
     func outOfRangeNumbersAreUsageErrors(arguments: [String], message: String) async throws {

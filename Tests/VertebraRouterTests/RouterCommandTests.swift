@@ -182,4 +182,14 @@ struct RouterCommandTests {
         #expect(try await Self.exitStatus(router) == 64)
         #expect(Self.read(err).contains("--no-tls serves loopback clients only"))
     }
+
+    @Test func aDomainThatIsNoDomainIsRefusedBeforeAnyFileIsWritten() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (router, _, err) = try Self.launch(["router", "--domain", "bad domain", "--state-dir", directory + "/state"], in: directory)
+        #expect(try await Self.exitStatus(router) == 64)
+        #expect(Self.read(err).contains("--domain 'bad domain' is not a domain"), "\(Self.read(err))")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/state/bad domain.crt"))
+    }
 }

@@ -70,6 +70,9 @@ struct RouterServe: AsyncParsableCommand {
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
+        guard JID("user@\(domain)") != nil, !domain.contains("/") else {
+            throw ValidationError("--domain '\(domain)' is not a domain (e.g. localhost or xmpp.example.org)")
+        }
         guard maxConnectionsPerAddress > 0 else { throw ValidationError("--max-connections-per-address must be positive") }
         guard maxFailedLoginsPerAddress >= 0 else { throw ValidationError("--max-failed-logins-per-address must be 0 or more") }
         guard maxFailedLoginsPerAccount >= 0 else { throw ValidationError("--max-failed-logins-per-account must be 0 or more") }
