@@ -8,28 +8,21 @@ import XMPPTestSupport
     /// and the first can no longer hear its job. It used to wait out its whole `--timeout`
     /// (300 s by default); it now says why and exits 3 at once, and the job goes on.
     @Test func aDispatchWhoseSessionIsTakenExitsThreeAtOnce() async throws {
-        let setup = try await CrashTests.Setup.make()
-        defer { setup.finish() }
-        let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
-        let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
-        defer {
-            coordinator.stop()
-            worker.stop()
+        try await RecoveryTests().withCoordinatorAndOneWorker { setup in
+            let jid = "coordinator@\(setup.server.domain)/same-resource"
+            let log = setup.directory + "/first.log"
+            let first = try Self.dispatch(["/vertebra/sleep", "milliseconds=i4:20000"], jid: jid, setup: setup, log: log)
+            defer { if first.isRunning { first.terminate() } }
+            _ = try await eventually(timeout: .seconds(20)) { Self.text(log).contains("accepted by") }
+            let second = try Self.dispatch(["/vertebra/echo", "text=x", "--detach"], jid: jid, setup: setup, log: setup.directory + "/second.log")
+            second.waitUntilExit()
+            let ended = ContinuousClock.now
+            #expect(try await eventually(timeout: .seconds(20)) { !first.isRunning }, "the first dispatch still waits: \(Self.text(log))")
+            #expect(ContinuousClock.now - ended < .seconds(20))
+            #expect(first.terminationStatus == 3)
+            #expect(Self.text(log).contains("another session"), "\(Self.text(log))")
+            #expect(Self.text(log).contains("the job goes on"), "\(Self.text(log))")
         }
-        try await CrashTests().waitForWorkers(setup, count: 1)
-        let jid = "coordinator@\(setup.server.domain)/same-resource"
-        let log = setup.directory + "/first.log"
-        let first = try Self.dispatch(["/vertebra/sleep", "milliseconds=i4:20000"], jid: jid, setup: setup, log: log)
-        defer { if first.isRunning { first.terminate() } }
-        _ = try await eventually(timeout: .seconds(20)) { Self.text(log).contains("accepted by") }
-        let second = try Self.dispatch(["/vertebra/echo", "text=x", "--detach"], jid: jid, setup: setup, log: setup.directory + "/second.log")
-        second.waitUntilExit()
-        let ended = ContinuousClock.now
-        #expect(try await eventually(timeout: .seconds(20)) { !first.isRunning }, "the first dispatch still waits: \(Self.text(log))")
-        #expect(ContinuousClock.now - ended < .seconds(20))
-        #expect(first.terminationStatus == 3)
-        #expect(Self.text(log).contains("another session"), "\(Self.text(log))")
-        #expect(Self.text(log).contains("the job goes on"), "\(Self.text(log))")
     }
 
     static func dispatch(_ arguments: [String], jid: String, setup: CrashTests.Setup, log: String) throws -> Process {
