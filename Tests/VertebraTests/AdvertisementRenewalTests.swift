@@ -83,5 +83,54 @@ import XMPPTestSupport
         await worker.stop()
         await coordinator.stop()
     }
+
+    /// Only an operator can change a refusal: the refused worker asks again after 1, 2, 4 … 60
+    /// s, not every second, and says so once, as an error naming the fix.
+    @Test func aRefusedWorkerBacksOffAndSaysWhyOnce() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        var options = cluster.coordinatorOptions()
+        options.accessList = try AccessList(parsing: "serve w2@localhost /test/echo")
+        let coordinator = Coordinator(
+            client: cluster.network.transport(MemoryCluster.coordinatorJID, clock: clock, requestTimeout: cluster.answerTimeout),
+            journal: try cluster.journal("coordinator"), options: options, logger: MemoryCluster.quiet)
+        try await coordinator.start()
+        let advertisements = NIOLockedValueBox<[Int]>([])
+        let second = NIOLockedValueBox(0)
+        cluster.network.intercept { stanza, _ in
+            if stanza[attribute: "type"] == "set", stanza.elements.first?[attribute: "type"] == ServiceOperation.advertise.path {
+                advertisements.withLockedValue { $0.append(second.withLockedValue { $0 }) }
+            }
+            return .route
+        }
+        let lines = LineCapture.Lines()
+        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1"), logger: Logger(label: "w1") { _ in LineCapture(lines) })
+        try await worker.start()
+        for tick in 1...200 {
+            try await cluster.settle()
+            second.withLockedValue { $0 = tick }
+            clock.advance(by: .seconds(1))
+        }
+        try await cluster.settle()
+        // Asked at 0, 1, 3, 7, 15, 31, 63, 123, 183 s (a second either way for the ticks).
+        let asked = advertisements.withLockedValue { $0 }
+        #expect((8...10).contains(asked.count), "advertised at seconds \(asked)")
+        let gaps = zip(asked.dropFirst(), asked).map { $0 - $1 }
+        #expect(gaps.allSatisfy { $0 <= 61 }, "gaps \(gaps)")
+        #expect(gaps.suffix(2).allSatisfy { $0 >= 59 }, "gaps \(gaps)")
+        let errors = lines.all.filter { $0.contains("refuses this worker") && !$0.hasPrefix("[debug]") }
+        #expect(errors.count == 1, "\(errors)")
+        #expect(errors.first?.hasPrefix("[error]") == true && errors.first?.contains("'serve' rule") == true, "\(errors)")
+        #expect(await coordinator.workers.isEmpty)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    @Test func refusedRetryDelaysDoubleUpToAMinute() {
+        let delays = (1...9).map { Worker.refusedRetryDelay(afterRefusals: $0) }
+        #expect(delays == [1, 2, 4, 8, 16, 32, 60, 60, 60].map { Duration.seconds($0) })
+        #expect(Worker.refusedRetryDelay(afterRefusals: 0) == .seconds(1))
+        #expect(Worker.refusedRetryDelay(afterRefusals: Int.max) == .seconds(60))
+    }
 }
 

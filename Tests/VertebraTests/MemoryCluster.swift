@@ -112,7 +112,10 @@ final class MemoryCluster: Sendable {
     }
 
     /// A worker as ``startWorker(_:journal:fastPath:)`` makes it, not started.
-    func makeWorker(_ name: String, journal: ExchangeJournal, fastPath: Bool = true, adjust: (inout Worker.Options) -> Void = { _ in }) async throws -> Worker {
+    func makeWorker(
+        _ name: String, journal: ExchangeJournal, fastPath: Bool = true, logger: Logger = quiet,
+        adjust: (inout Worker.Options) -> Void = { _ in }
+    ) async throws -> Worker {
         let jid = JID("\(name)@localhost/w")!
         var options = Worker.Options(coordinator: Self.coordinatorJID, advertiseTTL: .seconds(60), deliveryGiveUp: .seconds(5))
         options.answerTimeout = answerTimeout
@@ -120,7 +123,7 @@ final class MemoryCluster: Sendable {
         options.fastPathBudget = fastPath ? .milliseconds(500) : .zero
         options.clock = clock
         adjust(&options)
-        let worker = Worker(client: network.transport(jid, clock: clock, requestTimeout: answerTimeout), journal: journal, options: options, logger: Self.quiet)
+        let worker = Worker(client: network.transport(jid, clock: clock, requestTimeout: answerTimeout), journal: journal, options: options, logger: logger)
         let runs = self.runs
         try await worker.register(Echo.self) { op, context in
             runs.record(context.attempt)

@@ -1,7 +1,7 @@
 import Logging
 import Synchronization
 
-/// A log handler that keeps each line (message and metadata), for tests that look for or
+/// A log handler that keeps each line (`[level] message metadata`), for tests that look for or
 /// count what was logged.
 public struct LineCapture: LogHandler {
     public final class Lines: Sendable {
@@ -29,6 +29,6 @@ public struct LineCapture: LogHandler {
 
     public func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        lines.append("\(event.message) \(all)")
+        lines.append("[\(event.level)] \(event.message) \(all)")
     }
 }

@@ -99,6 +99,8 @@ public actor Worker: PerformerRole {
     /// The advertisement refresh loop; restarted when the coordinator's presence changes.
     var refresher: Task<Void, Never>?
     var advertiseFailures = 0
+    /// The coordinator's refusals in a row (not-authorized), which space the retries out.
+    var advertiseRefusals = 0
     var isAdvertising = false
     var advertiseAgain = false
     /// The coordinator's presence as last seen (nil: none yet).
@@ -320,6 +322,8 @@ public actor Worker: PerformerRole {
         }
         isAdvertising = false
         advertiseAgain = false
+        // A coordinator that came back may have a new ACL: a refusal then is news again.
+        if cuttingOff { advertiseRefusals = 0 }
         refresher?.cancel()
         refresher = Task { await self.refreshLoop() }
     }
@@ -331,7 +335,7 @@ public actor Worker: PerformerRole {
             // The coordinator counts the TTL from when the advertisement reaches it, so the
             // next renewal counts from when it was sent, not from when the conversation ended.
             let sent = clock.now
-            let ok = await advertiseOnce()
+            let result = await advertiseOnce()
             // A cancelled loop was replaced: the new one owns the flag.
             guard !Task.isCancelled else { return }
             isAdvertising = false
@@ -339,12 +343,27 @@ public actor Worker: PerformerRole {
                 advertiseAgain = false
                 continue
             }
-            try? await clock.sleep(until: ok ? sent + ttl * 0.9 : clock.now + .seconds(1))
+            switch result {
+            case .advertised: try? await clock.sleep(until: sent + ttl * 0.9)
+            case .failed: try? await clock.sleep(for: .seconds(1))
+            case .refused: try? await clock.sleep(for: Self.refusedRetryDelay(afterRefusals: advertiseRefusals))
+            }
         }
     }
 
-    @discardableResult
-    private func advertiseOnce() async -> Bool {
+    enum AdvertiseResult { case advertised, failed, refused }
+
+    /// The longest wait between two advertisements the coordinator refused.
+    public static let maxRefusedRetryDelay: Duration = .seconds(60)
+
+    /// After the coordinator refused this worker `refusals` times in a row (its ACL does not let
+    /// it serve): 1, 2, 4 … 60 s. Only an operator can change that, and a restarted coordinator
+    /// (whose presence comes back) is asked again at once.
+    public static func refusedRetryDelay(afterRefusals refusals: Int) -> Duration {
+        min(.seconds(1 << min(max(refusals - 1, 0), 6)), maxRefusedRetryDelay)
+    }
+
+    private func advertiseOnce() async -> AdvertiseResult {
         do {
             try await client.sendPresence(to: options.coordinator)
             let seconds = Int(options.advertiseTTL.components.seconds)
@@ -353,15 +372,26 @@ public actor Worker: PerformerRole {
             logger.debug("advertised", metadata: ["operations": "\(operations.map(\.path))"])
             if advertiseFailures > 0 { logger.info("advertised again after \(advertiseFailures) failed tries") }
             advertiseFailures = 0
-            return true
+            advertiseRefusals = 0
+            return .advertised
         } catch is CancellationError {
-            return false  // cut off by a new advertising loop, on purpose
+            return .failed  // cut off by a new advertising loop, on purpose
+        } catch let error as VertebraError where error.code == .notAuthorized {
+            advertiseFailures += 1
+            advertiseRefusals += 1
+            let delay = Self.refusedRetryDelay(afterRefusals: advertiseRefusals)
+            // Once at error level (an operator must act); the retries at debug.
+            logger.log(level: advertiseRefusals == 1 ? .error : .debug,
+                       "the coordinator refuses this worker (its ACL needs a 'serve' rule for it); asking again with backoff up to \(Self.maxRefusedRetryDelay)",
+                       metadata: ["coordinator": "\(options.coordinator)", "error": "\(error)", "retry_in": "\(delay)"])
+            return .refused
         } catch {
             advertiseFailures += 1
+            advertiseRefusals = 0
             // Once per outage at warning level; the retries every second at debug.
             logger.log(level: advertiseFailures == 1 ? .warning : .debug, "could not advertise to the coordinator; retrying", metadata: [
                 "coordinator": "\(options.coordinator)", "error": "\(error)"])
-            return false
+            return .failed
         }
     }
 
