@@ -3,7 +3,9 @@ import Vertebra
 import VertebraXML
 
 /// Vertebra's command-line argument syntax (DESIGN §8): `name=type:value` with `string:`,
-/// `res:`, `i4:`, `i8:`, `double:`, `boolean:`, `base64:`; a bare `name=value` is a string.
+/// `res:`, `i4:` or `int:` (32 bits), `i8:` or `integer:` (64 bits), `double:`, `boolean:`,
+/// `base64:`; a bare `name=value` is a string. A type name of another language (`bool:`,
+/// `float:` …) is an error naming the one meant.
 public enum TypedArguments {
     public struct SyntaxError: Error, CustomStringConvertible {
         public let description: String
@@ -28,22 +30,33 @@ public enum TypedArguments {
         let rest = String(argument[argument.index(after: equals)...])
         var type = "string"
         var value = rest
-        if let colon = rest.firstIndex(of: ":"), kinds.contains(String(rest[..<colon])) {
-            type = String(rest[..<colon])
-            value = String(rest[rest.index(after: colon)...])
+        if let colon = rest.firstIndex(of: ":") {
+            let prefix = String(rest[..<colon])
+            if kinds.contains(prefix) {
+                type = prefix
+                value = String(rest[rest.index(after: colon)...])
+            } else if let meant = likelyMeant[prefix] {
+                throw SyntaxError(description: "argument '\(name)': '\(prefix):' is not a type (did you mean \(meant):?); to send the text '\(rest)', write \(name)=string:\(rest)")
+            }
         }
         try check(type, value, name: name)
         let element = type == "boolean" ? (["1", "true"].contains(value.lowercased()) ? "1" : "0") : value
         return XElement(type, namespace: XMLNamespace.vertebraAPI, attributes: [XAttribute("name", name)], text: element)
     }
 
-    static let kinds: Set<String> = ["string", "res", "i4", "i8", "double", "boolean", "base64"]
+    static let kinds: Set<String> = ["string", "res", "i4", "i8", "int", "integer", "double", "boolean", "base64"]
+
+    /// Type names of other languages, refused with the one meant rather than sent as text.
+    static let likelyMeant: [String: String] = [
+        "bool": "boolean", "float": "double", "number": "double", "long": "i8", "i32": "i4", "i64": "i8",
+        "str": "string", "bytes": "base64",
+    ]
 
     private static func check(_ type: String, _ value: String, name: String) throws {
         let ok: Bool
         switch type {
-        case "i4": ok = Int32(value) != nil
-        case "i8": ok = Int64(value) != nil
+        case "i4", "int": ok = Int32(value) != nil
+        case "i8", "integer": ok = Int64(value) != nil
         case "double": ok = Double(value) != nil
         case "boolean": ok = ["1", "0", "true", "false"].contains(value.lowercased())
         case "base64": ok = Data(base64Encoded: value) != nil

@@ -18,6 +18,10 @@ import Testing
         (["worker", "--max-jobs", "0"], "--max-jobs must be from 1 to 100000"),
         (["worker", "--allow", "bad jid"], "--allow: 'bad jid' is not a JID"),
         (["dispatch", "/vertebra/echo", "--at", "2026-02-30T02:00:00Z"], "is not a date and time that exist"),
+        (["dispatch", "/vertebra/echo", "--deadline", "-1"], "--deadline must be from 1 to"),
+        (["dispatch", "/vertebra/echo", "--timeout", "-5"], "--timeout must be from 1 to"),
+        (["dispatch", "/vertebra/echo", "on=bool:1"], "argument 'on': 'bool:' is not a type (did you mean boolean:?); to send the text 'bool:1', write on=string:bool:1"),
+        (["dispatch", "/vertebra/echo", "n=int:3000000000"], "argument 'n': '3000000000' is not a valid int"),
     ])
     func outOfRangeNumbersAreUsageErrors(arguments: [String], message: String) async throws {
         let output = try await Vertebra.run(arguments + ["--jid", "a@localhost/x", "--password-env", "NOPE"])

@@ -12,8 +12,8 @@ struct DispatchCommand: AsyncParsableCommand {
         commandName: "dispatch",
         abstract: "Submit a job through the coordinator and print its results.",
         discussion: """
-            Arguments are name=type:value with type string, res, i4, i8, double, boolean or \
-            base64; a bare name=value is a string. Example:
+            Arguments are name=type:value with type string, res, i4 (or int), i8 (or integer), \
+            double, boolean or base64; a bare name=value is a string. Example:
               vertebra dispatch /vertebra/echo text=hello
               vertebra dispatch /vertebra/count count=i4:3 --scope all --json
             Results print one chunk per line (with --json: one JSON object at the end); progress \
@@ -44,8 +44,9 @@ struct DispatchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Target worker's full JID for --scope direct (repeatable).", valueName: "jid")) var to: [String] = []
     @Option(help: ArgumentHelp("The coordinator's full JID. Default: $VERTEBRA_COORDINATOR, else coordinator@DOMAIN/coordinator.", valueName: "jid"))
     var coordinator: String?
-    @Option(help: "Seconds the job may take (the coordinator cancels it then).") var deadline: Int?
-    @Option(help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
+    // Unconditional: `--deadline -1` is a number out of range, not a missing value.
+    @Option(parsing: .unconditional, help: "Seconds the job may take (the coordinator cancels it then).") var deadline: Int?
+    @Option(parsing: .unconditional, help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
     @Flag(help: "Print one JSON object with the job's state and results.") var json = false
     @Flag(help: "Print the job id once the coordinator accepted it, and exit (the coordinator then relays nothing to this command; follow the job with `vertebra jobs`).") var detach = false
     @Option(help: ArgumentHelp("Submit every job of this file (one per line: OPERATION name=type:value ...); print their ids and exit.", valueName: "file"))
