@@ -142,6 +142,23 @@ struct RouterCommandTests {
         #expect(Self.read(delErr).contains("no account nobody"))
     }
 
+    /// Every mistake in an account command is a usage error (64), found before any prompt.
+    @Test(arguments: [
+        (["adduser", "bad name"], "'bad name' is not a valid user name"),
+        (["passwd", "a@b"], "'a@b' is not a valid user name"),
+        (["deluser", "x/y"], "'x/y' is not a valid user name"),
+        (["deluser", "nobody"], "no account nobody"),
+        (["passwd", "nobody"], "no account nobody"),
+    ])
+    func badAccountCommandsAreUsageErrors(arguments: [String], message: String) async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (process, _, err) = try Self.launch(["router"] + arguments + ["--state-dir", directory], in: directory)
+        #expect(try await Self.exitStatus(process) == 64, "stderr: \(Self.read(err))")
+        #expect(Self.read(err).contains(message), "stderr: \(Self.read(err))")
+    }
+
     @Test func aPasswordFileOthersCanReadIsRefusedAndAPrivateOneIsTaken() async throws {
         let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -12,9 +12,7 @@ public struct Account: Sendable, Hashable, Codable {
 
     /// Derives an account from a password, with fresh random salts.
     public init(username: String, password: String, iterations: Int = 4096) throws(RouterError) {
-        guard let jid = JID(local: username, domain: "example.invalid"), let local = jid.local else {
-            throw RouterError(.accounts, "'\(username)' is not a valid user name (no @ / : ' \" & < > or spaces)")
-        }
+        let local = try Self.normalized(username)
         guard !password.isEmpty else { throw RouterError(.accounts, "the password is empty") }
         do {
             self.username = local
@@ -23,6 +21,15 @@ public struct Account: Sendable, Hashable, Codable {
         } catch {
             throw RouterError(.accounts, "cannot derive credentials: \(error)")
         }
+    }
+
+    /// `username` as accounts store it (a JID's local part, lowercased); throws when no JID can
+    /// have it.
+    public static func normalized(_ username: String) throws(RouterError) -> String {
+        guard let jid = JID(local: username, domain: "example.invalid"), let local = jid.local else {
+            throw RouterError(.accounts, "'\(username)' is not a valid user name (no @ / : ' \" & < > or spaces)")
+        }
+        return local
     }
 
     /// The credentials for `hash`.

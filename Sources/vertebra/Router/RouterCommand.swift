@@ -187,12 +187,23 @@ struct PasswordInput: ParsableArguments {
     }
 }
 
+/// A user name no JID can have is a usage error (exit 64), found before any password prompt.
+private func validateUserName(_ name: String) throws {
+    do {
+        _ = try Account.normalized(name)
+    } catch {
+        throw ValidationError(error.message)
+    }
+}
+
 /// `vertebra router adduser NAME`.
 struct RouterAddUser: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "adduser", abstract: "Add an account (salted SCRAM credentials, never the password).")
     @OptionGroup var state: RouterState
     @OptionGroup var password: PasswordInput
     @Argument(help: "User name (the local part of the JID).") var name: String
+
+    func validate() throws { try validateUserName(name) }
 
     func run() async throws {
         let store = try AccountStore(path: state.accountsPath)
@@ -209,6 +220,8 @@ struct RouterPasswd: AsyncParsableCommand {
     @OptionGroup var password: PasswordInput
     @Argument(help: "User name.") var name: String
 
+    func validate() throws { try validateUserName(name) }
+
     func run() async throws {
         let store = try AccountStore(path: state.accountsPath)
         guard store.account(name) != nil else { throw ValidationError("no account \(name) in \(state.accountsPath)") }
@@ -222,6 +235,8 @@ struct RouterDelUser: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deluser", abstract: "Remove an account.")
     @OptionGroup var state: RouterState
     @Argument(help: "User name.") var name: String
+
+    func validate() throws { try validateUserName(name) }
 
     func run() async throws {
         let store = try AccountStore(path: state.accountsPath)
