@@ -243,4 +243,29 @@ import VertebraXML
         await second.stop()
         await coordinator.stop()
     }
+
+    /// `stop()` returns once every task the coordinator started has ended: running attempts,
+    /// their timers and watchers, the queue. What the CLI does next, closing the journal, then
+    /// cannot fail a write of a task still winding down, however long time then runs on.
+    @Test func aStoppedCoordinatorLeavesNoTaskBehind() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.lease = .seconds(5) }
+        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1"), fastPath: false) { $0.maxConcurrentJobs = 2 }
+        try await worker.start()
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        var jobs: [String] = []
+        for _ in 1...4 { jobs.append(try await cluster.submit(coordinator).id) }
+        try await cluster.eventually("two runs, two jobs queued", step: .zero) { cluster.runs.total == 2 }
+        await coordinator.stop()
+        await journal.close()
+        try await cluster.advance(clock, by: .seconds(60), step: .seconds(1))
+        #expect(await coordinator.journalFailures == 0)
+        cluster.runs.block("w1", false)
+        await worker.stop()
+        let reopened = try cluster.journal("coordinator")
+        for job in jobs { #expect(try await reopened.job(job)?.state.isTerminal == false, "every job resumes at the next start") }
+    }
 }

@@ -16,13 +16,15 @@ final class AttemptTimers {
     }
 
     private let inbox: RequesterInbox
+    private let tasks: OwnedTasks
     private let clock: any RuntimeClock
     private let job: String
     private let worker: JID
     private var running: [Kind: RuntimeTimer] = [:]
 
-    init(inbox: RequesterInbox, clock: any RuntimeClock, job: String, worker: JID) {
+    init(inbox: RequesterInbox, tasks: OwnedTasks, clock: any RuntimeClock, job: String, worker: JID) {
         self.inbox = inbox
+        self.tasks = tasks
         self.clock = clock
         self.job = job
         self.worker = worker
@@ -31,8 +33,8 @@ final class AttemptTimers {
     /// Starts `kind` to fire at `instant`, replacing one already running.
     func start(_ kind: Kind, at instant: ContinuousClock.Instant) {
         running[kind]?.cancel()
-        let (inbox, job, worker) = (inbox, job, worker)
-        running[kind] = clock.schedule(at: instant) { Task { await inbox.inject(kind.event, job: job, peer: worker) } }
+        let (inbox, tasks, job, worker) = (inbox, tasks, job, worker)
+        running[kind] = clock.schedule(at: instant) { tasks.spawn { await inbox.inject(kind.event, job: job, peer: worker) } }
     }
 
     func cancel(_ kind: Kind) {

@@ -355,7 +355,7 @@ extension Coordinator {
     private func follow(_ job: LiveJob, worker: JID, events: AsyncStream<InboxEvent>, values start: [XElement]) async -> AttemptOutcome {
         var follower = AttemptFollower(worker: worker, lease: options.lease, values: start)
         let token = job.token
-        let timers = AttemptTimers(inbox: inbox, clock: clock, job: token, worker: worker)
+        let timers = AttemptTimers(inbox: inbox, tasks: tasks, clock: clock, job: token, worker: worker)
         if let deadline = job.deadline { timers.start(.deadline, at: deadline) }
         heard(token, worker)
         startWatching(worker, job: token)
@@ -395,7 +395,7 @@ extension Coordinator {
         guard let attempt = currentAttemptToken(job.token, worker: worker) else { return }
         let request = IQ(type: .set, id: ids.next(), to: worker, payload: ProtocolMessage.cancel(attempt).element)
         let client = self.client
-        Task { _ = try? await client.sendAndWait(request, timeout: .seconds(5)) }
+        tasks.spawn { _ = try? await client.sendAndWait(request, timeout: .seconds(5)) }
     }
 
     private func currentAttemptToken(_ job: String, worker: JID) -> JobToken? {

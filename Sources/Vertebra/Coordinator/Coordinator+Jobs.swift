@@ -276,7 +276,7 @@ extension Coordinator {
             subscribers: followed ? [continuation] : [], journalState: journalState, attemptsBefore: attemptsBefore,
             since: clock.now, notBefore: notBefore, key: key, span: span)
         if let key { keyedJobs[key] = token }
-        jobTasks[token] = Task { await self.run(token, resumes: resumes) }
+        tasks.spawn { await self.run(token, resumes: resumes) }
         return JobHandle(id: token, events: stream)
     }
 
@@ -340,7 +340,6 @@ extension Coordinator {
         live[token]?.span?.end()
         for subscriber in live[token]?.subscribers ?? [] { subscriber.finish() }
         live[token] = nil
-        jobTasks[token] = nil
     }
 
     // MARK: - Waiting for workers
@@ -348,7 +347,7 @@ extension Coordinator {
     /// Waits until the registry or the load changes, or `timeout` passes.
     func waitForChange(timeout: Duration) async {
         let id = ids.next()
-        let timer = clock.schedule(at: clock.now + timeout) { Task { await self.wake(id) } }
+        let timer = clock.schedule(at: clock.now + timeout) { [tasks] in tasks.spawn { await self.wake(id) } }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             changeWaiters[id] = continuation
         }
@@ -362,6 +361,10 @@ extension Coordinator {
     func notifyChange() {
         grantSlots()
         reportWorkers()
+        wakeChangeWaiters()
+    }
+
+    func wakeChangeWaiters() {
         let waiters = changeWaiters
         changeWaiters.removeAll()
         for waiter in waiters.values { waiter.resume() }

@@ -38,9 +38,10 @@ extension Coordinator {
     /// One task for all waiting jobs: twice a second it ends the waits that cannot go on
     /// (and grants slots freed by expiring advertisements); it stops when nobody waits.
     private func startSweeperIfNeeded() {
-        guard sweeper == nil else { return }
+        guard !isSweeping else { return }
+        isSweeping = true
         let clock = self.clock
-        sweeper = Task { [weak self] in
+        tasks.spawn { [weak self] in
             while !Task.isCancelled {
                 try? await clock.sleep(for: .milliseconds(500))
                 guard let self, await self.sweep() else { return }
@@ -55,7 +56,7 @@ extension Coordinator {
         }
         grantSlots()
         if slotQueue.isEmpty || isStopping {
-            sweeper = nil
+            isSweeping = false
             return false
         }
         return true

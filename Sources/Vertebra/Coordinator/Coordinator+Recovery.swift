@@ -107,11 +107,11 @@ extension Coordinator {
             delivery: Delivery(client: client, clock: clock, answerTimeout: options.answerTimeout, giveUpAfter: options.relayGiveUp, absentPeer: .wait),
             ids: ids, logger: logger)
         let id = conversation.id
-        tasks.append(Task {
+        tasks.spawn {
             for stanza in unacked {
                 do { try await out.resend(stanza) } catch { break }
             }
             await self.relay(events, attempt: token, to: peer, conversation: id, scope: scope, ackSent: ackSent)
-        })
+        }
     }
 }

@@ -112,7 +112,8 @@ extension Coordinator {
     func journalLater(_ records: [JournalRecord], _ what: String, job: String) {
         journal.writeLater(records) { [weak self] error in
             if let journalError = error as? JournalError, journalError.code.isRuleViolation { return }
-            Task { await self?.noteJournalFailure(error, what, job: job) }
+            guard let self else { return }
+            self.tasks.spawn { await self.noteJournalFailure(error, what, job: job) }
         }
     }
 }

@@ -12,16 +12,25 @@ extension Coordinator {
     /// An attempt of `job` on `worker` is followed: its worker is watched.
     func startWatching(_ worker: JID, job token: String) {
         watchedAttempts[worker, default: []].insert(token)
-        guard workerWatchers[worker] == nil else { return }
-        workerWatchers[worker] = Task { await self.watch(worker) }
+        guard workerWatchers.insert(worker).inserted else { return }
+        tasks.spawn { await self.watch(worker) }
     }
 
-    /// The attempt ended: the worker's watcher stops with its last attempt.
+    /// The attempt ended: the worker's watcher stops with its last attempt (when it next
+    /// wakes, before it pings).
     func stopWatching(_ worker: JID, job token: String) {
         watchedAttempts[worker]?.remove(token)
         guard watchedAttempts[worker]?.isEmpty ?? true else { return }
         watchedAttempts[worker] = nil
-        workerWatchers.removeValue(forKey: worker)?.cancel()
+    }
+
+    /// Whether `worker`'s watcher goes on; false (and it is gone) once no attempt runs there.
+    private func keepWatching(_ worker: JID) -> Bool {
+        guard !Task.isCancelled, watchedAttempts[worker] != nil else {
+            workerWatchers.remove(worker)
+            return false
+        }
+        return true
     }
 
     func heard(_ token: String, _ worker: JID) {
@@ -34,10 +43,11 @@ extension Coordinator {
 
     private func watch(_ worker: JID) async {
         let period = min(options.lease, options.silenceTimeout)
-        while !Task.isCancelled {
+        while keepWatching(worker) {
             try? await clock.sleep(for: period)
+            guard keepWatching(worker) else { return }
             // While we are cut off ourselves, nothing is known about the worker.
-            guard !Task.isCancelled, await client.isConnected else { continue }
+            guard await client.isConnected else { continue }
             switch await Self.ping(worker, client: client, timeout: options.lease) {
             case .gone: await inbox.injectAll(.peerGone, peer: worker)
             case .present: await inbox.injectAll(.peerBack, peer: worker)

@@ -121,10 +121,9 @@ public actor Coordinator: PerformerRole {
     var live: [String: LiveJob] = [:]
     /// Unfinished keyed jobs by key.
     var keyedJobs: [String: String] = [:]
-    /// Long-lived work (presence watch, recovery relays).
-    var tasks: [Task<Void, Never>] = []
-    /// The task running each live job; dropped when the job ends.
-    var jobTasks: [String: Task<Void, Never>] = [:]
+    /// Every task the coordinator starts (presence watch, jobs, relays, watchers): stopped
+    /// and waited for by ``stop()``.
+    let tasks = OwnedTasks()
     var changeWaiters: [String: CheckedContinuation<Void, Never>] = [:]
     /// `single` jobs waiting for a worker slot, and how each is woken.
     var slotQueue = SlotQueue()
@@ -134,10 +133,12 @@ public actor Coordinator: PerformerRole {
     var holdingSlots = false
     /// The operations last refused to each worker by the ACL (logged once, not per retry).
     var refusedServing: [String: [String]] = [:]
-    var sweeper: Task<Void, Never>?
-    /// The jobs each watched worker runs attempts of, and its watcher (Coordinator+Watch).
+    /// Whether the queue's sweeper runs (Coordinator+Queue).
+    var isSweeping = false
+    /// The jobs each watched worker runs attempts of, and the workers with a watcher
+    /// (Coordinator+Watch).
     var watchedAttempts: [JID: Set<String>] = [:]
-    var workerWatchers: [JID: Task<Void, Never>] = [:]
+    var workerWatchers: Set<JID> = []
     /// When each running attempt ("A|worker") last heard from its worker.
     var lastHeard: [String: ContinuousClock.Instant] = [:]
     /// Set by ``stop()``: what is unfinished stays unfinished in the journal.
@@ -165,6 +166,16 @@ public actor Coordinator: PerformerRole {
     public func start() async throws {
         guard !isStarted else { return }
         isStarted = true
+        tasks.runUnlessRunning()
+        do {
+            try await serve()
+        } catch {
+            await tasks.closeAndWait()
+            throw error
+        }
+    }
+
+    private func serve() async throws {
         startedAt = clock.now
         await inbox.setRecovering(true)
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
@@ -172,23 +183,23 @@ public actor Coordinator: PerformerRole {
             IQAnswer(payload: try await self.receiveBatch(request))
         }
         let presence = await client.exchange(.presence)
-        tasks.append(Task { await self.watchPresence(presence) })
+        tasks.spawn { await self.watchPresence(presence) }
         try await client.start()
         let known = try await knownWorkers()
-        tasks.append(Task { await self.probe(known) })
+        tasks.spawn { await self.probe(known) }
         try await recover()
         await inbox.setRecovering(false)
-        if !options.schedule.isEmpty { tasks.append(Task { await self.runSchedule() }) }
+        if !options.schedule.isEmpty { tasks.spawn { await self.runSchedule() } }
     }
 
-    /// Stops serving and disconnects. Unfinished jobs stay in the journal and resume at the
-    /// next start.
+    /// Stops serving and disconnects, once every task it started has ended. Unfinished jobs
+    /// stay in the journal and resume at the next start.
     public func stop() async {
         isStopping = true
-        sweeper?.cancel()
         withdrawAllFromQueue()
-        for task in tasks + Array(jobTasks.values) + Array(workerWatchers.values) { task.cancel() }
+        wakeChangeWaiters()
         for job in live.values { for subscriber in job.subscribers { subscriber.finish() } }
+        await tasks.closeAndWait()
         await client.stop()
     }
 

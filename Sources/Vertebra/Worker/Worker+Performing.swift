@@ -365,8 +365,7 @@ extension Worker {
         if !items.isEmpty { logger.info("resuming journalled conversations", metadata: ["count": "\(items.count)"]) }
         for item in items {
             guard let token = item.conversation.token.flatMap(JobToken.init), let peer = JID(item.conversation.peer) else { continue }
-            let task = Task { await self.resume(item, token: token, peer: peer) }
-            backgroundTasks.append(task)
+            tasks.spawn { await self.resume(item, token: token, peer: peer) }
         }
     }
 

@@ -94,10 +94,12 @@ public actor Worker: PerformerRole {
     /// Conversations whose stanzas are being sent again (recovery or replay).
     var resuming: Set<Int64> = []
     var authorizations = AuthorizationCache()
-    var backgroundTasks: [Task<Void, Never>] = []
+    /// Every task the worker starts but the handlers' (which run the user's code: ``stop()``
+    /// cancels them and waits for them within a bound): stopped and waited for by ``stop()``.
+    let tasks = OwnedTasks()
     var isStarted = false
     /// The advertisement refresh loop; restarted when the coordinator's presence changes.
-    var refresher: Task<Void, Never>?
+    var refresher: OwnedTasks.Cancellation?
     var advertiseFailures = 0
     /// The coordinator's refusals in a row (not-authorized), which space the retries out.
     var advertiseRefusals = 0
@@ -169,6 +171,16 @@ public actor Worker: PerformerRole {
     public func start() async throws {
         guard !isStarted else { return }
         isStarted = true
+        tasks.runUnlessRunning()
+        do {
+            try await serve()
+        } catch {
+            await tasks.closeAndWait()
+            throw error
+        }
+    }
+
+    private func serve() async throws {
         await ProtocolEndpoint.install(on: client, inbox: inbox, performer: self)
         await client.respondToIQ(namespace: AttemptStatus.namespace, name: "status") { request in
             guard request.type == .get, let attempt = request.payload?[attribute: "token"].flatMap(JobToken.init), attempt.attempt != nil else {
@@ -181,8 +193,8 @@ public actor Worker: PerformerRole {
         try await client.start()
         recover(unfinished)
         let events = await client.connectionEvents()
-        backgroundTasks.append(Task { await self.announce(events: events) })
-        backgroundTasks.append(Task { await self.watchCoordinator(coordinatorPresence) })
+        tasks.spawn { await self.announce(events: events) }
+        tasks.spawn { await self.watchCoordinator(coordinatorPresence) }
     }
 
     /// Withdraws the advertisement, stops running jobs and disconnects.
@@ -212,10 +224,10 @@ public actor Worker: PerformerRole {
 
     public func stop() async {
         isStopping = true
-        for task in backgroundTasks { task.cancel() }
         refresher?.cancel()
         await withdraw(within: .seconds(2))
         await cancelRunning(within: .seconds(2))
+        await tasks.closeAndWait()
         await client.stop()
     }
 
@@ -325,7 +337,7 @@ public actor Worker: PerformerRole {
         // A coordinator that came back may have a new ACL: a refusal then is news again.
         if cuttingOff { advertiseRefusals = 0 }
         refresher?.cancel()
-        refresher = Task { await self.refreshLoop() }
+        refresher = tasks.spawnCancellable { await self.refreshLoop() }
     }
 
     private func refreshLoop() async {
