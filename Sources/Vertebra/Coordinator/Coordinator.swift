@@ -166,13 +166,7 @@ public actor Coordinator: PerformerRole {
     public func start() async throws {
         guard !isStarted else { return }
         isStarted = true
-        tasks.runUnlessRunning()
-        do {
-            try await serve()
-        } catch {
-            await tasks.closeAndWait()
-            throw error
-        }
+        try await tasks.starting { try await serve() }
     }
 
     private func serve() async throws {

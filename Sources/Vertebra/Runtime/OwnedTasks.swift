@@ -67,6 +67,18 @@ final class OwnedTasks: Sendable {
         }
     }
 
+    /// Runs `start` with the group running (in a task of its own unless ``own(_:)`` runs it);
+    /// a start that fails closes the group again.
+    func starting(isolation: isolated (any Actor)? = #isolation, _ start: () async throws -> Void) async throws {
+        runUnlessRunning()
+        do {
+            try await start()
+        } catch {
+            await closeAndWait()
+            throw error
+        }
+    }
+
     /// Gives the group a task of its own, unless ``own(_:)`` or an earlier call runs it.
     func runUnlessRunning() {
         let start = state.withLock { state in
