@@ -268,4 +268,19 @@ import VertebraXML
         let reopened = try cluster.journal("coordinator")
         for job in jobs { #expect(try await reopened.job(job)?.state.isTerminal == false, "every job resumes at the next start") }
     }
+
+    /// A job sent to every worker when there is none waits for one to come; a stop then, even
+    /// before the job's task first ran, ends it (the job stays pending for the next start).
+    @Test(.timeLimit(.minutes(1))) func aStopEndsAFanOutJobWaitingForWorkers() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        for attempt in 0..<20 {
+            let journal = try cluster.journal("coordinator-\(attempt)")
+            let coordinator = try await cluster.startCoordinator(journal: journal)
+            let handle = try await coordinator.submit(Echo.path, arguments: try TypedValueEncoder().encodeFields(Echo(text: "x")), scope: .all)
+            if attempt % 2 == 1 { await Task.yield() }
+            await coordinator.stop()
+            #expect(await cluster.endState(of: handle.id, in: journal) == nil)
+        }
+    }
 }

@@ -94,4 +94,25 @@ import Testing
         await tasks.closeAndWait()
         #expect(ended.all == ["done"])
     }
+
+    /// `start()` then `run()` (a service started by hand first): one group, and `run()` still
+    /// returns only once its tasks have ended.
+    @Test func ownAfterAStartUsesTheRunningGroup() async throws {
+        let tasks = OwnedTasks()
+        let log = Log()
+        try await tasks.starting {}
+        tasks.spawn(Self.untilCancelled("a", log))
+        try await tasks.own {
+            tasks.spawn(Self.untilCancelled("b", log))
+            while log.all.count < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        #expect(Set(log.all) == ["a started", "b started", "a ended", "b ended"])
+    }
+
+    /// A stopped coordinator or worker does not start again: its tasks could not run.
+    @Test func startingAfterACloseIsAnError() async throws {
+        let tasks = OwnedTasks()
+        await tasks.closeAndWait()
+        await #expect(throws: VertebraError.self) { try await tasks.starting {} }
+    }
 }

@@ -346,6 +346,8 @@ extension Coordinator {
 
     /// Waits until the registry or the load changes, or `timeout` passes.
     func waitForChange(timeout: Duration) async {
+        // Once stopping, nothing wakes a new waiter (stop() woke the others): do not wait.
+        guard !isStopping, !Task.isCancelled else { return }
         let id = ids.next()
         let timer = clock.schedule(at: clock.now + timeout) { [tasks] in tasks.spawn { await self.wake(id) } }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

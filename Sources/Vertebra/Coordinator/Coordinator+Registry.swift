@@ -113,7 +113,10 @@ extension Coordinator {
         journal.writeLater(records) { [weak self] error in
             if let journalError = error as? JournalError, journalError.code.isRuleViolation { return }
             guard let self else { return }
-            self.tasks.spawn { await self.noteJournalFailure(error, what, job: job) }
+            // Stopped (no task may start): logged here, not counted.
+            if !self.tasks.spawn({ await self.noteJournalFailure(error, what, job: job) }) {
+                self.logger.error("\(what)", metadata: ["job": "\(job)", "error": "\(error)", "journal": "\(self.journal.path)"])
+            }
         }
     }
 }

@@ -274,8 +274,8 @@ public actor Coordinator: PerformerRole {
         guard let conversation = handle.1 else { throw VertebraErrors.internalError("no relay conversation") }
         if relay.detached { return IQAnswer(payload: accepted) }
         let events = handle.0.events
-        return IQAnswer(payload: accepted) {
-            await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope)
+        return IQAnswer(payload: accepted) { [tasks] in
+            tasks.spawn { await self.relay(events, attempt: attempt, to: peer, conversation: conversation, scope: spec.scope) }
         }
     }
 
@@ -300,8 +300,8 @@ public actor Coordinator: PerformerRole {
         guard let conversation else { throw VertebraErrors.internalError("no relay conversation") }
         logger.info("submission follows the job holding its key", metadata: ["job": "\(holder)", "key": "\(key)", "submitter": "\(relay.peer)"])
         guard let handle else { return IQAnswer(payload: accepted) }
-        return IQAnswer(payload: accepted) {
-            await self.relay(handle.events, attempt: relay.attempt, to: relay.peer, conversation: conversation, scope: job.scope)
+        return IQAnswer(payload: accepted) { [tasks] in
+            tasks.spawn { await self.relay(handle.events, attempt: relay.attempt, to: relay.peer, conversation: conversation, scope: job.scope) }
         }
     }
 

@@ -18,6 +18,7 @@ final class OwnedTasks: Sendable {
 
     private struct State {
         var running = false
+        var closed = false
         var ended = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -50,10 +51,23 @@ final class OwnedTasks: Sendable {
         return spawned ? cancellation : nil
     }
 
-    /// Runs the group in the calling task while `body` runs; then closes it and returns once
-    /// its last task has ended.
+    /// Runs the group in the calling task while `body` runs (unless a `start()` before gave it
+    /// a task already); then closes it and returns once its last task has ended.
     func own<T: Sendable>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws -> T {
-        state.withLock { $0.running = true }
+        let runningAlready = state.withLock { state in
+            defer { state.running = true }
+            return state.running
+        }
+        guard !runningAlready else {
+            do {
+                let value = try await body()
+                await closeAndWait()
+                return value
+            } catch {
+                await closeAndWait()
+                throw error
+            }
+        }
         async let group: Void = runGroup()
         do {
             let value = try await body()
@@ -70,6 +84,9 @@ final class OwnedTasks: Sendable {
     /// Runs `start` with the group running (in a task of its own unless ``own(_:)`` runs it);
     /// a start that fails closes the group again.
     func starting(isolation: isolated (any Actor)? = #isolation, _ start: () async throws -> Void) async throws {
+        guard !state.withLock({ $0.closed }) else {
+            throw VertebraError(.shutDown, "stopped: a coordinator or worker does not start again after stop(); make a new one")
+        }
         runUnlessRunning()
         do {
             try await start()
@@ -90,6 +107,7 @@ final class OwnedTasks: Sendable {
 
     /// No new tasks; those running are cancelled.
     func close() {
+        state.withLock { $0.closed = true }
         spawner.finish()
     }
 

@@ -62,7 +62,7 @@ extension Worker {
         }
         if busy {
             let reason = "busy: \(options.maxConcurrentJobs) jobs running (the limit)"
-            return IQAnswer(payload: accepted) { await self.refuse(attempt, conversation: conversation, peer: peer, reason: reason) }
+            return IQAnswer(payload: accepted) { [tasks] in tasks.spawn { await self.refuse(attempt, conversation: conversation, peer: peer, reason: reason) } }
         }
         let deadline = handler.defaultDeadline.map { clock.now + $0 }
         let fast = options.fastPathBudget > .zero && FastPath.isRequested(in: payload)
@@ -86,7 +86,7 @@ extension Worker {
         switch await fast.outcome(within: options.fastPathBudget, clock: clock) {
         case .classic:
             settleFastAnswer(conversation, accepted)
-            return IQAnswer(payload: accepted) { try? await fast.flush() }
+            return IQAnswer(payload: accepted) { [tasks] in tasks.spawn { try? await fast.flush() } }
         case .inline(let end, let chunks):
             let inline = chunks.map { ProtocolMessage.data(attempt, values: $0) } + [end]
             let answer = FastPath.answer(attempt, inline: inline)
@@ -173,7 +173,7 @@ extension Worker {
         if !inline.isEmpty {
             return IQAnswer(payload: inline.reduce(payload) { $0.appending($1) })
         }
-        return IQAnswer(payload: payload) { await self.replay(conversation: conversation, attempt: attempt, peer: peer) }
+        return IQAnswer(payload: payload) { [tasks] in tasks.spawn { await self.replay(conversation: conversation, attempt: attempt, peer: peer) } }
     }
 
     private static func isEnd(_ stanza: VertebraJournal.Stanza) -> Bool {

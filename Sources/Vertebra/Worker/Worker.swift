@@ -100,6 +100,8 @@ public actor Worker: PerformerRole {
     var isStarted = false
     /// The advertisement refresh loop; restarted when the coordinator's presence changes.
     var refresher: OwnedTasks.Cancellation?
+    /// Counts the refresh loops started; only the latest may change the advertising state.
+    var refreshGeneration = 0
     var advertiseFailures = 0
     /// The coordinator's refusals in a row (not-authorized), which space the retries out.
     var advertiseRefusals = 0
@@ -331,19 +333,27 @@ public actor Worker: PerformerRole {
         // A coordinator that came back may have a new ACL: a refusal then is news again.
         if cuttingOff { advertiseRefusals = 0 }
         refresher?.cancel()
-        refresher = tasks.spawnCancellable { await self.refreshLoop() }
+        refreshGeneration += 1
+        let generation = refreshGeneration
+        refresher = tasks.spawnCancellable { await self.refreshLoop(generation) }
     }
 
-    private func refreshLoop() async {
+    /// Whether the refresh loop `generation` is the current one (a replaced loop may run on
+    /// for a moment after its cancellation was asked for: it must not touch the state).
+    private func isCurrentRefresh(_ generation: Int) -> Bool {
+        generation == refreshGeneration && !Task.isCancelled
+    }
+
+    private func refreshLoop(_ generation: Int) async {
         let ttl = options.advertiseTTL
-        while !Task.isCancelled {
+        while isCurrentRefresh(generation) {
             isAdvertising = true
             // The coordinator counts the TTL from when the advertisement reaches it, so the
             // next renewal counts from when it was sent, not from when the conversation ended.
             let sent = clock.now
-            let result = await advertiseOnce()
-            // A cancelled loop was replaced: the new one owns the flag.
-            guard !Task.isCancelled else { return }
+            let result = await advertiseOnce(generation)
+            // A replaced loop: the new one owns the flags.
+            guard isCurrentRefresh(generation) else { return }
             isAdvertising = false
             if advertiseAgain {
                 advertiseAgain = false
@@ -369,19 +379,22 @@ public actor Worker: PerformerRole {
         min(.seconds(1 << min(max(refusals - 1, 0), 6)), maxRefusedRetryDelay)
     }
 
-    private func advertiseOnce() async -> AdvertiseResult {
+    private func advertiseOnce(_ generation: Int) async -> AdvertiseResult {
         do {
             try await client.sendPresence(to: options.coordinator)
             let seconds = Int(options.advertiseTTL.components.seconds)
             _ = try await requester.perform(
                 ServiceOperation.advertise, arguments: advertisement(ttl: seconds), to: options.coordinator, timeout: options.answerTimeout * 3)
+            guard isCurrentRefresh(generation) else { return .failed }
             logger.debug("advertised", metadata: ["operations": "\(operations.map(\.path))"])
             if advertiseFailures > 0 { logger.info("advertised again after \(advertiseFailures) failed tries") }
             advertiseFailures = 0
             advertiseRefusals = 0
             return .advertised
-        } catch is CancellationError {
+        } catch where !isCurrentRefresh(generation) {
             return .failed  // cut off by a new advertising loop, on purpose
+        } catch is CancellationError {
+            return .failed
         } catch let error as VertebraError where error.code == .notAuthorized {
             advertiseFailures += 1
             advertiseRefusals += 1
