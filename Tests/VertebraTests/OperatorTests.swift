@@ -153,7 +153,13 @@ import VertebraXML
     @Test func aDelayedJobStartsNotBeforeItsTime() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
-        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        // An advertisement outliving the test: its renewal at 54 s, racing the jumps of the
+        // clock below on a loaded machine, could leave no live worker at 65 s.
+        let worker = try await cluster.makeWorker("w1", journal: try cluster.journal("w1")) { $0.advertiseTTL = .seconds(3600) }
+        try await worker.start()
+        try await cluster.waitForWorkers(coordinator, 1)
         let handle = try await coordinator.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(60))
         let job = try #require(try await journal.job(handle.id))
         #expect(job.state == .pending)
