@@ -87,7 +87,9 @@ import VertebraXML
         var jobs: [Submitter.Job] = []
         for _ in 0..<20 {
             jobs.append(try await submitter.submit(
-                Diagnostics.Count.path, arguments: try TypedArguments.parse(["count=i4:5", "intervalMilliseconds=i4:400"])))
+                // 4 s each: the jobs must still run when the journal is read after the kill,
+                // which on a loaded machine comes well over a second after the last submission.
+                Diagnostics.Count.path, arguments: try TypedArguments.parse(["count=i4:5", "intervalMilliseconds=i4:1000"])))
         }
         try await Task.sleep(for: .milliseconds(500))
         coordinator.kill()
