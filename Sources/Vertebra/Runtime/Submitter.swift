@@ -52,12 +52,18 @@ public actor Submitter {
     /// Set once the connection ended for good (nothing more can arrive).
     private var connectionEnd: VertebraError?
 
+    /// The tasks it starts (the connection's watch, one per followed job): ``stop()`` waits
+    /// for them.
+    private let tasks = OwnedTasks()
+
     /// Connects.
     public func start() async throws {
-        await ProtocolEndpoint.install(on: client, inbox: inbox, performer: nil)
-        try await client.start()
-        let events = await client.connectionEvents()
-        Task { await self.watch(events) }
+        try await tasks.starting {
+            await ProtocolEndpoint.install(on: client, inbox: inbox, performer: nil)
+            try await client.start()
+            let events = await client.connectionEvents()
+            tasks.spawn { await self.watch(events) }
+        }
     }
 
     /// A connection that ends for good (stopped, or replaced by another session with the same
@@ -69,20 +75,30 @@ public actor Submitter {
             switch event {
             case .disconnected(let why): reason = why
             case .stopped:
-                let end = VertebraError(.unreachable, "lost the connection to the server while following the job (\(reason)); the job goes on")
-                connectionEnd = end
-                for continuation in followed.values {
-                    continuation.yield(.failed(end))
-                    continuation.finish()
-                }
-                followed.removeAll()
-                return
+                return connectionEnded(reason)
             case .connected: continue
             }
         }
     }
 
-    public func stop() async { await client.stop() }
+    private func connectionEnded(_ reason: String) {
+        guard connectionEnd == nil else { return }
+        let end = VertebraError(.unreachable, "lost the connection to the server while following the job (\(reason)); the job goes on")
+        connectionEnd = end
+        for continuation in followed.values {
+            continuation.yield(.failed(end))
+            continuation.finish()
+        }
+        followed.removeAll()
+    }
+
+    /// Disconnects, once the tasks it started have ended. Jobs still followed end with
+    /// `failed` (code `unreachable`); they go on at the coordinator.
+    public func stop() async {
+        await client.stop()
+        connectionEnded("this submitter stopped")
+        await tasks.closeAndWait()
+    }
 
     /// Sends an `op`; returns once the coordinator accepted it (or throws why not).
     ///
@@ -127,24 +143,26 @@ public actor Submitter {
         nextFollowed += 1
         let number = nextFollowed
         followed[number] = continuation
-        let inbox = self.inbox
-        let coordinator = self.coordinator
-        Task {
-            defer {
-                continuation.finish()
-                self.unfollow(number)
-            }
-            for await event in started.events {
-                guard case .message(let message) = event else { continue }
-                let (events, ends) = JobRelay.events(for: message)
-                for event in events { continuation.yield(event) }
-                if ends {
-                    await inbox.close(job: started.token.job, peer: coordinator)
-                    return
-                }
+        let spawned = tasks.spawn {
+            await self.follow(started, into: continuation)
+            await self.unfollow(number)
+        }
+        if !spawned { connectionEnded("this submitter stopped") }
+        return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
+    }
+
+    /// Relays the coordinator's messages about `started` as events, until its end.
+    private func follow(_ started: Requester.Started, into continuation: AsyncStream<Event>.Continuation) async {
+        defer { continuation.finish() }
+        for await event in started.events {
+            guard case .message(let message) = event else { continue }
+            let (events, ends) = JobRelay.events(for: message)
+            for event in events { continuation.yield(event) }
+            if ends {
+                await inbox.close(job: started.token.job, peer: coordinator)
+                return
             }
         }
-        return Job(id: started.followed ?? started.token.job, attempt: started.token, events: stream)
     }
 
     private func unfollow(_ number: Int) { followed[number] = nil }
