@@ -263,6 +263,7 @@ import VertebraXML
         await journal.close()
         try await cluster.advance(clock, by: .seconds(60), step: .seconds(1))
         #expect(await coordinator.journalFailures == 0)
+        await #expect(throws: VertebraError.self, "a stopped coordinator does not start again") { try await coordinator.start() }
         cluster.runs.block("w1", false)
         await worker.stop()
         let reopened = try cluster.journal("coordinator")

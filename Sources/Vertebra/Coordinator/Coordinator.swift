@@ -162,9 +162,13 @@ public actor Coordinator: PerformerRole {
         self.metrics = CoordinatorMetrics(factory: options.metrics)
     }
 
-    /// Connects, resumes every unfinished job of the journal, and serves.
+    /// Connects, resumes every unfinished job of the journal, and serves. Once stopped, a
+    /// coordinator does not start again (`shutDown`): make a new one.
     public func start() async throws {
-        guard !isStarted else { return }
+        guard !isStarted else {
+            if isStopping { throw OwnedTasks.stopped }
+            return
+        }
         isStarted = true
         try await tasks.starting { try await serve() }
     }

@@ -27,6 +27,9 @@ final class OwnedTasks: Sendable {
         (spawned, spawner) = AsyncStream.makeStream()
     }
 
+    /// What `start()` throws after `stop()`.
+    static let stopped = VertebraError(.shutDown, "stopped: a coordinator, worker or submitter does not start again after stop(); make a new one")
+
     /// Starts `body` as a child of the group; false (and `body` never runs) once it is closed.
     @discardableResult
     func spawn(_ body: @escaping Body) -> Bool {
@@ -84,9 +87,7 @@ final class OwnedTasks: Sendable {
     /// Runs `start` with the group running (in a task of its own unless ``own(_:)`` runs it);
     /// a start that fails closes the group again.
     func starting(isolation: isolated (any Actor)? = #isolation, _ start: () async throws -> Void) async throws {
-        guard !state.withLock({ $0.closed }) else {
-            throw VertebraError(.shutDown, "stopped: a coordinator or worker does not start again after stop(); make a new one")
-        }
+        guard !state.withLock({ $0.closed }) else { throw Self.stopped }
         runUnlessRunning()
         do {
             try await start()

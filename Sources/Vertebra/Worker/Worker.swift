@@ -169,9 +169,13 @@ public actor Worker: PerformerRole {
     /// Jobs running now.
     public var runningJobs: Int { attempts.runningCount }
 
-    /// Connects, resumes journalled conversations, then advertises and keeps advertising.
+    /// Connects, resumes journalled conversations, then advertises and keeps advertising. Once
+    /// stopped, a worker does not start again (`shutDown`): make a new one.
     public func start() async throws {
-        guard !isStarted else { return }
+        guard !isStarted else {
+            if isStopping { throw OwnedTasks.stopped }
+            return
+        }
         isStarted = true
         try await tasks.starting { try await serve() }
     }
