@@ -62,19 +62,13 @@ import XMPPTestSupport
         await coordinator.stop()
     }
 
-    /// A worker the ACL does not let serve retries its advertisement every second; the
-    /// coordinator says so once, not once a second.
+    /// A worker the ACL does not let serve keeps asking; the coordinator says so once, not at
+    /// every retry.
     @Test func aRefusedWorkerIsLoggedOnceNotPerRetry() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
         let lines = LineCapture.Lines()
-        var options = cluster.coordinatorOptions()
-        options.accessList = try AccessList(parsing: "serve w2@localhost /test/echo")
-        let coordinator = Coordinator(
-            client: cluster.network.transport(MemoryCluster.coordinatorJID, clock: clock, requestTimeout: cluster.answerTimeout),
-            journal: try cluster.journal("coordinator"), options: options,
-            logger: Logger(label: "refusals") { _ in LineCapture(lines) })
-        try await coordinator.start()
+        let coordinator = try await Self.startCoordinatorRefusingW1(cluster, clock, logger: Logger(label: "refusals") { _ in LineCapture(lines) })
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.advance(clock, by: .seconds(6), step: .seconds(1))
         let refusals = lines.all.filter { $0.contains("refused operations a worker may not serve") }
@@ -89,12 +83,7 @@ import XMPPTestSupport
     @Test func aRefusedWorkerBacksOffAndSaysWhyOnce() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
-        var options = cluster.coordinatorOptions()
-        options.accessList = try AccessList(parsing: "serve w2@localhost /test/echo")
-        let coordinator = Coordinator(
-            client: cluster.network.transport(MemoryCluster.coordinatorJID, clock: clock, requestTimeout: cluster.answerTimeout),
-            journal: try cluster.journal("coordinator"), options: options, logger: MemoryCluster.quiet)
-        try await coordinator.start()
+        let coordinator = try await Self.startCoordinatorRefusingW1(cluster, clock, logger: MemoryCluster.quiet)
         let advertisements = NIOLockedValueBox<[Int]>([])
         let second = NIOLockedValueBox(0)
         cluster.network.intercept { stanza, _ in
@@ -131,6 +120,17 @@ import XMPPTestSupport
         #expect(delays == [1, 2, 4, 8, 16, 32, 60, 60, 60].map { Duration.seconds($0) })
         #expect(Worker.refusedRetryDelay(afterRefusals: 0) == .seconds(1))
         #expect(Worker.refusedRetryDelay(afterRefusals: Int.max) == .seconds(60))
+    }
+
+    /// A started coordinator whose ACL lets only w2 serve: w1's advertisements are refused.
+    static func startCoordinatorRefusingW1(_ cluster: MemoryCluster, _ clock: ManualClock, logger: Logger) async throws -> Coordinator {
+        var options = cluster.coordinatorOptions()
+        options.accessList = try AccessList(parsing: "serve w2@localhost /test/echo")
+        let coordinator = Coordinator(
+            client: cluster.network.transport(MemoryCluster.coordinatorJID, clock: clock, requestTimeout: cluster.answerTimeout),
+            journal: try cluster.journal("coordinator"), options: options, logger: logger)
+        try await coordinator.start()
+        return coordinator
     }
 }
 

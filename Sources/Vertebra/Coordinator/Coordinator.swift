@@ -392,7 +392,7 @@ public actor Coordinator: PerformerRole {
         guard ad.ttl > 0, !mayServeEverything(worker) else { return }
         let allowed = ad.operations.filter { options.accessList.allowsServing(worker, $0) }
         let refused = ad.operations.filter { !allowed.contains($0) }
-        // Once per worker and refusal: a refused worker retries every second.
+        // Once per worker and refusal: a refused worker keeps asking (backing off to a minute).
         let paths = refused.map(\.path)
         if !refused.isEmpty, refusedServing[worker.description] != paths {
             if refusedServing.count >= 1_000 { refusedServing.removeAll() }
