@@ -35,13 +35,16 @@ public enum RouterTLS {
     /// second copy of BoringSSL or an ASN.1 stack to the build; Debian ships it with libssl.
     @discardableResult
     public static func ensureSelfSigned(
-        _ files: RouterConfiguration.TLSFiles, domain: String, openssl: String = "/usr/bin/openssl"
+        _ files: RouterConfiguration.TLSFiles, domain: String, openssl: String? = nil
     ) throws(RouterError) -> Bool {
         let manager = FileManager.default
         if manager.fileExists(atPath: files.certificatePath) && manager.fileExists(atPath: files.privateKeyPath) {
             return false
         }
-        guard let executable = [openssl, "/usr/local/bin/openssl", "/opt/homebrew/bin/openssl"].first(where: manager.isExecutableFile) else {
+        // The path given, then the first on PATH (as a shell finds it), then the usual places.
+        let onPath = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/openssl" }
+        let candidates = [openssl].compactMap { $0 } + onPath + ["/usr/bin/openssl", "/usr/local/bin/openssl", "/opt/homebrew/bin/openssl"]
+        guard let executable = candidates.first(where: manager.isExecutableFile) else {
             throw RouterError(
                 .tls, "the openssl command is needed to make a self-signed certificate; install it (apt-get install openssl) or pass --cert and --key")
         }
