@@ -109,8 +109,8 @@ public struct WorkerOptions: ParsableArguments {
         return jid
     }
 
-    /// Connects a worker, lets `register` add its operations, starts it, and runs until SIGINT
-    /// or SIGTERM.
+    /// Connects a worker, lets `register` add its operations, starts it, and runs it as a
+    /// service until SIGINT or SIGTERM (``runUntilSignalled(_:logger:onSignal:)``).
     public func run(name: String, register: (Worker) async throws -> Void) async throws {
         connection.bootstrapLogging()
         let logger = Logger(label: name)
@@ -124,6 +124,7 @@ public struct WorkerOptions: ParsableArguments {
             coordinator: coordinatorJID, maxConcurrentJobs: maxJobs, advertiseTTL: .seconds(ttl), resources: try resources(),
             authorizedRequesters: allow.compactMap(JID.init), askCoordinatorToAuthorize: askCoordinator)
         options.fastPathBudget = .milliseconds(fastPathBudget)
+        options.drainTimeout = .seconds(drainTimeout)
         let client = XMPPClient(configuration: configuration, logger: logger)
         let worker = Worker(client: client, journal: journal, options: options, logger: logger)
         try await register(worker)
@@ -133,17 +134,11 @@ public struct WorkerOptions: ParsableArguments {
         logger.info("worker ready", metadata: [
             "jid": "\(bound)", "operations": "\(operations)",
             "journal": "\(path)", "coordinator": "\(coordinatorJID)"])
-        await waitForTerminationSignal()
-        // Running jobs may finish; a second signal cuts the drain short.
-        let drainTimeout = Duration.seconds(drainTimeout)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await worker.drain(timeout: drainTimeout) }
-            group.addTask { _ = await waitForTerminationSignal() }
-            await group.next()
-            group.cancelAll()
+        // The first signal drains (running jobs may finish, within --drain-timeout); a second
+        // cuts the drain short.
+        try await runUntilSignalled([worker], logger: logger) { signal in
+            logger.info(signal == 1 ? "stopping: draining" : "second signal: stopping at once")
         }
-        logger.info("stopping")
-        await worker.stop()
         await journal.close()
     }
 

@@ -317,23 +317,7 @@ extension RecoveryTests {
     }
 
     @Test func pastTheDrainTimeoutARetryableJobIsCancelledAndFinishesElsewhere() async throws {
-        try await withSetup { setup in
-            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
-            let leaving = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "1"])
-            defer {
-                coordinator.stop()
-                leaving.stop()
-            }
-            try await CrashTests().waitForWorkers(setup, count: 1)
-            let (status, printed) = try await AgentProcess.command(
-                ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:4000", "--detach"],
-                server: setup.server, directory: setup.directory)
-            #expect(status == 0, "dispatch printed: \(printed)")
-            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
-            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory)
-            defer { staying.stop() }
-            try await CrashTests().waitForWorkers(setup, count: 2)
+        try await withAJobRunningOnALeavingWorker(drainTimeout: 1, milliseconds: 4000) { setup, leaving, id in
             let signalled = ContinuousClock.now
             leaving.signalTerminate()
             #expect(try await eventually(timeout: .seconds(10)) { leaving.hasExited })
@@ -342,6 +326,50 @@ extension RecoveryTests {
             let stored = try await job(setup, id)
             #expect(stored?.worker?.hasPrefix("w2@") == true)
             #expect((stored?.attempts ?? 0) >= 2)
+        }
+    }
+
+    @Test func aSecondSignalCutsTheDrainShortAndTheJobFinishesElsewhere() async throws {
+        try await withAJobRunningOnALeavingWorker(drainTimeout: 120, milliseconds: 60_000) { setup, leaving, id in
+            leaving.signalTerminate()
+            #expect(try await eventually(timeout: .seconds(10)) { leaving.logText.contains("draining") })
+            try await Task.sleep(for: .seconds(1))
+            #expect(!leaving.hasExited, "a 60 s job and a 120 s drain: the first signal alone does not stop the worker")
+            let signalled = ContinuousClock.now
+            leaving.signalTerminate()
+            #expect(try await eventually(timeout: .seconds(10)) { leaving.hasExited }, "\(leaving.logText.suffix(1500))")
+            #expect(ContinuousClock.now - signalled < .seconds(8), "the second signal stops the drain at once")
+            #expect(leaving.logText.contains("second signal: stopping at once"))
+            // The cut-off attempt ends worker-lost at once, and the retry runs on w2 (60 s).
+            #expect(try await eventually(timeout: .seconds(20)) { try await job(setup, id)?.worker?.hasPrefix("w2@") == true })
+            #expect((try await job(setup, id)?.attempts ?? 0) >= 2)
+        }
+    }
+
+    /// A coordinator, worker w1 (`leaving`, with `--drain-timeout`) running a retryable sleep of
+    /// `milliseconds` (job `id`), and worker w2 started after it to take the retry; every
+    /// process is stopped on every path.
+    private func withAJobRunningOnALeavingWorker(
+        drainTimeout: Int, milliseconds: Int, _ body: (Setup, AgentProcess, String) async throws -> Void
+    ) async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let leaving = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "\(drainTimeout)"])
+            defer {
+                coordinator.stop()
+                leaving.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let (status, printed) = try await AgentProcess.command(
+                ["dispatch", Diagnostics.IdempotentSleep.path.path, "milliseconds=i4:\(milliseconds)", "--detach"],
+                server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
+            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory, extra: ["--drain-timeout", "0"])
+            defer { staying.stop() }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            try await body(setup, leaving, id)
         }
     }
 }

@@ -213,7 +213,8 @@ public actor Worker: PerformerRole {
             try? await clock.sleep(for: .milliseconds(50))
         }
         if attempts.runningCount > 0 {
-            logger.warning("drain timeout: cancelling the jobs still running", metadata: ["running": "\(attempts.runningCount)"])
+            let why = Task.isCancelled ? "drain cut short" : "drain timeout"
+            logger.warning("\(why): cancelling the jobs still running", metadata: ["running": "\(attempts.runningCount)"])
         }
     }
 
@@ -221,6 +222,8 @@ public actor Worker: PerformerRole {
     public private(set) var isDraining = false
     /// True once ``stop()`` began: a handler cancelled now was cut off by the stop.
     var isStopping = false
+    /// True once the advertisement was withdrawn (or that was tried).
+    var hasWithdrawn = false
 
     public func stop() async {
         isStopping = true
@@ -258,6 +261,9 @@ public actor Worker: PerformerRole {
     /// Withdraws the advertisement (TTL 0), giving up after `limit`: a stop never waits on a
     /// server that is gone (the client would otherwise wait for its reconnection).
     private func withdraw(within limit: Duration) async {
+        // Once: a drain withdrew already when the stop follows it.
+        guard !hasWithdrawn else { return }
+        hasWithdrawn = true
         guard await client.isConnected else { return }
         let requester = self.requester
         let withdrawal = advertisement(ttl: 0)

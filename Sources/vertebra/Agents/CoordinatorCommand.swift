@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Natter
+import ServiceLifecycle
 import Vertebra
 import VertebraWeb
 import VertebraAgent
@@ -113,14 +114,20 @@ struct CoordinatorCommand: AsyncParsableCommand {
             logger.info("coordinator ready", metadata: [
                 "jid": "\(bound)", "journal": "\(location.path)",
                 "acl submit rules": "\(accessList.rules.count)", "acl serve rules": "\(accessList.serveRules.count)", "schedule entries": "\(options.schedule.count)"])
-            await waitForTerminationSignal()
-            await webView?.stop()
-            logger.info("stopping; unfinished jobs resume at the next start")
-            await coordinator.stop()
+            // One group: at the first signal its services stop in reverse order (the web view,
+            // the coordinator, then the metrics endpoint and the span exporters); a second
+            // signal cancels them.
+            let optional: [(any Service)?] = [
+                endpoint.map { endpoint in StopsAtShutdown("metrics endpoint") { await endpoint.stop() } },
+                traces.map { traces in StopsAtShutdown("trace file") { await traces.stop() } },
+                exporter.map { exporter in StopsAtShutdown("OTLP exporter") { await exporter.stop() } },
+                coordinator,
+                webView.map { webView in StopsAtShutdown("web view") { await webView.stop() } },
+            ]
+            try await runUntilSignalled(optional.compactMap { $0 }, logger: logger) { signal in
+                if signal == 1 { logger.info("stopping; unfinished jobs resume at the next start") }
+            }
             await journal.close()
-            await endpoint?.stop()
-            await traces?.stop()
-            await exporter?.stop()
         } catch let error as ValidationError {
             throw error
         } catch {
