@@ -14,8 +14,8 @@ public enum BatchFile {
     /// The jobs of `text`; the error names the file, the line and what is wrong.
     public static func parse(_ text: String, name: String) throws -> [Batch.Job] {
         var jobs: [Batch.Job] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+        for (index, line) in text.fileLines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
             do {
                 let words = try split(trimmed)

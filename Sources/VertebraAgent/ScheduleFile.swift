@@ -10,8 +10,8 @@ public enum ScheduleFile {
     public static func parse(_ text: String, name: String, timeZone: TimeZone = .current) throws -> [ScheduleEntry] {
         var entries: [ScheduleEntry] = []
         var seen: Set<String> = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+        for (index, line) in text.fileLines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
             do {
                 var words = try BatchFile.split(trimmed)

@@ -99,6 +99,14 @@ import VertebraXML
         #expect(jobs[1].arguments.last?.text == "say \"hi\"")
     }
 
+    /// Windows line ends: one job per line, no CR in any value (a CRLF file used to be one job
+    /// whose last argument swallowed the other lines).
+    @Test func aCRLFFileIsOneJobPerLine() throws {
+        let jobs = try BatchFile.parse("/vertebra/echo text=a\r\n# note\r\n/vertebra/count count=i4:2\r\n/vertebra/echo text=\"b c\"\r", name: "f")
+        #expect(jobs.map(\.path.path) == ["/vertebra/echo", "/vertebra/count", "/vertebra/echo"])
+        #expect(jobs.map { $0.arguments.first?.text } == ["a", "2", "b c"])
+    }
+
     @Test func aHashStartingAWordStartsAComment() throws {
         let jobs = try BatchFile.parse("/vertebra/count count=i4:2 # two\n/vertebra/echo text=a#b  #c\n/vertebra/echo text=\"# kept\"\n", name: "f")
         #expect(jobs.map(\.arguments.count) == [1, 1, 1])

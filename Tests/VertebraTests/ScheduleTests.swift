@@ -127,6 +127,8 @@ import VertebraXML
         #expect(entries[1].missed == .skip && entries[1].arguments.first?.text == "tick tock")
         #expect(entries[2].cron.description == "@hourly" && entries[2].arguments.isEmpty)
         #expect(Set(entries.map(\.id)).count == 3)
+        let crlf = try ScheduleFile.parse(text.replacingOccurrences(of: "\n", with: "\r\n"), name: "s.txt", timeZone: TimeZone(identifier: "UTC") ?? .current)
+        #expect(crlf.map(\.id) == entries.map(\.id), "Windows line ends read the same")
     }
 
     @Test(arguments: [

@@ -219,4 +219,24 @@ import VertebraXML
     func badServeLinesNameTheLine(line: String) {
         #expect(throws: VertebraError.self) { try AccessList(parsing: "alice@example.org /x\n" + line) }
     }
+
+    /// A rule for one resource would cover every resource of the account: refused, saying so.
+    @Test(arguments: ["serve w2@example.org/w2 /x", "alice@example.org/laptop /x", "submit alice@example.org/laptop /x"])
+    func aFullJIDIsRefusedNotWidened(line: String) throws {
+        let error = try #require(throws: VertebraError.self) { try AccessList(parsing: "bob@example.org /x\n" + line) }
+        #expect(error.message.contains("line 2"), "\(error.message)")
+        #expect(error.message.contains("names a resource"), "\(error.message)")
+    }
+
+    @Test func anUnknownKindIsNamedAsSuch() throws {
+        let error = try #require(throws: VertebraError.self) { try AccessList(parsing: "frob w1@example.org /x") }
+        #expect(error.message.contains("'frob' is neither 'serve' nor 'submit'"), "\(error.message)")
+    }
+
+    /// Windows line ends: every rule is read (a CRLF file used to be one line, its rules lost).
+    @Test func aCRLFFileKeepsEveryRule() throws {
+        let acl = try AccessList(parsing: "serve w1@example.org /image\r\nalice@example.org /image\r\n# end\r\n")
+        #expect(acl.serveRules == [AccessList.Rule(submitter: "w1@example.org", operations: ["/image"])])
+        #expect(acl.rules == [AccessList.Rule(submitter: "alice@example.org", operations: ["/image"])])
+    }
 }

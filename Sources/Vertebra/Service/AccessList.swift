@@ -48,9 +48,9 @@ public struct AccessList: Sendable, Equatable {
     public init(parsing text: String) throws {
         var rules: [Rule] = []
         var serveRules: [Rule] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.fileLines.enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            var fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            var fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             var serves = false
             if let kind = fields.first, kind == "serve" || kind == "submit" {
                 serves = kind == "serve"
@@ -61,9 +61,7 @@ public struct AccessList: Sendable, Equatable {
             guard fields.count >= 2 else {
                 throw VertebraError(.badRequest, "ACL line \(index + 1): '\(submitter)' has no operation paths")
             }
-            guard submitter == "*" || submitter.hasPrefix("*@") || JID(submitter) != nil else {
-                throw VertebraError(.badRequest, "ACL line \(index + 1): '\(submitter)' is not a JID, *@domain or *")
-            }
+            try Self.checkPattern(submitter, line: index + 1, paths: fields.dropFirst())
             let operations = try fields.dropFirst().map { path -> Resource in
                 guard path.hasPrefix("/") else {
                     throw VertebraError(.badRequest, "ACL line \(index + 1): '\(path)' is not an operation path (start with /)")
@@ -78,6 +76,22 @@ public struct AccessList: Sendable, Equatable {
         }
         self.rules = rules
         self.serveRules = serveRules
+    }
+
+    /// A rule's JID pattern must be a bare JID, `*@domain` or `*`. A full JID is refused, not
+    /// widened to its account: a rule meant for one resource would let every resource in.
+    private static func checkPattern(_ pattern: String, line: Int, paths: ArraySlice<String>) throws {
+        if pattern == "*" || pattern.hasPrefix("*@") { return }
+        guard let jid = JID(pattern) else {
+            throw VertebraError(.badRequest, "ACL line \(line): '\(pattern)' is not a JID, *@domain or *")
+        }
+        if let first = paths.first, !first.hasPrefix("/"), !pattern.contains("@") {
+            // `frob w1@example.org /x`: an unknown kind read as a JID.
+            throw VertebraError(.badRequest, "ACL line \(line): '\(pattern)' is neither 'serve' nor 'submit' (a rule is [serve|submit] JID /path ...)")
+        }
+        guard !jid.isFull else {
+            throw VertebraError(.badRequest, "ACL line \(line): '\(pattern)' names a resource; a rule names a bare JID (\(jid.bare)), *@domain or *, and covers every resource of it")
+        }
     }
 
     /// Reads an ACL file.

@@ -94,7 +94,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let traces = try traceFile.start()
             let exporter = try otlp.start(serviceName: "vertebra-coordinator", traces: traces == nil, metrics: endpoint == nil)
             let configuration = try connection.clientConfiguration(defaultResource: "coordinator")
-            let accessList = try acl.map { try AccessList(contentsOf: $0) } ?? AccessList()
+            let accessList = try loadAccessList()
             let directory = (location.path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -138,6 +138,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 extension CoordinatorCommand {
+    /// `--acl PATH`, or the empty list. An error names the file and the line, without the wire's
+    /// error code (the file is local).
+    private func loadAccessList() throws -> AccessList {
+        guard let acl else { return AccessList() }
+        do { return try AccessList(contentsOf: acl) } catch let error as VertebraError {
+            throw AccessListFileError(description: error.message.hasPrefix("ACL line") ? "\(acl): \(error.message)" : error.message)
+        }
+    }
+
     /// `--web`: the web view of this coordinator's journal, with its live roster.
     private func startWeb(coordinator: Coordinator) async throws -> RunningWebView? {
         guard let web else { return nil }
@@ -153,6 +162,10 @@ extension CoordinatorCommand {
             throw WebViewError(description: "the web view cannot serve on \(web): \(error)")
         }
     }
+}
+
+struct AccessListFileError: Error, CustomStringConvertible {
+    let description: String
 }
 
 struct WebViewError: Error, CustomStringConvertible {
