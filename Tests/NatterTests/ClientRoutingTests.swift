@@ -178,6 +178,36 @@ struct Harness {
         await harness.client.stop()
     }
 
+    /// A short-lived client (`vertebra dispatch`) stops right after a peer's last request: the
+    /// stop answers it before the stream closes (its answer used to be lost now and then, and
+    /// the peer re-sent it forever), and refuses what arrives meanwhile.
+    @Test func aStopAnswersTheRequestsBeingHandledBeforeTheStreamCloses() async throws {
+        let harness = try await Harness()
+        let (started, gate) = (Gate(), Gate())
+        await harness.client.respondToIQ(namespace: "urn:t", name: "slow") { request in
+            await started.open(1)
+            await gate.pass()
+            return IQAnswer(payload: XElement("slow", namespace: "urn:t", text: request.id))
+        }
+        try await harness.receive("<iq type='set' id='s1' from='peer@localhost/p'><slow xmlns='urn:t'/></iq>")
+        await started.pass()
+        let client = harness.client
+        let stopping = Task { await client.stop() }
+        while await !client.isStopping { await Task.yield() }
+        try await harness.receive("<iq type='set' id='s2' from='peer@localhost/p'><slow xmlns='urn:t'/></iq>")
+        let refused = try await harness.sent()
+        #expect(refused[attribute: "id"] == "s2" && IQ(refused)?.error?.condition == "service-unavailable")
+        await gate.open(1)
+        await stopping.value
+        var written = ""
+        while let buffer = try await harness.link.channel.readOutbound(as: ByteBuffer.self) {
+            written += String(buffer: buffer)
+        }
+        let answer = try #require(written.range(of: "id=\"s1\"") ?? written.range(of: "id='s1'"), "no answer to s1 in \(written)")
+        let close = try #require(written.range(of: "</stream:stream>"), "no close tag in \(written)")
+        #expect(answer.lowerBound < close.lowerBound, "the answer went out after the close tag: \(written)")
+    }
+
     @Test func serverPingsAreAnswered() async throws {
         let harness = try await Harness()
         try await harness.receive("<iq type='get' id='p1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")

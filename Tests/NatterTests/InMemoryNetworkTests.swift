@@ -110,6 +110,29 @@ import VertebraXML
         await b.stop()
     }
 
+    /// As the client: a stop answers the request being handled before the link goes.
+    @Test func aStopAnswersTheRequestBeingHandled() async throws {
+        let network = InMemoryNetwork()
+        let a = network.transport(alice)
+        let b = network.transport(bob)
+        try await a.start()
+        try await b.start()
+        let (started, gate) = (Gate(), Gate())
+        await b.respondToIQ(namespace: "urn:test", name: "q") { request in
+            await started.open(1)
+            await gate.pass()
+            return IQAnswer(payload: XElement("r", namespace: "urn:test", text: "late"))
+        }
+        let request = Task { try await a.sendAndWait(IQ(type: .set, id: "", to: bob, payload: echoPayload("hi"))) }
+        await started.pass()
+        let stopping = Task { await b.stop() }
+        while await !b.isStopping { await Task.yield() }
+        await gate.open(1)
+        #expect(try await request.value.payload?.text == "late")
+        await stopping.value
+        await a.stop()
+    }
+
     @Test func requestsTimeOutOnTheInjectedClock() async throws {
         let clock = ManualClock()
         let network = InMemoryNetwork()

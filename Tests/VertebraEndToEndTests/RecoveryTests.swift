@@ -411,6 +411,37 @@ extension RecoveryTests {
     }
 }
 
+/// `vertebra dispatch` answers the coordinator's last message before it exits.
+extension RecoveryTests {
+    /// The command stops its client right after the job's `final`; that `final`'s answer used to
+    /// be lost now and then (1 run in 10), leaving the coordinator's conversation with it open,
+    /// the `final` re-sent at every restart.
+    @Test func dispatchesLeaveNoConversationOpenAtTheCoordinator() async throws {
+        try await withCoordinatorAndOneWorker { setup in
+            var ids: [String] = []
+            for index in 0..<20 {
+                let (status, printed) = try await AgentProcess.command(
+                    ["dispatch", Diagnostics.Echo.path.path, "text=run\(index)", "--json"], server: setup.server, directory: setup.directory)
+                #expect(status == 0, "dispatch printed: \(printed)")
+                let object = try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any]
+                ids += [object?["job"] as? String].compactMap { $0 }
+            }
+            #expect(ids.count == 20)
+            let open = { () async throws -> [String] in
+                let journal = try readJournal(setup.coordinatorJournal)
+                var open: [String] = []
+                for id in ids {
+                    open += try await journal.timeline(ofJob: id).conversations.filter { $0.state == .open }.map { "\(id) \($0.peer)" }
+                }
+                return open
+            }
+            let closed = try await eventually(timeout: .seconds(10)) { try await open().isEmpty }
+            let left = try await open()
+            #expect(closed, "open: \(left)")
+        }
+    }
+}
+
 /// `vertebra workers` against real processes.
 extension RecoveryTests {
     @Test func theWorkersCommandListsTheLiveRoster() async throws {

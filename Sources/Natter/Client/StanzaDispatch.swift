@@ -1,3 +1,4 @@
+import Synchronization
 import VertebraXML
 
 /// IQ requests waiting for their answers, by peer and id: what ``XMPPClient`` and
@@ -100,5 +101,32 @@ enum IQAnswering {
         } catch {
             return (request.error(StanzaError(type: .cancel, condition: "internal-server-error", text: "\(error)")), nil)
         }
+    }
+}
+
+/// Lets a stopping client wait until the requests it is answering have their answers out (or a
+/// bound passed: a handler may never end). The client calls ``release()`` when the last one
+/// ended.
+final class AnswerDrain: Sendable {
+    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    /// Waits for ``release()``, at most `limit` of real time (a test's manual clock may never
+    /// move). Runs on the caller's actor until it waits, so a release from that actor cannot
+    /// slip in between the caller's check and the wait.
+    func wait(within limit: Duration, isolation: isolated (any Actor)? = #isolation) async {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: limit)
+            release()
+        }
+        await withCheckedContinuation { continuation in waiters.withLock { $0.append(continuation) } }
+        timer.cancel()
+    }
+
+    func release() {
+        let waiting = waiters.withLock { waiters in
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in waiting { waiter.resume() }
     }
 }

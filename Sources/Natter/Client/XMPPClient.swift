@@ -69,6 +69,8 @@ public actor XMPPClient {
     private var iqHandlers: [PayloadKey: IQResponder] = [:]
     /// Requests being answered, by sender (bounded by `maxRequestsPerPeer`).
     private var requestsInProgress: [String: Int] = [:]
+    /// ``stop()`` waiting for the requests in progress to be answered.
+    private let answerDrain = AnswerDrain()
     private var exchanges = Exchanges()
     private var eventContinuations: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
     private var counter = 0
@@ -119,10 +121,14 @@ public actor XMPPClient {
         }
     }
 
-    /// Closes the stream and stops reconnecting. Pending requests fail with `shutDown`.
+    /// Closes the stream and stops reconnecting. Requests from peers still being answered get
+    /// their answers first (for up to ``answerDrainLimit``), so a peer's last message is not left
+    /// unanswered when a short-lived client stops right after it; requests arriving meanwhile
+    /// are refused (`service-unavailable`). Our pending requests fail with `shutDown`.
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        await waitForAnswersInProgress(within: Self.answerDrainLimit)
         if let channel = link?.channel {
             try? await channel.writeAndFlush(ByteBuffer(string: "</stream:stream>")).get()
             try? await channel.close().get()
@@ -489,6 +495,8 @@ public actor XMPPClient {
         }
         if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
             transmit(iq.result().element)
+        } else if stopped {
+            transmit(iq.error(StanzaError(type: .cancel, condition: "service-unavailable", text: "this client is stopping")).element)
         } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
             let peer = iq.from?.description ?? ""
             guard requestsInProgress[peer, default: 0] < configuration.maxRequestsPerPeer else {
@@ -510,7 +518,21 @@ public actor XMPPClient {
     private func requestEnded(_ peer: String) {
         let left = requestsInProgress[peer, default: 1] - 1
         requestsInProgress[peer] = left > 0 ? left : nil
+        if requestsInProgress.isEmpty { answerDrain.release() }
     }
+
+    /// How long ``stop()`` waits for the answers to requests being handled.
+    public static let answerDrainLimit: Duration = .seconds(2)
+
+    /// Waits until no request is being answered, or `limit` passed (a handler may never end).
+    /// Waits until no request is being answered, or `limit` passed.
+    private func waitForAnswersInProgress(within limit: Duration) async {
+        guard link != nil, !requestsInProgress.isEmpty else { return }
+        await answerDrain.wait(within: limit)
+    }
+
+    /// True once ``stop()`` began.
+    var isStopping: Bool { stopped }
 
     private func answer(_ request: IQ, with handler: IQResponder) async {
         let (reply, afterwards) = await IQAnswering.answer(request, with: handler)

@@ -24,6 +24,7 @@ public actor InMemoryTransport: StanzaTransport {
     private var pending = PendingRequests()
     private var iqHandlers: [PayloadKey: XMPPClient.IQResponder] = [:]
     private var requestsInProgress: [String: Int] = [:]
+    private let answerDrain = AnswerDrain()
     private var exchanges = Exchanges()
     private var eventContinuations: [Int: AsyncStream<XMPPClient.ConnectionEvent>.Continuation] = [:]
     private var counter = 0
@@ -53,9 +54,12 @@ public actor InMemoryTransport: StanzaTransport {
         goOnline()
     }
 
+    /// As ``XMPPClient/stop()``: requests being answered get their answers first (for up to
+    /// ``XMPPClient/answerDrainLimit`` of real time: a test's manual clock may never move).
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        await waitForAnswersInProgress(within: XMPPClient.answerDrainLimit)
         network.disconnect(jid)
         connected = false
         pending.failAll(NatterError(.shutDown, "the transport was stopped"))
@@ -67,6 +71,9 @@ public actor InMemoryTransport: StanzaTransport {
     }
 
     public var isConnected: Bool { connected }
+
+    /// True once ``stop()`` began.
+    var isStopping: Bool { stopped }
 
     public func connectionEvents() -> AsyncStream<XMPPClient.ConnectionEvent> {
         let (stream, continuation) = AsyncStream<XMPPClient.ConnectionEvent>.makeStream()
@@ -178,6 +185,8 @@ public actor InMemoryTransport: StanzaTransport {
         guard iq.isRequest else { return resolve(iq) }
         if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
             reply(iq.result())
+        } else if stopped {
+            reply(iq.error(StanzaError(type: .cancel, condition: "service-unavailable", text: "this client is stopping")))
         } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
             let peer = iq.from?.description ?? ""
             guard requestsInProgress[peer, default: 0] < maxRequestsPerPeer else {
@@ -201,6 +210,13 @@ public actor InMemoryTransport: StanzaTransport {
     private func requestEnded(_ peer: String) {
         let left = requestsInProgress[peer, default: 1] - 1
         requestsInProgress[peer] = left > 0 ? left : nil
+        if requestsInProgress.isEmpty { answerDrain.release() }
+    }
+
+    /// Waits until no request is being answered, or `limit` passed.
+    private func waitForAnswersInProgress(within limit: Duration) async {
+        guard connected, !requestsInProgress.isEmpty else { return }
+        await answerDrain.wait(within: limit)
     }
 
     private func answer(_ request: IQ, with handler: XMPPClient.IQResponder) async {
