@@ -138,7 +138,11 @@ import VertebraJournal
         (["--state", "finished"], "pending, dispatched, running, done, failed, cancelled"),
         (["--since", "3x"], "30m"),
         (["--since", "yesterday"], "2025-01-31"),
-        (["--limit", "0"], "at least 1"),
+        (["--state", ""], "needs a state"),
+        (["--since", "99999999999999d"], "at most 100 years"),
+        (["--since", "9999999999999w"], "at most 100 years"),
+        (["--limit", "0"], "from 1 to"),
+        (["--limit", "9223372036854775807"], "from 1 to"),
         (["--limit", "many"], "limit"),
     ])
     func badFilterValuesExitNonZeroSayingWhatToDo(arguments: [String], hint: String) async throws {
@@ -272,6 +276,9 @@ import VertebraJournal
         #expect(Set(remaining) == [doneID, failedID, runningID])
         let bad = try await jobs("prune", "--older-than", "soon")
         #expect(bad.status != 0 && bad.stderr.contains("30m"))
+        // Far beyond any calendar: a usage error, not a crash (it trapped converting to Int64).
+        let huge = try await jobs("prune", "--older-than", "99999999999999d")
+        #expect(huge.status == 64 && huge.stderr.contains("at most 100 years"), "\(huge.status) \(huge.stderr)")
     }
 
     @Test func pruneDoesNotCreateAMissingJournal() async throws {
@@ -302,6 +309,10 @@ import VertebraJournal
         let object = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
         #expect(object["total"] as? Int == 300)
         #expect(try RawDatabase(generated).text("PRAGMA quick_check") == "ok")
+        for days in ["inf", "nan", "1e300", "0"] {
+            let bad = try await Vertebra.run(["jobs", "generate", "--days", days, "--journal", directory.path("bad.sqlite")])
+            #expect(bad.status == 64 && bad.stderr.contains("--days"), "--days \(days): \(bad.status) \(bad.stderr)")
+        }
     }
 }
 

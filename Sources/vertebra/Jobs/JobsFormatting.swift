@@ -20,8 +20,12 @@ enum TimeText {
                 return nil
             }
         }
-        return sawUnit && number.isEmpty && total.isFinite ? total : nil
+        return sawUnit && number.isEmpty && total.isFinite && total <= maxDuration ? total : nil
     }
+
+    /// The longest duration taken: 100 years (a journal's times are milliseconds in 64 bits; far
+    /// beyond this, a date before now no longer exists on the calendar).
+    static let maxDuration: TimeInterval = 100 * 365.25 * 86_400
 
     /// Parses `--since`: a duration before `now`, or an ISO 8601 date (`2025-01-31`, local
     /// midnight) or date-time (`2025-01-31T12:00:00Z`).
@@ -35,7 +39,7 @@ enum TimeText {
         return try? Date(text, strategy: day)
     }
 
-    static let durationHelp = "a duration such as 90s, 30m, 1h, 7d, 2w"
+    static let durationHelp = "a duration such as 90s, 30m, 1h, 7d, 2w (at most 100 years)"
 
     /// `2025-01-31T12:00:00.123Z`: the form used in `--json` output.
     static func iso(_ date: Date) -> String {

@@ -28,7 +28,7 @@ struct JobsGenerate: AsyncParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1.") }
-        guard days > 0 else { throw ValidationError("--days must be positive.") }
+        guard days > 0, days <= 36_500 else { throw ValidationError("--days must be more than 0 and at most 36500 (got \(days)).") }
     }
 
     func run() async throws {

@@ -5,6 +5,9 @@ import VertebraJournal
 
 /// `vertebra jobs [list]`: a table or JSON array of jobs, newest first.
 struct JobsList: AsyncParsableCommand {
+    /// The most rows `--limit` takes.
+    static let maxLimit = 1_000_000_000
+
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List jobs, newest first (the default subcommand).",
@@ -47,7 +50,10 @@ struct JobsList: AsyncParsableCommand {
     var interval: Int = 500
 
     func validate() throws {
-        guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit)).") }
+        guard (1...Self.maxLimit).contains(limit) else { throw ValidationError("--limit must be from 1 to \(Self.maxLimit) (got \(limit)).") }
+        if !state.isEmpty, stateNames.isEmpty {
+            throw ValidationError("--state needs a state: one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
         for name in stateNames {
             guard JobState(rawValue: name.lowercased()) != nil else {
                 throw ValidationError(
