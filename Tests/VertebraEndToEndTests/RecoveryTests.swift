@@ -265,6 +265,36 @@ extension RecoveryTests {
         }
     }
 
+    /// The same with a job running and a long drain: its end cannot reach the coordinator, so
+    /// the drain does not wait for it (it waited out --drain-timeout); the end stays journalled.
+    @Test func aWorkerWhoseServerIsGoneStopsAtOnceOnSIGTERMEvenWithAJobRunning() async throws {
+        try await withSetup { setup in
+            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "60"])
+            defer {
+                coordinator.stop()
+                worker.stop()
+            }
+            try await CrashTests().waitForWorkers(setup, count: 1)
+            let (status, printed) = try await AgentProcess.command(
+                ["dispatch", Diagnostics.Sleep.path.path, "milliseconds=i4:60000", "--detach"], server: setup.server, directory: setup.directory)
+            #expect(status == 0, "dispatch printed: \(printed)")
+            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
+            setup.server.stop()
+            #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
+            let signalled = ContinuousClock.now
+            worker.signalTerminate()
+            let exited = try await eventually(timeout: .seconds(8)) { worker.hasExited }
+            #expect(exited, "still running \(ContinuousClock.now - signalled) after SIGTERM:\n\(worker.logText.suffix(1500))")
+            #expect(worker.logText.contains("the server is gone"))
+            #expect(!worker.logText.contains("could not journal"), "\(worker.logText.suffix(1500))")
+            // Interrupted, not ended: the next start sends its end.
+            let conversations = try await readJournal("\(setup.directory)/w1.sqlite").timeline(ofJob: id).conversations
+            #expect(conversations.map(\.state) == [.open])
+        }
+    }
+
     enum End { case done, failed(VertebraError), timedOut }
 
     func end(of job: Submitter.Job, before deadline: ContinuousClock.Instant) async throws -> End {

@@ -194,8 +194,7 @@ extension Worker {
             do {
                 try await out.send(.ack(attempt))
             } catch {
-                if await journalBroke(error, attempt: attempt, peer: peer) { return }
-                await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack: \(error)")
+                await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the ack")
                 return
             }
         }
@@ -238,8 +237,7 @@ extension Worker {
             do {
                 if try await fast.finish(ending) { return }  // it travels in the answer to the op
             } catch {
-                if await journalBroke(error, attempt: attempt, peer: peer) { return }
-                await endLocally(attempt, conversation: conversation, reason: "the requester did not take the ack or a data: \(error)")
+                await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the ack or a data")
                 return
             }
         }
@@ -247,9 +245,20 @@ extension Worker {
         let records = PerformerEnd.records(ending, job: attempt.job, conversation: conversation)
         let send = Task { try await out.send(ending, onAnswer: records) }
         if case .failure(let error) = await send.result {
-            if await journalBroke(error, attempt: attempt, peer: peer) { return }
-            await endLocally(attempt, conversation: conversation, reason: "the requester did not take the end: \(error)")
+            await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the end")
         }
+    }
+
+    /// A send of the attempt failed: the journal broke (the requester hears so), our client
+    /// stopped (interrupted: the journalled stanzas are sent again at the next start), or the
+    /// requester refused it or is gone (the end is recorded here).
+    private func sendFailed(_ error: any Error, attempt: JobToken, conversation: Int64, peer: JID, what: String) async {
+        if await journalBroke(error, attempt: attempt, peer: peer) { return }
+        if error is CancellationError {
+            logger.info("interrupted by the stop; the conversation resumes at the next start", metadata: ["job": "\(attempt.job)"])
+            return
+        }
+        await endLocally(attempt, conversation: conversation, reason: "the requester did not take \(what): \(error)")
     }
 
     /// When `error` is the journal failing (disk full, I/O error), the attempt cannot go on

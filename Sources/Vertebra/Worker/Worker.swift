@@ -206,6 +206,12 @@ public actor Worker: PerformerRole {
     public func drain(timeout: Duration) async {
         isDraining = true
         refresher?.cancel()
+        guard await client.isConnected else {
+            // Their ends could not reach the coordinator anyway: they are journalled and sent
+            // at the next start.
+            logger.info("draining: the server is gone; not waiting for the running jobs", metadata: ["running": "\(attempts.runningCount)"])
+            return
+        }
         await withdraw(within: .seconds(2))
         logger.info("draining: no new jobs; waiting for the running ones", metadata: ["running": "\(attempts.runningCount)", "timeout": "\(timeout)"])
         let deadline = clock.now + timeout
