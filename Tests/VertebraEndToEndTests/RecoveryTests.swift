@@ -268,19 +268,7 @@ extension RecoveryTests {
     /// The same with a job running and a long drain: its end cannot reach the coordinator, so
     /// the drain does not wait for it (it waited out --drain-timeout); the end stays journalled.
     @Test func aWorkerWhoseServerIsGoneStopsAtOnceOnSIGTERMEvenWithAJobRunning() async throws {
-        try await withSetup { setup in
-            let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
-            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "60"])
-            defer {
-                coordinator.stop()
-                worker.stop()
-            }
-            try await CrashTests().waitForWorkers(setup, count: 1)
-            let (status, printed) = try await AgentProcess.command(
-                ["dispatch", Diagnostics.Sleep.path.path, "milliseconds=i4:60000", "--detach"], server: setup.server, directory: setup.directory)
-            #expect(status == 0, "dispatch printed: \(printed)")
-            let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
+        try await withAJobRunningOnW1(drainTimeout: 60, milliseconds: 60_000) { setup, worker, id in
             setup.server.stop()
             #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
             let signalled = ContinuousClock.now
@@ -382,12 +370,25 @@ extension RecoveryTests {
     private func withAJobRunningOnALeavingWorker(
         drainTimeout: Int, milliseconds: Int, _ body: (Setup, AgentProcess, String) async throws -> Void
     ) async throws {
+        try await withAJobRunningOnW1(drainTimeout: drainTimeout, milliseconds: milliseconds) { setup, leaving, id in
+            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory, extra: ["--drain-timeout", "0"])
+            defer { staying.stop() }
+            try await CrashTests().waitForWorkers(setup, count: 2)
+            try await body(setup, leaving, id)
+        }
+    }
+
+    /// A coordinator and worker w1 (`--drain-timeout` as given) as processes, w1 running a
+    /// retryable sleep of `milliseconds` (job `id`); every process is stopped on every path.
+    private func withAJobRunningOnW1(
+        drainTimeout: Int, milliseconds: Int, _ body: (Setup, AgentProcess, String) async throws -> Void
+    ) async throws {
         try await withSetup { setup in
             let coordinator = try AgentProcess.coordinator(setup.server, directory: setup.directory)
-            let leaving = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "\(drainTimeout)"])
+            let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory, extra: ["--drain-timeout", "\(drainTimeout)"])
             defer {
                 coordinator.stop()
-                leaving.stop()
+                worker.stop()
             }
             try await CrashTests().waitForWorkers(setup, count: 1)
             let (status, printed) = try await AgentProcess.command(
@@ -396,10 +397,7 @@ extension RecoveryTests {
             #expect(status == 0, "dispatch printed: \(printed)")
             let id = printed.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try await eventually(timeout: .seconds(20)) { try await states(setup, [id]) == [.running] })
-            let staying = try AgentProcess.worker(2, setup.server, directory: setup.directory, extra: ["--drain-timeout", "0"])
-            defer { staying.stop() }
-            try await CrashTests().waitForWorkers(setup, count: 2)
-            try await body(setup, leaving, id)
+            try await body(setup, worker, id)
         }
     }
 }
