@@ -517,8 +517,12 @@ extension RecoveryTests {
             // Refusals: a done job cannot be retried; an unknown one neither.
             let (doneStatus, doneText) = try await AgentProcess.command(["jobs", "retry", again], server: setup.server, directory: setup.directory, errors: true)
             #expect(doneStatus == 1 && doneText.contains("only a failed or cancelled job"), "status \(doneStatus): \(doneText)")
-            let (unknownStatus, _) = try await AgentProcess.command(["jobs", "cancel", "ffffffffffff"], server: setup.server, directory: setup.directory)
+            let (unknownStatus, unknownJSON) = try await AgentProcess.command(
+                ["jobs", "cancel", "ffffffffffff", "--json"], server: setup.server, directory: setup.directory)
             #expect(unknownStatus == 1)
+            let refusal = try JSONSerialization.jsonObject(with: Data(unknownJSON.utf8)) as? [String: Any]
+            #expect(refusal?["job"] as? String == "ffffffffffff" && refusal?["state"] as? String == "refused", "\(unknownJSON)")
+            #expect(refusal?["code"] as? String != nil && refusal?["error"] as? String != nil, "\(unknownJSON)")
             // A delayed job waits, pending, for its time.
             let delayed = try await dispatchDetached([Diagnostics.Echo.path.path, "text=later", "--in", "3s"], setup)
             #expect(try await states(setup, [delayed]) == [.pending])
@@ -533,6 +537,26 @@ extension RecoveryTests {
             #expect(relayed.isEmpty, "relayed to a detached submitter: \(relayed.map(\.kind))")
             let (badStatus, badText) = try await AgentProcess.command(["dispatch", Diagnostics.Echo.path.path, "--in", "5x"], server: setup.server, directory: setup.directory, errors: true)
             #expect(badStatus != 0 && badText.contains("not a duration"), "\(badText)")
+        }
+    }
+
+    /// `dispatch --json` prints its one object however it ends: a job not accepted (`job` null)
+    /// and a job that did not end within `--timeout` (`unknown`) included.
+    @Test func dispatchJSONIsPrintedWhenTheJobIsNotAcceptedOrTimesOut() async throws {
+        try await withCoordinatorAndOneWorker { setup in
+            let (slowStatus, slow) = try await AgentProcess.command(
+                ["dispatch", Diagnostics.Sleep.path.path, "milliseconds=i4:5000", "--timeout", "1", "--json"],
+                server: setup.server, directory: setup.directory)
+            #expect(slowStatus == 3)
+            let timedOut = try JSONSerialization.jsonObject(with: Data(slow.utf8)) as? [String: Any]
+            #expect(timedOut?["state"] as? String == "unknown" && timedOut?["job"] as? String != nil, "\(slow)")
+            let (absentStatus, absent) = try await AgentProcess.command(
+                ["dispatch", Diagnostics.Echo.path.path, "--coordinator", "coordinator@\(setup.server.domain)/absent", "--json"],
+                server: setup.server, directory: setup.directory)
+            #expect(absentStatus == 3)
+            let unreachable = try JSONSerialization.jsonObject(with: Data(absent.utf8)) as? [String: Any]
+            #expect(unreachable?["job"] is NSNull && unreachable?["state"] as? String == "unknown", "\(absent)")
+            #expect(unreachable?["code"] as? String == "unreachable", "\(absent)")
         }
     }
 }

@@ -6,9 +6,12 @@ import VertebraAgent
 
 /// One request to the coordinator over XMPP, as the operator commands (`vertebra workers`,
 /// `jobs cancel`, `jobs retry`) make it: log in (quietly, no reconnection), ask, log out.
-/// Errors print as `error: ... [code]` and exit 1 (refused) or 3 (unreachable).
+/// Errors print as `error: ... [code]` and exit 1 (refused) or 3 (unreachable); with
+/// `jsonOnError`, that object also goes to stdout with `state` (`refused` or `unknown`),
+/// `error` and `code`.
 func askCoordinator<T: Sendable>(
-    _ connection: ConnectionOptions, coordinator: String?, resource: String, _ request: (Submitter) async throws -> T
+    _ connection: ConnectionOptions, coordinator: String?, resource: String, jsonOnError: [String: Any]? = nil,
+    _ request: (Submitter) async throws -> T
 ) async throws -> T {
     var level = connection
     if level.logLevel == "info" { level.logLevel = "warning" }
@@ -28,6 +31,20 @@ func askCoordinator<T: Sendable>(
         await submitter.stop()
         let vertebraError = error as? VertebraError
         printError("error: \(vertebraError.map { "\($0.message) [\($0.code)]" } ?? "\(error)")")
-        throw ExitCode(vertebraError.map { $0.code == .unreachable ? 3 : 1 } ?? 3)
+        let refused = vertebraError.map { $0.code != .unreachable } ?? false
+        if var object = jsonOnError {
+            object["state"] = refused ? "refused" : "unknown"
+            object["error"] = vertebraError?.message ?? "\(error)"
+            object["code"] = vertebraError?.code.rawValue ?? VertebraError.Code.unreachable.rawValue
+            printJSONLine(object)
+        }
+        throw ExitCode(refused ? 1 : 3)
+    }
+}
+
+/// One JSON object on one line of stdout, keys sorted.
+func printJSONLine(_ object: [String: Any]) {
+    if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
     }
 }

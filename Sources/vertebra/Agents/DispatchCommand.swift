@@ -47,7 +47,7 @@ struct DispatchCommand: AsyncParsableCommand {
     // Unconditional: `--deadline -1` is a number out of range, not a missing value.
     @Option(parsing: .unconditional, help: "Seconds the job may take (the coordinator cancels it then).") var deadline: Int?
     @Option(parsing: .unconditional, help: "Seconds to wait for the end before giving up (the job goes on).") var timeout: Int = 300
-    @Flag(help: "Print one JSON object with the job's state and results.") var json = false
+    @Flag(help: "Print one JSON object: {job, state, results, error, code}; a job not accepted has job null and state refused or unknown.") var json = false
     @Flag(help: "Print the job id once the coordinator accepted it, and exit (the coordinator then relays nothing to this command; follow the job with `vertebra jobs`).") var detach = false
     @Option(help: ArgumentHelp("Submit every job of this file (one per line: OPERATION name=type:value ...); print their ids and exit.", valueName: "file"))
     var batch: String?
@@ -129,9 +129,12 @@ struct DispatchCommand: AsyncParsableCommand {
                 detach: detach)
         } catch let error as VertebraError {
             printError("error: \(error.message) [\(error.code)]")
-            return error.code == .unreachable ? 3 : 1
+            let refused = error.code != .unreachable
+            if json { printJSON(["job": NSNull(), "state": refused ? "refused" : "unknown", "error": error.message, "code": error.code.rawValue]) }
+            return refused ? 1 : 3
         } catch {
             printError("error: \(error)")
+            if json { printJSON(["job": NSNull(), "state": "unknown", "error": "\(error)", "code": VertebraError.Code.unreachable.rawValue]) }
             return 3
         }
         if detach {
@@ -193,9 +196,7 @@ struct DispatchCommand: AsyncParsableCommand {
     }
 
     private func printJSON(_ object: [String: Any]) {
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), let text = String(data: data, encoding: .utf8) {
-            print(text)
-        }
+        printJSONLine(object)
     }
 
     private func follow(_ job: Submitter.Job) async -> Int32 {
@@ -233,7 +234,9 @@ struct DispatchCommand: AsyncParsableCommand {
             if outcome != nil { break }
         }
         guard let outcome else {
-            printError("error: no end of job \(job.id) within \(timeout) s; it goes on (see `vertebra jobs show \(job.id)`)")
+            let reason = "no end of job \(job.id) within \(timeout) s; it goes on (see `vertebra jobs show \(job.id)`)"
+            printError("error: \(reason)")
+            if json { printJSON(["job": job.id, "state": "unknown", "results": chunks.map(TypedValueJSON.object), "error": reason]) }
             return 3
         }
         if json {

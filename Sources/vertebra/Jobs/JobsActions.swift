@@ -39,7 +39,7 @@ struct JobAction: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
     @Option(help: ArgumentHelp("The coordinator's full JID. Default: $VERTEBRA_COORDINATOR, else coordinator@DOMAIN/coordinator.", valueName: "jid"))
     var coordinator: String?
-    @Flag(help: "Print a JSON object: {job, state, retry_of}.") var json = false
+    @Flag(help: "Print a JSON object: {job, state, retry_of}; when refused or unreachable, {job, state: refused|unknown, error, code}.") var json = false
     @Argument(help: "The job id, or a unique prefix of it.") var id: String
 
     static func discussion(path: String) -> String {
@@ -54,12 +54,11 @@ struct JobAction: ParsableArguments {
     func perform(
         _ act: (Submitter, String) async throws -> JobActionResult, describe: (JobActionResult) -> String
     ) async throws {
-        let result = try await askCoordinator(connection, coordinator: coordinator, resource: "jobs") { try await act($0, id) }
+        let result = try await askCoordinator(connection, coordinator: coordinator, resource: "jobs", jsonOnError: json ? ["job": id] : nil) {
+            try await act($0, id)
+        }
         if json {
-            let object: [String: Any] = ["job": result.job, "state": result.state, "retry_of": result.retryOf ?? NSNull()]
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                print(String(decoding: data, as: UTF8.self))
-            }
+            printJSONLine(["job": result.job, "state": result.state, "retry_of": result.retryOf ?? NSNull()])
         } else {
             print(describe(result))
         }
