@@ -25,7 +25,7 @@ public struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("TLS: required (default), optional, or disabled (loopback only).", valueName: "policy"))
     public var tls: String = "required"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
     public init() {}
@@ -36,6 +36,9 @@ public struct ConnectionOptions: ParsableArguments {
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
+        guard passwordFile == nil || passwordEnv == nil else {
+            throw ValidationError("give the password with --password-file or --password-env, not both")
         }
     }
 

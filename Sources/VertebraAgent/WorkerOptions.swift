@@ -57,8 +57,12 @@ public struct WorkerOptions: ParsableArguments {
         guard (1...Worker.maxConcurrentJobsLimit).contains(maxJobs) else {
             throw ValidationError("--max-jobs must be from 1 to \(Worker.maxConcurrentJobsLimit), not \(maxJobs)")
         }
-        for jid in allow where JID(jid) == nil {
-            throw ValidationError("--allow: '\(jid)' is not a JID (e.g. alice@example.org)")
+        for text in allow {
+            guard let jid = JID(text), jid.local != nil else {
+                throw ValidationError("--allow: '\(text)' is not a JID (e.g. alice@example.org)")
+            }
+            // Every resource of the account may dispatch: a full JID would read as less.
+            guard !jid.isFull else { throw ValidationError("--allow: '\(text)' names a resource; give the bare JID \(jid.bare), which allows all of its resources") }
         }
         guard ttl >= 5 else { throw ValidationError("--ttl must be at least 5 seconds") }
         guard ttl <= 86_400 else { throw ValidationError("--ttl must be at most 86400 seconds (a day)") }

@@ -180,5 +180,8 @@ import Vertebra
         #expect(error?.message.contains("status 1") == true)
         #expect(throws: OperationFailure.self) { _ = try CommandRunner(allowing: ["x=relative/path"]) }
         #expect(throws: OperationFailure.self) { _ = try CommandRunner(allowing: ["x=/etc/passwd"]) }
+        #expect(throws: OperationFailure.self) { _ = try CommandRunner(allowing: ["x=/usr/bin"]) }  // a directory
+        let twice = try #require(throws: OperationFailure.self) { _ = try CommandRunner(allowing: ["up=/bin/sh", "up=/bin/echo"]) }
+        #expect(twice.message.contains("'up' is already allowed as /bin/sh"), "\(twice.message)")
     }
 }

@@ -17,4 +17,17 @@ import Testing
             #expect(JID(bad) == nil, "\(bad)")
         }
     }
+
+    /// Control and invisible characters make a name that looks like another (or writes escape
+    /// codes to a terminal listing it): refused in every part; a resource may hold spaces.
+    @Test(arguments: ["ta\tb@host", "e\u{1B}[2Jz@host", "de\u{7F}l@host", "zero\u{200B}width@host", "nb\u{00A0}sp@host",
+                      "user@ho\u{0007}st", "user@bad..domain", "user@host/re\u{0000}s", "user@host/r\u{2028}es", "user@host/\u{200E}r"])
+    func rejectsControlAndInvisibleCharacters(text: String) {
+        #expect(JID(text) == nil, "\(text.debugDescription)")
+    }
+
+    @Test func acceptsUnicodeNamesAndResourcesWithSpaces() {
+        #expect(JID("jürgen@bücher.example/Küche")?.local == "jürgen")
+        #expect(JID("user@host/my phone")?.resource == "my phone")
+    }
 }

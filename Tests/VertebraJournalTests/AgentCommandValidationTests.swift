@@ -17,6 +17,8 @@ import Testing
         (["worker", "--max-jobs", "100000000"], "--max-jobs must be from 1 to 100000"),
         (["worker", "--max-jobs", "0"], "--max-jobs must be from 1 to 100000"),
         (["worker", "--allow", "bad jid"], "--allow: 'bad jid' is not a JID"),
+        (["worker", "--allow", "alice@localhost/laptop"], "--allow: 'alice@localhost/laptop' names a resource"),
+        (["dispatch", "/vertebra/echo", "--password-file", "pw"], "--password-file or --password-env, not both"),
         (["dispatch", "/vertebra/echo", "--at", "2026-02-30T02:00:00Z"], "is not a date and time that exist"),
         (["dispatch", "/vertebra/echo", "--deadline", "-1"], "--deadline must be from 1 to"),
         (["dispatch", "/vertebra/echo", "--timeout", "-5"], "--timeout must be from 1 to"),

@@ -44,8 +44,16 @@ public struct CommandRunner: Sendable {
         for entry in entries {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             let (name, path) = parts.count == 2 ? (parts[0], parts[1]) : ((entry as NSString).lastPathComponent, entry)
-            guard path.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: path) else {
-                throw OperationFailure("allow-list entry '\(entry)': \(path) is not an executable file (give an absolute path)", fatal: true)
+            var isDirectory: ObjCBool = false
+            guard path.hasPrefix("/"), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                FileManager.default.isExecutableFile(atPath: path)
+            else {
+                throw OperationFailure(
+                    "allow-list entry '\(entry)': \(path) is not an executable file (give name=/absolute/path or /absolute/path)", fatal: true)
+            }
+            // The last of two entries with one name used to win silently: which one runs must be plain.
+            guard allowed[name] == nil else {
+                throw OperationFailure("allow-list entry '\(entry)': the name '\(name)' is already allowed as \(allowed[name] ?? "")", fatal: true)
             }
             allowed[name] = path
         }

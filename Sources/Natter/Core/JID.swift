@@ -31,10 +31,16 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
     /// Makes a JID from its parts; `nil` when a part is empty, too long or malformed.
     public init?(local: String?, domain: String, resource: String? = nil) {
         guard JID.isValidDomain(domain) else { return nil }
-        if let local, local.isEmpty || local.utf8.count > 1023 || local.utf8.contains(where: JID.isForbiddenInLocal) {
+        if let local, local.isEmpty || local.utf8.count > 1023 || local.utf8.contains(where: JID.isForbiddenInLocal)
+            || JID.hasInvisibleScalar(local, allowingSpaces: false)
+        {
             return nil
         }
-        if let resource, resource.isEmpty || resource.utf8.count > 1023 { return nil }
+        if let resource, resource.isEmpty || resource.utf8.count > 1023 || resource.utf8.contains(where: JID.isControl)
+            || JID.hasInvisibleScalar(resource, allowingSpaces: true)
+        {
+            return nil
+        }
         self.init(unchecked: local.map(JID.caseFolded), domain: JID.caseFolded(domain), resource: resource)
     }
 
@@ -44,15 +50,32 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
             UInt8(ascii: ":"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: " "):
             return true
         default:
-            return false
+            return isControl(byte)
+        }
+    }
+
+    /// ASCII control characters: no part of a JID may hold them (RFC 7622's PRECIS classes).
+    private static func isControl(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x7F }
+
+    /// Whether `text` holds a character beyond ASCII that is a control, invisible (format, such
+    /// as a zero-width space) or, unless allowed, a space: such a name looks like another one.
+    private static func hasInvisibleScalar(_ text: String, allowingSpaces: Bool) -> Bool {
+        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return false }
+        return text.unicodeScalars.contains { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator: true
+            case .spaceSeparator: !allowingSpaces
+            default: false
+            }
         }
     }
 
     private static func isValidDomain(_ domain: String) -> Bool {
         let bytes = domain.utf8
         return !bytes.isEmpty && bytes.count <= 1023
-            && !bytes.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: " ") })
+            && !bytes.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: " ") || isControl($0) })
             && bytes.first != UInt8(ascii: ".") && bytes.last != UInt8(ascii: ".")
+            && !domain.contains("..") && !hasInvisibleScalar(domain, allowingSpaces: false)
     }
 
     /// Lowercases, skipping the work for the usual all-lowercase ASCII text.

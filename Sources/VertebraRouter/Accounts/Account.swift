@@ -27,7 +27,7 @@ public struct Account: Sendable, Hashable, Codable {
     /// have it.
     public static func normalized(_ username: String) throws(RouterError) -> String {
         guard let jid = JID(local: username, domain: "example.invalid"), let local = jid.local else {
-            throw RouterError(.accounts, "'\(username)' is not a valid user name (no @ / : ' \" & < > or spaces)")
+            throw RouterError(.accounts, "'\(visible(username))' is not a valid user name (no @ / : ' \" & < >, spaces, control or invisible characters; at most 1023 bytes)")
         }
         return local
     }
@@ -50,4 +50,14 @@ public struct Account: Sendable, Hashable, Codable {
         // Constant time: no early exit on the first differing byte.
         return zip(expected, actual).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
+}
+
+/// `text` with control and invisible characters written as `\u{…}`, to print it safely.
+func visible(_ text: String) -> String {
+    text.unicodeScalars.map { scalar in
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+        default: String(scalar)
+        }
+    }.joined()
 }

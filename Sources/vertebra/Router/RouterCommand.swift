@@ -65,11 +65,15 @@ struct RouterServe: AsyncParsableCommand {
     @Option(help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
     @Option(help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
     @Option(help: "Seconds a connection has to authenticate.") var authTimeout = 30
-    @Option(help: "Log level: trace (stanzas), debug, info (connection events), notice, warning, error.") var logLevel = "info"
+    @Option(help: "Log level: trace (stanzas), debug, info (connection events), notice, warning, error, critical.") var logLevel = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
         guard authTimeout > 0 else { throw ValidationError("--auth-timeout must be positive") }
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535 (0 picks a free one), not \(port)") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard maxStanzaBytes >= 4096 else { throw ValidationError("--max-stanza-bytes must be at least 4096") }
+        guard stanzaRate >= 0, stanzaBurst >= 0 else { throw ValidationError("--stanza-rate and --stanza-burst must be 0 or more") }
         guard JID("user@\(domain)") != nil, !domain.contains("/") else {
             throw ValidationError("--domain '\(domain)' is not a domain (e.g. localhost or xmpp.example.org)")
         }
@@ -141,6 +145,12 @@ struct RouterServe: AsyncParsableCommand {
 struct PasswordInput: ParsableArguments {
     @Option(help: ArgumentHelp("Read the password from the first line of this file.", valueName: "path")) var passwordFile: String?
     @Option(help: ArgumentHelp("Read the password from this environment variable.", valueName: "name")) var passwordEnv: String?
+
+    func validate() throws {
+        guard passwordFile == nil || passwordEnv == nil else {
+            throw ValidationError("give the password with --password-file or --password-env, not both")
+        }
+    }
 
     func read(for user: String) throws -> String {
         if let passwordFile {
