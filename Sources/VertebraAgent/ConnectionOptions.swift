@@ -72,7 +72,9 @@ public struct ConnectionOptions: ParsableArguments {
             tls: ClientConfiguration.TLSPolicy(rawValue: tls) ?? .required,
             trustedCAFile: caFile ?? environment["VERTEBRA_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
         configuration.requestTimeout = .seconds(15)
-        try configuration.validate()
+        // A password file others can read, a CA file that is not there: the command line's
+        // mistakes, told as usage errors (exit 64).
+        do { try configuration.validate() } catch { throw ValidationError((error as? NatterError)?.message ?? "\(error)") }
         return configuration
     }
 

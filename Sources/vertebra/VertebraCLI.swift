@@ -17,6 +17,37 @@ struct VertebraCLI: AsyncParsableCommand {
             DemoCommand.self,
             BenchCommand.self,
         ])
+
+    /// Parses and runs the command. A usage error a command finds while running (a password
+    /// file others can read, a JID that is not one) prints with that command's own usage, as a
+    /// parse error does, and exits 64 (ArgumentParser shows the root's usage for those).
+    static func main() async {
+        let parsed: any ParsableCommand
+        do { parsed = try await asyncParseAsRoot(nil) } catch { exit(withError: error) }
+        var command = parsed
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch let error as ValidationError {
+            let usage = usageString(for: type(of: parsed))
+            let name = ([configuration.commandName ?? "vertebra"] + Self.path(to: type(of: parsed))).joined(separator: " ")
+            printError("Error: \(error.message)\nUsage: \(usage)\n  See '\(name) --help' for more information.")
+            exit(withError: ExitCode(64))
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// The subcommand names leading from the root to `command`.
+    private static func path(to command: any ParsableCommand.Type) -> [String] {
+        func search(_ node: any ParsableCommand.Type, _ trail: [String]) -> [String]? {
+            if node == command { return trail }
+            for child in node.configuration.subcommands {
+                if let found = search(child, trail + [child.configuration.commandName ?? "\(child)"]) { return found }
+            }
+            return nil
+        }
+        return search(Self.self, []) ?? []
+    }
 }
 
 /// `vertebra bench`: measurements printed beside a baseline run in the same invocation.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Numbers a user types into the agent commands are range-checked before anything connects:
@@ -60,6 +61,23 @@ import Testing
         let output = try await Vertebra.run(["dispatch", "--batch", path, "--jid", "a@localhost/x", "--password-env", "NOPE"])
         #expect(output.status == 64, "exit \(output.status): \(output.stderr)")
         #expect(output.stderr.contains(message.replacingOccurrences(of: "jobs.txt", with: path)), "stderr: \(output.stderr)")
+    }
+
+    /// Mistakes found once the command runs are usage errors too (they exited 1, which
+    /// `dispatch` documents as "the job failed"), shown with that command's usage.
+    @Test func aPasswordFileOthersCanReadOrADirectoryIsAUsageErrorOfThatCommand() async throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("pw")
+        try "secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        for (path, message) in [(file, "can be read by other users (mode 0644)"), (directory.url.path, "is a directory")] {
+            for command in [["dispatch", "/vertebra/echo"], ["workers"], ["worker"]] {
+                let output = try await Vertebra.run(command + ["--jid", "a@localhost/x", "--password-file", path])
+                #expect(output.status == 64, "\(command) exit \(output.status): \(output.stderr)")
+                #expect(output.stderr.contains(message), "\(command): \(output.stderr)")
+                #expect(output.stderr.contains("Usage: vertebra \(command[0])"), "\(command): \(output.stderr)")
+            }
+        }
     }
 
     @Test func aBatchFileAndAnOperationTogetherAreRefused() async throws {

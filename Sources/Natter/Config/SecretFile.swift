@@ -14,6 +14,9 @@ public enum SecretFile {
     public static func checkPrivate(_ path: String, what: String, allowGroup: Bool = false) throws(NatterError) {
         var info = stat()
         guard stat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT != S_IFDIR else {
+            throw NatterError(.configuration, "\(what) \(path) is a directory; give the file that holds the secret")
+        }
         let forbidden: mode_t = allowGroup ? 0o007 : 0o077
         guard info.st_mode & forbidden == 0 else {
             let mode = String(info.st_mode & 0o777, radix: 8)

@@ -29,6 +29,8 @@ struct WorkerCommand: AsyncParsableCommand {
             await endpoint?.stop()
             await traces?.stop()
             await exporter?.stop()
+        } catch let error as ValidationError {
+            throw error
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
