@@ -22,7 +22,12 @@ public enum BatchFile {
                 guard let path = words.first, path.hasPrefix("/") else {
                     throw LineError(description: "the line must start with an operation path such as /vertebra/echo")
                 }
-                jobs.append(Batch.Job(Resource(path), arguments: try TypedArguments.parse(Array(words.dropFirst()))))
+                let job = Batch.Job(Resource(path), arguments: try TypedArguments.parse(Array(words.dropFirst())))
+                let bytes = job.arguments.reduce(0) { $0 + $1.serializedBytes().count }
+                guard bytes <= maxJobBytes else {
+                    throw LineError(description: "the job's arguments are \(bytes) bytes; a batched job carries at most \(maxJobBytes) (256 KiB)")
+                }
+                jobs.append(job)
             } catch {
                 throw LineError(description: "\(name):\(index + 1): \(error)")
             }
@@ -64,6 +69,10 @@ public enum BatchFile {
         if inWord { words.append(current) }
         return words
     }
+
+    /// The most XML a batched job's arguments may take: one batch request's size, well under
+    /// the servers' stanza limits (Prosody's default is 256 KiB, the router's 1 MiB).
+    public static let maxJobBytes = 256 << 10
 
     /// `jobs` cut into batches of at most ``Batch/maxJobs`` jobs and about `maxBytes` of XML
     /// each (a stanza must stay well under the server's limit).

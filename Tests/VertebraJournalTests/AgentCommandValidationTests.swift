@@ -53,6 +53,7 @@ import Testing
         ("# only a comment\n\n", "jobs.txt: no jobs"),
         ("/vertebra/echo text=\"unclosed\n", "jobs.txt:1: a double quote is not closed"),
         ("/vertebra/echo count=i4:many\n", "jobs.txt:1: argument 'count': 'many' is not a valid i4"),
+        ("/vertebra/echo text=a\n/vertebra/echo text=" + String(repeating: "x", count: 300_000) + "\n", "jobs.txt:2: the job's arguments are"),
     ])
     func aBadBatchFileIsAUsageErrorNamingTheLine(contents: String, message: String) async throws {
         let directory = try TemporaryDirectory()
@@ -78,6 +79,13 @@ import Testing
                 #expect(output.stderr.contains("Usage: vertebra \(command[0])"), "\(command): \(output.stderr)")
             }
         }
+    }
+
+    @Test func aDirectoryAsTheBatchFileIsAUsageErrorSayingSo() async throws {
+        let directory = try TemporaryDirectory()
+        let output = try await Vertebra.run(["dispatch", "--batch", directory.url.path, "--jid", "a@localhost/x", "--password-env", "NOPE"])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("is a directory"), "stderr: \(output.stderr)")
     }
 
     @Test func aBatchFileAndAnOperationTogetherAreRefused() async throws {

@@ -62,13 +62,16 @@ struct AccountStoreTests {
         #expect(throws: RouterError.self) { try Account(username: "x@y", password: "pw") }
         let path = temporaryPath()
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try "not json".write(toFile: path, atomically: true, encoding: .utf8)
-        do {
-            _ = try AccountStore(path: path)
-            Issue.record("a broken file was accepted")
-        } catch {
-            #expect(error.code == .accounts)
-            #expect(error.message.contains(path))
+        for (contents, reason) in [("not json", "is not valid: not JSON"), ("{\"accounts\": []}", "is not valid: 'format' is missing")] {
+            try contents.write(toFile: path, atomically: true, encoding: .utf8)
+            do {
+                _ = try AccountStore(path: path)
+                Issue.record("a broken file was accepted")
+            } catch {
+                #expect(error.code == .accounts)
+                #expect(error.message.contains(path) && error.message.contains(reason), "\(error.message)")
+                #expect(!error.message.contains("DecodingError"), "\(error.message)")
+            }
         }
         try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
     }

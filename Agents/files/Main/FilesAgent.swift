@@ -7,10 +7,11 @@ import VertebraAgent
 struct FilesAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "files-agent",
-        abstract: "Worker agent: /files/checksum streams the SHA-256 of each file under --root.",
+        abstract: "Worker agent: /files/checksum streams the SHA-256 of each file under --root; /files/summary counts files and bytes.",
         discussion: """
             Example: files-agent --root /srv/data --jid files@localhost --password-file pw
             then: vertebra dispatch /files/checksum path=reports
+            or:   vertebra dispatch /files/summary path=reports
             Paths outside --root (.., absolute paths elsewhere, symbolic links out) are refused.
             """)
 

@@ -129,6 +129,21 @@ enum AccountsFile {
             size: Int64(info.st_size))
     }
 
+    /// What is wrong with a file JSONDecoder refused, in a sentence (not Swift's dump).
+    private static func reason(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted?: return "not JSON"
+        case .keyNotFound(let key, let context)?: return "'\(key.stringValue)' is missing\(place(context))"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?: return "a value has the wrong type\(place(context))"
+        default: return "\(error)"
+        }
+    }
+
+    private static func place(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        return path.isEmpty ? "" : " at \(path)"
+    }
+
     static func load(_ path: String) throws(RouterError) -> [String: Account] {
         guard FileManager.default.fileExists(atPath: path) else { return [:] }
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -138,7 +153,7 @@ enum AccountsFile {
         do {
             contents = try JSONDecoder().decode(Contents.self, from: data)
         } catch {
-            throw RouterError(.accounts, "accounts file \(path) is not valid: \(error)")
+            throw RouterError(.accounts, "accounts file \(path) is not valid: \(Self.reason(error)); it is written by `vertebra router adduser`")
         }
         guard contents.format == format else {
             throw RouterError(.accounts, "accounts file \(path) has format '\(contents.format)', expected '\(format)'")

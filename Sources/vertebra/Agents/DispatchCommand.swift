@@ -142,7 +142,10 @@ struct DispatchCommand: AsyncParsableCommand {
             return 0
         }
         if !json {
-            let start = (try? startTime()).map { "; it starts at \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+            let start = (try? startTime()).map { time in
+                let text = ISO8601DateFormatter().string(from: time)
+                return time <= Date() ? "; it starts at once (\(text) has passed)" : "; it starts at \(text)"
+            } ?? ""
             printError("job \(job.id) accepted by \(submitter.coordinator)" + (key == nil ? "" : " (key \(key ?? ""))") + start)
         }
         let cancelOnSignal = Task {
@@ -157,6 +160,10 @@ struct DispatchCommand: AsyncParsableCommand {
     /// The jobs of the batch file at `path`, with --scope, --to and --deadline applied.
     private static func batchJobs(_ path: String) throws -> [Batch.Job] {
         let text: String
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("the batch file \(path) is a directory; give a file with one job per line")
+        }
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ValidationError("cannot read the batch file \(path): \(error.localizedDescription)")
         }

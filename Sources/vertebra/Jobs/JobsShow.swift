@@ -17,7 +17,7 @@ struct JobsShow: AsyncParsableCommand {
     @Argument(help: "The job id, or any unique prefix of it.")
     var id: String
 
-    @Flag(name: .long, help: "Print JSON: {job, conversations, stanzas}.")
+    @Flag(name: .long, help: "Print JSON: {job, retried_as, conversations, stanzas}.")
     var json = false
 
     func run() async throws {
