@@ -122,13 +122,13 @@ public actor XMPPClient {
     }
 
     /// Closes the stream and stops reconnecting. Requests from peers still being answered get
-    /// their answers first (for up to ``answerDrainLimit``), so a peer's last message is not left
+    /// their answers first (for up to ``ClientConfiguration/stopAnswerLimit``), so a peer's last message is not left
     /// unanswered when a short-lived client stops right after it; requests arriving meanwhile
     /// are refused (`service-unavailable`). Our pending requests fail with `shutDown`.
     public func stop() async {
         guard !stopped else { return }
         stopped = true
-        await waitForAnswersInProgress(within: Self.answerDrainLimit)
+        await waitForAnswersInProgress(within: configuration.stopAnswerLimit)
         if let channel = link?.channel {
             try? await channel.writeAndFlush(ByteBuffer(string: "</stream:stream>")).get()
             try? await channel.close().get()
@@ -520,9 +520,6 @@ public actor XMPPClient {
         requestsInProgress[peer] = left > 0 ? left : nil
         if requestsInProgress.isEmpty { answerDrain.release() }
     }
-
-    /// How long ``stop()`` waits for the answers to requests being handled.
-    public static let answerDrainLimit: Duration = .seconds(2)
 
     /// Waits until no request is being answered, or `limit` passed (a handler may never end).
     /// Waits until no request is being answered, or `limit` passed.

@@ -55,6 +55,8 @@ public struct ClientConfiguration: Sendable {
     public var negotiationTimeout: Duration
     /// Default answer timeout of ``XMPPClient/sendAndWait(_:timeout:)``.
     public var requestTimeout: Duration
+    /// How long ``XMPPClient/stop()`` waits for the answers to requests being handled.
+    public var stopAnswerLimit: Duration = .seconds(2)
     /// Ping the server after this much inbound silence; `nil` disables the keepalive.
     public var pingInterval: Duration?
     /// How long a keepalive ping may take before the link is declared dead.

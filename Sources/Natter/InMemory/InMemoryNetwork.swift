@@ -34,11 +34,15 @@ public final class InMemoryNetwork: Sendable {
     }
 
     /// A transport logging in as `jid` (a full JID) on this network, with `clock` for its
-    /// request timeouts.
+    /// request timeouts; its stop waits up to `stopAnswerLimit` of real time for the answers
+    /// to requests being handled.
     public func transport(
-        _ jid: JID, clock: any RuntimeClock = SystemClock(), requestTimeout: Duration = .seconds(10), maxRequestsPerPeer: Int = 1024
+        _ jid: JID, clock: any RuntimeClock = SystemClock(), requestTimeout: Duration = .seconds(10), maxRequestsPerPeer: Int = 1024,
+        stopAnswerLimit: Duration = .seconds(2)
     ) -> InMemoryTransport {
-        InMemoryTransport(jid: jid, network: self, clock: clock, requestTimeout: requestTimeout, maxRequestsPerPeer: maxRequestsPerPeer)
+        InMemoryTransport(
+            jid: jid, network: self, clock: clock, requestTimeout: requestTimeout, maxRequestsPerPeer: maxRequestsPerPeer,
+            stopAnswerLimit: stopAnswerLimit)
     }
 
     /// Whether `jid` is connected.

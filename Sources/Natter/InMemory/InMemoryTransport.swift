@@ -25,11 +25,13 @@ public actor InMemoryTransport: StanzaTransport {
     private var iqHandlers: [PayloadKey: XMPPClient.IQResponder] = [:]
     private var requestsInProgress: [String: Int] = [:]
     private let answerDrain = AnswerDrain()
+    private let stopAnswerLimit: Duration
     private var exchanges = Exchanges()
     private var eventContinuations: [Int: AsyncStream<XMPPClient.ConnectionEvent>.Continuation] = [:]
     private var counter = 0
 
-    init(jid: JID, network: InMemoryNetwork, clock: any RuntimeClock, requestTimeout: Duration, maxRequestsPerPeer: Int) {
+    init(jid: JID, network: InMemoryNetwork, clock: any RuntimeClock, requestTimeout: Duration, maxRequestsPerPeer: Int, stopAnswerLimit: Duration) {
+        self.stopAnswerLimit = stopAnswerLimit
         self.jid = jid
         self.network = network
         self.clock = clock
@@ -55,11 +57,11 @@ public actor InMemoryTransport: StanzaTransport {
     }
 
     /// As ``XMPPClient/stop()``: requests being answered get their answers first (for up to
-    /// ``XMPPClient/answerDrainLimit`` of real time: a test's manual clock may never move).
+    /// `stopAnswerLimit` of real time: a test's manual clock may never move).
     public func stop() async {
         guard !stopped else { return }
         stopped = true
-        await waitForAnswersInProgress(within: XMPPClient.answerDrainLimit)
+        await waitForAnswersInProgress(within: stopAnswerLimit)
         network.disconnect(jid)
         connected = false
         pending.failAll(NatterError(.shutDown, "the transport was stopped"))
