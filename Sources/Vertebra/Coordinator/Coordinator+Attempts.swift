@@ -273,72 +273,37 @@ extension Coordinator {
         return budget * 2 < options.answerTimeout
     }
 
-    /// Sends the `op` (again, with its id, when resuming) and records the attempt's token.
-    /// Returns an outcome only when the attempt is over before it started.
+    /// Sends the `op` (again, with its id, when resuming) and records the attempt's token, as
+    /// ``OpAnswer`` judges the answer. Returns an outcome only when the attempt is over before
+    /// it started (or ended inside the answer).
     private func sendOp(_ job: LiveJob, worker: JID, _ opened: OpenedAttempt, known: JobToken?) async -> AttemptOutcome? {
-        let (conversation, iqID) = (opened.conversation, opened.iqID)
         let delivery = Delivery(
             client: client, clock: clock, answerTimeout: options.answerTimeout,
             giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
-        var answer: IQ?
+        let delivered: OpAnswer.Delivered
         do {
-            answer = try await delivery.deliver(IQ(type: .set, id: iqID, to: worker, payload: opened.op))
+            delivered = .answered(try await delivery.deliver(IQ(type: .set, id: opened.iqID, to: worker, payload: opened.op)))
         } catch {
-            if error is CancellationError || isStopping { return .interrupted }
-            if let stanzaError = error.peerStanzaError {
-                if stanzaError.condition == "bad-request" {
-                    return .failed(VertebraError(.badRequest, "\(worker): \(stanzaError.text ?? "bad request")"), retryable: false)
-                }
-                return .refused("\(worker) answered \(stanzaError)")
-            }
-            // The answer was lost, but the worker's own messages show it took the op: abandoning
-            // the attempt now would leave it running unseen (and a later op would replay it).
-            guard known == nil, await inbox.heardAttempt(job: job.token, peer: worker) != nil else {
-                return known == nil ? .refused("no answer from \(worker): \(error)") : .lost("\(worker) did not answer after the restart: \(error)")
-            }
+            delivered = .failed(error, heard: await inbox.heardAttempt(job: job.token, peer: worker))
         }
-        let token: JobToken
-        var inline: [ProtocolMessage] = []
-        if let answer {
-            guard let payload = answer.payload, case .accepted(let accepted)? = try? ProtocolMessage(payload),
-                accepted.job == job.token, accepted.attempt != nil
-            else {
-                return .refused("\(worker) answered the op without a token A:B")
-            }
-            token = accepted
-            do { inline = try FastPath.inlineMessages(in: payload, attempt: accepted) } catch {
-                return .failed(VertebraError(.badResult, "\(worker) answered the op with a broken inline conversation: \(error)"), retryable: false)
-            }
-        } else if let heard = await inbox.heardAttempt(job: job.token, peer: worker), heard.attempt != nil {
-            token = heard
-        } else {
-            return .refused("\(worker) sent messages without a token A:B")
-        }
-        if let known, known != token { return .lost("\(worker) answered with another attempt after the restart") }
-        var records: [JournalRecord] = []
-        if known == nil { records.append(.nameConversation(.id(conversation), token: token.description)) }
-        if let answer {
-            let op = opened.opStanza.map(StanzaRef.id) ?? .iq(peer: worker.description, iqID: iqID, direction: .outbound)
-            records.append(.acknowledge(op, answer: JournalText.text(answer.element)))
-        }
-        if !inline.isEmpty {
-            // The conversation came inside the answer (fast path): journalled like inbound
-            // messages, without waiting: if it is lost, recovery sends the op again and the
-            // worker answers the same from its journal.
-            for (index, message) in inline.enumerated() {
-                records.append(.recordStanza(NewStanza(
-                    conversation: .id(conversation), direction: .inbound, iqID: FastPath.inlineID(of: iqID, index: index),
-                    kind: message.journalKind, body: JournalText.text(message.element))))
-            }
+        let attempt = OpAnswer.Attempt(
+            job: job.token, worker: worker, conversation: opened.conversation,
+            op: opened.opStanza.map(StanzaRef.id) ?? .iq(peer: worker.description, iqID: opened.iqID, direction: .outbound),
+            iqID: opened.iqID, known: known)
+        switch OpAnswer.judge(delivered, for: attempt, stopping: isStopping) {
+        case .over(let outcome):
+            return outcome
+        case .inline(_, let records, let messages):
             journalLater(records, "could not journal a fast-path conversation", job: job.token)
-            return inlineOutcome(inline, job: job, worker: worker)
+            return inlineOutcome(messages, job: job, worker: worker)
+        case .running(let token, let records):
+            // Not awaited (DESIGN 5.1): if it is lost, recovery sends the op again with its id
+            // and the worker answers the same A:B from its journal.
+            journalLater(records, "could not journal a worker's answer to the op", job: job.token)
+            await inbox.name(job: job.token, peer: worker, attempt: token.attempt)
+            attemptTokens["\(job.token)|\(worker)"] = token
+            return nil
         }
-        // Not awaited (DESIGN 5.1): if it is lost, recovery sends the op again with its id and the
-        // worker answers the same A:B from its journal.
-        journalLater(records, "could not journal a worker's answer to the op", job: job.token)
-        await inbox.name(job: job.token, peer: worker, attempt: token.attempt)
-        attemptTokens["\(job.token)|\(worker)"] = token
-        return nil
     }
 
     /// How an attempt that ended inside the answer to its op ended; its chunks are reported as
