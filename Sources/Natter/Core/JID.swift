@@ -70,12 +70,22 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
         }
     }
 
+    /// One pass over the bytes (JIDs are parsed for every stanza): no `@`, `/`, space, control
+    /// or empty label.
     private static func isValidDomain(_ domain: String) -> Bool {
         let bytes = domain.utf8
-        return !bytes.isEmpty && bytes.count <= 1023
-            && !bytes.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: " ") || isControl($0) })
-            && bytes.first != UInt8(ascii: ".") && bytes.last != UInt8(ascii: ".")
-            && !domain.contains("..") && !hasInvisibleScalar(domain, allowingSpaces: false)
+        let dot = UInt8(ascii: ".")
+        guard !bytes.isEmpty, bytes.count <= 1023, bytes.first != dot, bytes.last != dot else { return false }
+        var previous: UInt8 = 0
+        var ascii = true
+        for byte in bytes {
+            if byte == UInt8(ascii: "@") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: " ") || isControl(byte) || (byte == dot && previous == dot) {
+                return false
+            }
+            ascii = ascii && byte < 0x80
+            previous = byte
+        }
+        return ascii || !hasInvisibleScalar(domain, allowingSpaces: false)
     }
 
     /// Lowercases, skipping the work for the usual all-lowercase ASCII text.
