@@ -1,3 +1,4 @@
+import Natter
 import Testing
 import VertebraJournal
 
@@ -21,6 +22,21 @@ import VertebraJournal
             default: "other"
             }
         }
+    }
+
+    /// A repeated op gets the journalled answer again: alone (then the conversation is
+    /// replayed), or with the messages that went inside it (fast path: nothing to replay).
+    @Test func aRepeatIsAnsweredAsBeforeWithItsInlineMessages() throws {
+        let accepted = try #require(attempt)
+        let answer = JournalText.text(IQ(type: .result, id: "op1", payload: ProtocolMessage.accepted(accepted).element).element)
+        let classic = try #require(OpAdmission.answerAgain(answer, inline: []))
+        #expect(classic.replays && classic.attempt == accepted && classic.payload.elements.isEmpty)
+        let final = JournalText.text(ProtocolMessage.final(accepted, values: []).element)
+        let fast = try #require(OpAdmission.answerAgain(answer, inline: [final]))
+        #expect(!fast.replays && fast.payload.elements.map(\.name) == ["final"])
+        #expect(OpAdmission.answerAgain(nil, inline: []) == nil)
+        #expect(OpAdmission.answerAgain("<iq type='result' id='x'/>", inline: []) == nil, "an answer without accepted A:B")
+        #expect(OpAdmission.answerAgain("not xml <", inline: []) == nil)
     }
 
     @Test func theSameIQIdIsARepeatWhateverHappenedSince() {

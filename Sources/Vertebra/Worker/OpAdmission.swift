@@ -1,5 +1,6 @@
 import Natter
 import VertebraJournal
+import VertebraXML
 
 /// The worker's rules for an arriving `op`, without I/O: whether it repeats one already
 /// answered, and what accepting it or answering it inline journals. The worker reads the journal
@@ -66,6 +67,31 @@ enum OpAdmission {
             return .transitionIfAllowed(job: job, to: state, result: result, error: error, errorCode: code)
         }
         return records
+    }
+}
+
+extension OpAdmission {
+    /// How a repeated `op` is answered again: the journalled answer, with the conversation's
+    /// messages inside it when they went there (fast path: nothing to replay), else alone and
+    /// followed by a replay of the conversation.
+    struct AnswerAgain {
+        var payload: XElement
+        var attempt: JobToken
+        var replays: Bool
+    }
+
+    /// The answer again from the journalled `answer` (an IQ result's text) and the bodies of
+    /// the messages journalled as sent inside it (`inline`, in order); nil when the answer is
+    /// missing or unreadable.
+    static func answerAgain(_ answer: String?, inline bodies: [String]) -> AnswerAgain? {
+        guard let answer, let iq = JournalText.element(answer).flatMap(IQ.init), let payload = iq.payload,
+            case .accepted(let attempt)? = try? ProtocolMessage(payload)
+        else { return nil }
+        let inline = bodies.compactMap(JournalText.element)
+        guard inline.isEmpty else {
+            return AnswerAgain(payload: inline.reduce(payload) { $0.appending($1) }, attempt: attempt, replays: false)
+        }
+        return AnswerAgain(payload: payload, attempt: attempt, replays: true)
     }
 }
 

@@ -160,20 +160,16 @@ extension Worker {
             logger.info("repeated op: answering as before", metadata: ["job": "\(job)", "peer": "\(peer)"])
             return IQAnswer(payload: answer)
         }
-        guard let text = found.answer, let answer = JournalText.element(text).flatMap(IQ.init), let payload = answer.payload,
-            case .accepted(let attempt)? = try? ProtocolMessage(payload)
-        else {
+        let conversation = found.conversation
+        let inline = try await journal.stanzas(ofConversation: conversation)
+            .filter { $0.direction == .outbound && FastPath.isInline($0.iqID) }.map(\.body)
+        guard let again = OpAdmission.answerAgain(found.answer, inline: inline) else {
             throw VertebraErrors.internalError("the journalled answer to this op is unreadable")
         }
+        guard again.replays else { return IQAnswer(payload: again.payload) }
         logger.info("repeated op: answering as before and replaying", metadata: ["job": "\(job)", "peer": "\(peer)"])
-        let conversation = found.conversation
-        // The conversation went inside the answer (fast path): the same answer again, nothing to replay.
-        let inline = try await journal.stanzas(ofConversation: conversation)
-            .filter { $0.direction == .outbound && FastPath.isInline($0.iqID) }.compactMap { JournalText.element($0.body) }
-        if !inline.isEmpty {
-            return IQAnswer(payload: inline.reduce(payload) { $0.appending($1) })
-        }
-        return IQAnswer(payload: payload) { [tasks] in tasks.spawn { await self.replay(conversation: conversation, attempt: attempt, peer: peer) } }
+        let attempt = again.attempt
+        return IQAnswer(payload: again.payload) { [tasks] in tasks.spawn { await self.replay(conversation: conversation, attempt: attempt, peer: peer) } }
     }
 
     private static func isEnd(_ stanza: VertebraJournal.Stanza) -> Bool {
