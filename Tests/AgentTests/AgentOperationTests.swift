@@ -73,6 +73,23 @@ import Vertebra
         #expect(!listed.contains { $0.lastPathComponent == "pipe" })
     }
 
+    /// Both operations see the same files: regular ones. A link inside the root used to stop
+    /// the checksum ("it became a symbolic link") and be counted by the summary at the link's
+    /// own size; a FIFO named directly was counted as a file.
+    @Test func linksAndFIFOsUnderADirectoryAreSkippedByBothOperations() throws {
+        let integrity = try FileIntegrity(root: root)
+        try FileManager.default.createSymbolicLink(atPath: root + "/docs/link_in", withDestinationPath: "abc.txt")
+        try FileManager.default.createSymbolicLink(atPath: root + "/docs/link_out", withDestinationPath: "/etc/passwd")
+        #expect(mkfifo(root + "/docs/pipe", 0o600) == 0)
+        let listed = try integrity.files(under: try integrity.resolve("docs"), limit: 100)
+        #expect(listed.map(\.lastPathComponent) == ["abc.txt", "empty"])
+        #expect(try listed.map(integrity.checksum).map(\.path) == ["docs/abc.txt", "docs/deep/empty"])
+        let summary = try integrity.summary("docs")
+        #expect(summary.files == 2 && summary.bytes == 3)
+        let fifo = #expect(throws: OperationFailure.self) { _ = try integrity.summary("docs/pipe") }
+        #expect(fifo?.message.contains("not a regular file") == true, "\(String(describing: fifo))")
+    }
+
     @Test func cancellationStopsHashingALargeFile() async throws {
         let integrity = try FileIntegrity(root: root)
         let big = root + "/docs/big"
@@ -117,6 +134,14 @@ import Vertebra
         try await runner.run(CommandRun(command: "sh", arguments: ["-c", "echo one; echo two; echo oops >&2"])) { lines.add($0) }
         #expect(lines.all.filter { $0.stream == "stdout" }.map(\.line) == ["one", "two"])
         #expect(lines.all.filter { $0.stream == "stderr" }.map(\.line) == ["oops"])
+    }
+
+    /// Coloured output and stray control bytes still arrive, as visible signs (the job used to
+    /// fail: XML cannot carry them).
+    @Test func controlCharactersInOutputArriveAsTheirSigns() async throws {
+        let lines = Lines()
+        try await runner.run(CommandRun(command: "sh", arguments: ["-c", "printf '\\033[31mred\\033[0m\\n\\001x\\tz\\n\\377end\\n'"])) { lines.add($0) }
+        #expect(lines.all.map(\.line) == ["\u{241B}[31mred\u{241B}[0m", "\u{2401}x\tz", "\u{FFFD}end"])
     }
 
     @Test func refusesACommandNotOnTheAllowList() async throws {

@@ -247,14 +247,35 @@ final class ChildProcess: Sendable {
             guard count > 0 else { break }
             for byte in buffer[0..<count] {
                 if byte == 0x0A || pending.count == maxLineBytes {
-                    guard emit(String(decoding: pending, as: UTF8.self)) else { break reading }
+                    guard emit(xmlText(pending)) else { break reading }
                     pending.removeAll(keepingCapacity: true)
                     if byte == 0x0A { continue }
                 }
                 pending.append(byte)
             }
         }
-        if !pending.isEmpty { _ = emit(String(decoding: pending, as: UTF8.self)) }
+        if !pending.isEmpty { _ = emit(xmlText(pending)) }
+    }
+
+    /// `bytes` as text a result can carry (XML 1.0 holds no control character but tab, line
+    /// feed and carriage return): invalid UTF-8 becomes U+FFFD, a control character its sign
+    /// from Unicode's Control Pictures (ESC → ␛, so coloured output still reads) and a
+    /// noncharacter U+FFFE/U+FFFF becomes U+FFFD. A line with one used to fail the whole job.
+    static func xmlText(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        func unfit(_ scalar: Unicode.Scalar) -> Bool {
+            (scalar.value < 0x20 && scalar.value != 0x09 && scalar.value != 0x0D) || scalar.value == 0xFFFE || scalar.value == 0xFFFF
+        }
+        guard text.unicodeScalars.contains(where: unfit) else { return text }
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard unfit(scalar) else {
+                scalars.append(scalar)
+                continue
+            }
+            scalars.append(scalar.value < 0x20 ? Unicode.Scalar(0x2400 + scalar.value) ?? "\u{FFFD}" : "\u{FFFD}")
+        }
+        return String(scalars)
     }
 }
 

@@ -6,7 +6,8 @@ import VertebraXML
 /// `/files/checksum`: the SHA-256 of every regular file under `path` (a file or a directory,
 /// relative to the agent's root or absolute inside it), streamed one result per file in path
 /// order. Paths that leave the root (`..`, absolute paths elsewhere, symbolic links pointing
-/// out) are refused. Read-only, so retryable.
+/// out) are refused; under a directory, symbolic links, FIFOs, sockets and devices are skipped.
+/// Read-only, so retryable.
 public struct FileChecksum: VertebraOperation {
     public static let path: Resource = "/files/checksum"
     public static let isRetryable = true
@@ -21,8 +22,12 @@ public struct FileChecksum: VertebraOperation {
 
     /// A file or directory, relative to the root (or absolute inside it).
     public var path: String
-    /// Most files to report (default 10,000).
+    /// Most files to report (default ``defaultLimit``, at most ``maxLimit``): a larger tree
+    /// fails the job, saying so.
     public var limit: Int?
+
+    public static let defaultLimit = 10_000
+    public static let maxLimit = 1_000_000
 
     public init(path: String, limit: Int? = nil) {
         self.path = path
@@ -73,20 +78,27 @@ public struct FileIntegrity: Sendable {
         return resolved
     }
 
-    /// The regular files at or under `url`, sorted, that stay inside the root.
+    /// The regular files at or under `url`, sorted. Under a directory, symbolic links are
+    /// skipped, not followed (wherever they lead), and so are FIFOs, sockets and devices: both
+    /// operations see the same files. A `url` that is itself no regular file or directory is
+    /// refused.
     public func files(under url: URL, limit: Int) throws -> [URL] {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        guard isDirectory.boolValue else { return [url] }
-        guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else {
+        guard isDirectory.boolValue else {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else {
+                throw OperationFailure("refused: \(relative(url)) is not a regular file", fatal: true)
+            }
+            return [url]
+        }
+        let keys: [URLResourceKey] = [.isRegularFileKey, .isSymbolicLinkKey]
+        guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: keys) else {
             throw OperationFailure("cannot list \(url.path)", fatal: true)
         }
         var found: [URL] = []
         for case let file as URL in enumerator {
-            let resolved = file.resolvingSymlinksInPath()
-            guard resolved.path.hasPrefix(root.path + "/"),
-                (try? resolved.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
-            else { continue }
+            let values = try? file.resourceValues(forKeys: Set(keys))
+            guard values?.isSymbolicLink == false, values?.isRegularFile == true, file.path.hasPrefix(root.path + "/") else { continue }
             found.append(file)
             if found.count > limit { throw OperationFailure("more than \(limit) files under \(url.path); narrow the path or raise limit", fatal: true) }
         }
@@ -165,7 +177,7 @@ public struct FileIntegrity: Sendable {
 
     /// The number of files and bytes under `path`.
     public func summary(_ path: String) throws -> FileSummary.Result {
-        let files = try files(under: try resolve(path), limit: 1_000_000)
+        let files = try files(under: try resolve(path), limit: FileChecksum.maxLimit)
         let bytes = files.reduce(0) { total, file in
             total + ((try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
         }
@@ -178,7 +190,11 @@ public struct FileIntegrity: Sendable {
         try await worker.register(FileSummary.self) { op, _ in try integrity.summary(op.path) }
         try await worker.registerStreaming(FileChecksum.self) { op, context, results in
             let target = try integrity.resolve(op.path)
-            let files = try integrity.files(under: target, limit: max(1, op.limit ?? 10_000))
+            let limit = op.limit ?? FileChecksum.defaultLimit
+            guard (1...FileChecksum.maxLimit).contains(limit) else {
+                throw OperationFailure("limit must be from 1 to \(FileChecksum.maxLimit), not \(limit)", fatal: true)
+            }
+            let files = try integrity.files(under: target, limit: limit)
             for (index, file) in files.enumerated() {
                 try Task.checkCancellation()
                 try await results.yield(try integrity.checksum(file))

@@ -40,14 +40,14 @@ struct BenchJournal: AsyncParsableCommand {
     var directory: String?
 
     func validate() throws {
-        guard seconds > 0 else { throw ValidationError("--seconds must be positive.") }
-        guard !submitterCounts.isEmpty, submitterCounts.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--submitters: give positive counts, e.g. 1,16,256.")
+        guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600 (got \(seconds)).") }
+        guard !submitterCounts.isEmpty, submitterCounts.allSatisfy({ (1...10_000).contains($0) }) else {
+            throw ValidationError("--submitters: give counts from 1 to 10000, e.g. 1,16,256.")
         }
         guard !durabilities.isEmpty else { throw ValidationError("--durability: give full, normal or both.") }
         guard checkpointPages >= 1 else { throw ValidationError("--checkpoint-pages must be >= 1.") }
-        guard maxBatch >= 1, maxDelayMilliseconds >= 0 else {
-            throw ValidationError("--max-batch must be >= 1 and --max-delay-ms >= 0.")
+        guard maxBatch >= 1, maxDelayMilliseconds >= 0, maxDelayMilliseconds <= 10_000 else {
+            throw ValidationError("--max-batch must be >= 1 and --max-delay-ms from 0 to 10000.")
         }
     }
 

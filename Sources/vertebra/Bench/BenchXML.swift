@@ -41,6 +41,10 @@ struct BenchXML: AsyncParsableCommand {
         guard stanzas > 0, chunk > 0, rounds > 0, operations > 0, streamMiB >= 0 else {
             throw ValidationError("--stanzas, --chunk, --rounds and --operations must be positive.")
         }
+        // Bounds that keep the run in memory and its sizes from overflowing.
+        guard stanzas <= 10_000_000, chunk <= 64 << 20, rounds <= 1_000, operations <= 10_000_000, streamMiB <= 1 << 20 else {
+            throw ValidationError("at most --stanzas 10000000, --chunk 67108864, --rounds 1000, --operations 10000000, --stream-mib 1048576.")
+        }
     }
 
     func run() async throws {
