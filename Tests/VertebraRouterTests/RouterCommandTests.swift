@@ -106,6 +106,28 @@ struct RouterCommandTests {
         await client.stop()
     }
 
+    /// The metrics endpoint closes a connection that sent bad HTTP (after its 400): such
+    /// connections used to stay open, and nothing bounded how many.
+    @Test func theMetricsEndpointClosesTheConnectionOfABadRequest() async throws {
+        let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (port, metricsPort) = (try await Self.freePort(), try await Self.freePort())
+        let (router, _, err) = try Self.launch(
+            ["router", "--port", "\(port)", "--metrics-address", "127.0.0.1:\(metricsPort)", "--state-dir", directory + "/state"], in: directory)
+        defer { if router.isRunning { router.terminate() } }
+        let started = ContinuousClock.now + .seconds(15)
+        while !Self.read(err).contains("router listening"), ContinuousClock.now < started, router.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: metricsPort).get()
+        try await connection.writeAndFlush(ByteBuffer(string: "GARBAGE\r\n\r\n"))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while connection.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!connection.isActive, "the connection of a bad request is still open")
+        try? await connection.close()
+    }
+
     /// `--port 0` prints the port it chose; a port in use is an error, with no "serving" line.
     @Test func theServingLineNamesTheBoundPortAndComesOnlyOnceListening() async throws {
         let directory = NSTemporaryDirectory() + "router-cli-\(UUID().uuidString)"

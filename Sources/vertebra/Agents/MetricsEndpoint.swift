@@ -1,3 +1,4 @@
+import Synchronization
 import ArgumentParser
 import CoreMetrics
 import Foundation
@@ -54,11 +55,20 @@ final class MetricsEndpoint: Sendable {
         port = channel.localAddress?.port ?? 0
     }
 
+    /// Connections served at once; more are closed as they come (a scraper needs one).
+    static let maxConnections = 64
+    /// A connection that sends nothing for this long is closed.
+    static let idleTimeout: TimeAmount = .seconds(15)
+
     static func start(host: String, port: Int, registry: PrometheusCollectorRegistry) async throws -> MetricsEndpoint {
+        let open = ConnectionCount()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard open.take(below: maxConnections) else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in open.give() }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry))
                 }
@@ -72,7 +82,26 @@ final class MetricsEndpoint: Sendable {
     }
 }
 
+/// The connections open, bounded.
+private final class ConnectionCount: Sendable {
+    private let count = Atomic(0)
+
+    /// Counts one more connection unless `limit` are open.
+    func take(below limit: Int) -> Bool {
+        var current = count.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func give() { count.subtract(1, ordering: .relaxed) }
+}
+
 /// Answers each request: `GET /metrics` with the registry's text, anything else 404 or 405.
+/// A connection that sends bad HTTP (answered 400) or nothing for a while is closed.
 private final class MetricsHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -81,6 +110,14 @@ private final class MetricsHandler: ChannelInboundHandler {
     private var request: HTTPRequestHead?
 
     init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
