@@ -23,8 +23,8 @@ struct DemoCommand: AsyncParsableCommand {
             executables: build everything first with `swift build`.
             """)
 
-    @Option(help: ArgumentHelp("State folder to use (default: a new temporary one).", valueName: "dir")) var stateDir: String?
-    @Option(help: "Checksum jobs in the batch (one per data set).") var sets: Int = 24
+    @Option(help: ArgumentHelp("State folder to use (default: a new temporary one); a folder an earlier demo used is used again.", valueName: "dir")) var stateDir: String?
+    @Option(help: "Checksum jobs in the batch (one per data set), 1 to 200.") var sets: Int = 24
     @Flag(help: "No live progress lines; for CI logs.") var nonInteractive = false
     @Flag(help: "After the batch, keep everything running (the web view too) until Ctrl-C.") var stay = false
 
@@ -97,6 +97,15 @@ struct DemoStage: Sendable {
     }
 
     var vertebra: String { (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).path }
+
+    /// The router accounts an earlier demo in this folder made.
+    func existingAccounts() -> Set<String> {
+        guard let data = FileManager.default.contents(atPath: routerState + "/accounts.json"),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let accounts = object["accounts"] as? [[String: Any]]
+        else { return [] }
+        return Set(accounts.compactMap { $0["username"] as? String })
+    }
 
     /// Writes a random password (0600) and a data folder of `sets` sets of files.
     func prepare(sets: Int) throws {

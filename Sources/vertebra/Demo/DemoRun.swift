@@ -60,8 +60,11 @@ struct DemoRun {
 
     private func startServices() throws -> Int {
         let vertebra = stage.vertebra
+        // A state folder used before (--state-dir) has the accounts: their passwords are set again.
+        let existing = stage.existingAccounts()
         for user in ["coordinator", "files", "exec"] {
-            _ = try DemoProcesses.run(vertebra, ["router", "adduser", "--state-dir", stage.routerState, "--password-file", stage.passwordFile, user])
+            let verb = existing.contains(user) ? "passwd" : "adduser"
+            _ = try DemoProcesses.run(vertebra, ["router", verb, "--state-dir", stage.routerState, "--password-file", stage.passwordFile, user])
         }
         let port = try DemoProcesses.freePort()
         _ = try processes.start(vertebra, ["router", "--state-dir", stage.routerState, "--port", String(port), "--log-level", "notice"], log: stage.directory + "/router.log")
