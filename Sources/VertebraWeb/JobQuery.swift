@@ -22,16 +22,22 @@ struct JobQuery: Sendable {
         func value(_ name: String) -> String? {
             parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : String($0.prefix(500)) }
         }
-        for name in (value("state") ?? "").split(separator: ",") {
+        // `state=a,b` and `state=a&state=b` alike.
+        let stateNames = parameters.getAll("state").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for name in stateNames where !name.isEmpty {
             if let state = JobState(rawValue: String(name).lowercased()) { states.append(state) } else { problems.append("unknown state '\(name)'") }
         }
         operation = value("op")
+        if let op = operation, !op.hasPrefix("/") {
+            problems.append("op '\(op)' is not an operation path (e.g. /image/resize, or /image/* for a prefix)")
+            operation = nil
+        }
         worker = value("worker")
         text = value("q")
         since = value("since")
         until = value("until")
-        if let since, Self.time(since, now: now) == nil { problems.append("since '\(since)' is not 15m, 1h, 24h, 7d or a time"); self.since = nil }
-        if let until, Self.time(until, now: now) == nil { problems.append("until '\(until)' is not a time"); self.until = nil }
+        if let since, Self.time(since, now: now) == nil { problems.append("since '\(since)' is not \(TimeFilter.durationHelp) or \(TimeFilter.timeHelp)"); self.since = nil }
+        if let until, Self.time(until, now: now) == nil { problems.append("until '\(until)' is not \(TimeFilter.timeHelp)"); self.until = nil }
         if let text = value("page") {
             if let number = Int(text), (1...100_000).contains(number) { page = number } else { problems.append("page '\(text)' is not 1 to 100000") }
         }
@@ -53,20 +59,6 @@ struct JobQuery: Sendable {
          ("since", since), ("until", until), ("page", page.map(String.init))]
     }
 
-    /// A duration ago (`90s`, `15m`, `1h`, `7d`) or an ISO 8601 / `YYYY-MM-DDTHH:MM` (local) time.
-    static func time(_ text: String, now: Date) -> Date? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0, amount <= 3650 * 86400 / unit {
-            return now.addingTimeInterval(-amount * unit)
-        }
-        let iso = ISO8601DateFormatter()
-        if let date = iso.date(from: text) { return date }
-        let local = DateFormatter()
-        local.locale = Locale(identifier: "en_US_POSIX")
-        for format in ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"] {
-            local.dateFormat = format
-            if let date = local.date(from: text) { return date }
-        }
-        return nil
-    }
+    /// A duration ago or a time, read as `vertebra jobs --since` reads it (``TimeFilter``).
+    static func time(_ text: String, now: Date) -> Date? { TimeFilter.time(text, now: now) }
 }

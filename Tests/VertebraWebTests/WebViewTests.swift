@@ -110,6 +110,12 @@ import VertebraJournal
                          "deadline", "error", "error_code", "retry_of", "key", "not_before"], "\(keys.sorted())")
         let bad = try await fixture.get("/api/jobs?state=bogus")
         #expect(bad.0 == 400 && bad.2.contains("unknown state 'bogus'"), "\(bad)")
+        // The filters `vertebra jobs` takes, read alike: a state given twice, a sum of durations.
+        let twice = try await fixture.get("/api/jobs?state=failed&state=done&since=1h30m")
+        let both = try #require(try JSONSerialization.jsonObject(with: Data(twice.2.utf8)) as? [[String: Any]], "\(twice)")
+        #expect(Set(both.compactMap { $0["id"] as? String }) == [fixture.done, fixture.failed])
+        let noSlash = try await fixture.get("/api/jobs?op=image")
+        #expect(noSlash.0 == 400 && noSlash.2.contains("is not an operation path"), "\(noSlash)")
         let workers = try await fixture.get("/workers")
         #expect(workers.0 == 200 && workers.2.contains("id=\"not-connected\""))
         let charts = try await fixture.get("/charts")

@@ -4,42 +4,12 @@ import VertebraJournal
 /// Parsing and printing of ages, durations and times for `vertebra jobs`.
 enum TimeText {
     /// Parses `90s`, `30m`, `1h`, `7d`, `2w` (or combinations such as `1h30m`) into seconds.
-    static func duration(_ text: String) -> TimeInterval? {
-        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        var total: TimeInterval = 0
-        var number = ""
-        var sawUnit = false
-        for character in text.lowercased() {
-            if character.isASCII, character.isNumber || character == "." {
-                number.append(character)
-            } else if let unit = units[character], let value = Double(number), value >= 0 {
-                total += value * unit
-                number = ""
-                sawUnit = true
-            } else {
-                return nil
-            }
-        }
-        return sawUnit && number.isEmpty && total.isFinite && total <= maxDuration ? total : nil
-    }
+    static func duration(_ text: String) -> TimeInterval? { TimeFilter.duration(text) }
 
-    /// The longest duration taken: 100 years (a journal's times are milliseconds in 64 bits; far
-    /// beyond this, a date before now no longer exists on the calendar).
-    static let maxDuration: TimeInterval = 100 * 365.25 * 86_400
+    /// Parses `--since`: a duration before `now`, or a time (``TimeFilter``).
+    static func since(_ text: String, now: Date) -> Date? { TimeFilter.time(text, now: now) }
 
-    /// Parses `--since`: a duration before `now`, or an ISO 8601 date (`2025-01-31`, local
-    /// midnight) or date-time (`2025-01-31T12:00:00Z`).
-    static func since(_ text: String, now: Date) -> Date? {
-        if let seconds = duration(text) { return now.addingTimeInterval(-seconds) }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle()) { return date }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
-            return date
-        }
-        let day = Date.ISO8601FormatStyle(timeZone: .current).year().month().day()
-        return try? Date(text, strategy: day)
-    }
-
-    static let durationHelp = "a duration such as 90s, 30m, 1h, 7d, 2w (at most 100 years)"
+    static let durationHelp = TimeFilter.durationHelp
 
     /// `2025-01-31T12:00:00.123Z`: the form used in `--json` output.
     static func iso(_ date: Date) -> String {

@@ -62,7 +62,7 @@ struct JobsList: AsyncParsableCommand {
         }
         if let since, TimeText.since(since, now: Date()) == nil {
             throw ValidationError(
-                "--since: '\(since)' is neither \(TimeText.durationHelp) nor a date like 2025-01-31 or 2025-01-31T12:00:00Z.")
+                "--since: '\(since)' is neither \(TimeFilter.durationHelp) nor \(TimeFilter.timeHelp).")
         }
         if let worker, JID(worker) == nil {
             throw ValidationError("--worker: '\(worker)' is not a JID (e.g. w1@example.org or w1@example.org/worker).")
