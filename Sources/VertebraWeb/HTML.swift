@@ -41,6 +41,7 @@ enum HTML {
     }
 
     /// The page around `body`: title, navigation, styles.
+    /// A page; `script` is the HTML of its script tags (sources of this view: the CSP allows no inline script).
     static func page(title: String, current: String, body: String, script: String = "", account: String = "") -> String {
         let links = [("/jobs", "Jobs"), ("/workers", "Workers"), ("/charts", "Charts")].map { path, name in
             "<a href=\"\(path)\"\(path == current ? " class=\"current\"" : "")>\(name)</a>"
@@ -52,7 +53,7 @@ enum HTML {
             <style>\(style)</style></head>
             <body><header><strong>Vertebra</strong> <nav>\(links)</nav><span class="account">\(account)</span></header>
             <main>\(body)</main>
-            \(script.isEmpty ? "" : "<script>\(script)</script>")
+            \(script)
             </body></html>
             """
     }

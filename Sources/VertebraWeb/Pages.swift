@@ -61,7 +61,7 @@ struct Pages: Sendable {
         body += "<p>Page \(query.page) \(pager.joined(separator: " · ")) <span id=\"live\" class=\"muted\">connecting…</span></p>"
         let live = HTML.query(query.parameters() + [("after", String(Int64(now.timeIntervalSince1970 * 1000) - 1000))])
         return Self.html(HTML.page(
-            title: "Jobs", current: "/jobs", body: body, script: Self.liveScript(events: "/events" + live, prepend: query.page == 1),
+            title: "Jobs", current: "/jobs", body: body, script: Self.liveScriptTag(events: "/events" + live, prepend: query.page == 1),
             account: accountLine(viewer)))
     }
 
@@ -107,13 +107,17 @@ struct Pages: Sendable {
 
     // MARK: One job
 
+    /// The notes a job page shows after an action, by the name its redirect carries.
+    static let notes = ["cancelling": "Cancelling: its workers were told.", "retried": "Retried as this new job."]
+
     func job(_ id: String, viewer: Viewer? = nil, note: String? = nil) async throws -> Response {
         let timeline: JobTimeline
         do {
             timeline = try await reader.timeline(ofJob: id)
         } catch let error as JournalError where [.unknownJob, .ambiguousJob, .invalidArgument].contains(error.code) {
-            let body = "<h1>No such job</h1><p>\(HTML.escape(error.message))</p><p><a href=\"/jobs\">All jobs</a></p>"
-            return Self.html(HTML.page(title: "No such job", current: "/jobs", body: body), status: .notFound)
+            let title = error.code == .ambiguousJob ? "Which job?" : "No such job"
+            let body = "<h1>\(title)</h1><p>\(HTML.escape(error.message))</p><p><a href=\"/jobs\">All jobs</a></p>"
+            return Self.html(HTML.page(title: title, current: "/jobs", body: body), status: .notFound)
         }
         let job = timeline.job
         func field(_ name: String, _ value: String?) -> String {
@@ -210,21 +214,27 @@ struct Pages: Sendable {
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
-            status: status, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'"],
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'"],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Keeps the table current from `/events`: each changed job updates its row, a new one is
     /// added on top (first page only). Cells are filled with textContent: nothing is parsed as HTML.
-    static func liveScript(events: String, prepend: Bool) -> String {
-        """
+    /// The tag that loads ``liveScript`` for `events` (no inline script: the CSP allows none).
+    static func liveScriptTag(events: String, prepend: Bool) -> String {
+        "<script src=\"/live.js\" data-events=\"\(HTML.escape(events))\" data-prepend=\"\(prepend)\"></script>"
+    }
+
+    /// Served as `/live.js`; reads its stream and mode from its tag's data attributes.
+    static let liveScript = """
         window.vertebraLive={connected:false,updates:0};
-        (function(){const live=document.getElementById('live');const source=new EventSource(\(jsString(events)));
+        (function(){const me=document.currentScript;const prepend=me.dataset.prepend==='true';
+        const live=document.getElementById('live');const source=new EventSource(me.dataset.events);
         source.onopen=function(){window.vertebraLive.connected=true;live.textContent='live';};
         source.onerror=function(){live.textContent='reconnecting…';};
         source.addEventListener('job',function(event){const job=JSON.parse(event.data);window.vertebraLive.updates++;
         let row=document.getElementById('job-'+job.id);const fresh=!row;
-        if(fresh){if(!\(prepend)){return;}row=document.createElement('tr');row.id='job-'+job.id;row.className='fresh';
+        if(fresh){if(!prepend){return;}row=document.createElement('tr');row.id='job-'+job.id;row.className='fresh';
         for(let i=0;i<8;i++){row.appendChild(document.createElement('td'));}
         const link=document.createElement('a');link.href='/jobs/'+job.id;link.textContent=job.id.slice(0,12);row.cells[0].className='id';row.cells[0].appendChild(link);
         document.querySelector('#jobs tbody').prepend(row);const empty=document.getElementById('empty');if(empty){empty.remove();}}
@@ -232,12 +242,6 @@ struct Pages: Sendable {
         const badge=document.createElement('span');badge.className='state '+job.state;badge.textContent=job.state;row.cells[3].replaceChildren(badge);
         row.cells[4].textContent=job.attempts;row.cells[5].textContent=job.created;row.cells[6].textContent=job.duration_text;row.cells[7].textContent=job.error||'';});})();
         """
-    }
-
-    static func jsString(_ text: String) -> String {
-        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "</", with: "<\\/")
-    }
 }
 
 /// A job as the JSON routes and the live updates give it.

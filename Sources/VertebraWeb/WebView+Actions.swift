@@ -52,16 +52,22 @@ extension WebView {
                     return Pages.html(HTML.page(title: "Sign in", current: "", body: "<h1>Sign in first</h1><p><a href=\"/signin\">Sign in</a> to \(action) jobs.</p>"), status: .unauthorized)
                 }
                 let form = try await Self.form(&request)
-                guard Self.isSameOrigin(request), CSRF.matches(form["csrf"], session.csrf) else {
+                guard Self.isSameOrigin(request) else {
+                    return Pages.forbidden("cross-site \(action) refused: the form must come from this view's own pages")
+                }
+                guard CSRF.matches(form["csrf"], session.csrf) else {
                     return Pages.forbidden("the form's token does not match this session; reload the page and try again")
                 }
                 do {
                     let result = action == "cancel" ? try await session.jobOperator.cancelJob(id) : try await session.jobOperator.retryJob(id)
-                    let note = action == "cancel" ? "Cancelling: its workers were told." : "Retried as this new job."
-                    return Response(status: .seeOther, headers: [.location: "/jobs/\(result.job)" + HTML.query([("note", note)])])
+                    return Response(status: .seeOther, headers: [.location: "/jobs/\(result.job)" + HTML.query([("note", action == "cancel" ? "cancelling" : "retried")])])
                 } catch {
+                    // The job's page with the refusal, answered at once (not a redirect: its text
+                    // would travel in the link).
                     let message = (error as? VertebraError)?.message ?? "\(error)"
-                    return Response(status: .seeOther, headers: [.location: "/jobs/\(id)" + HTML.query([("note", "Refused: \(message)")])])
+                    var page = try await pages.job(id, viewer: Pages.Viewer(account: session.account, csrf: session.csrf), note: "Refused: \(message)")
+                    if page.status == .ok { page.status = .conflict }
+                    return page
                 }
             }
         }

@@ -84,7 +84,14 @@ public struct WebView: Sendable {
         router.get("/jobs") { request, _ in try await pages.jobs(JobQuery(request.uri.queryParameters), viewer: await viewer(request)) }
         router.get("/api/jobs") { request, _ in try await pages.jobsJSON(JobQuery(request.uri.queryParameters)) }
         router.get("/jobs/{id}") { request, context in
-            try await pages.job(context.parameters.get("id") ?? "", viewer: await viewer(request), note: request.uri.queryParameters.get("note"))
+            // Only the notes this view writes, by name: a link cannot put its own text on the page.
+            let note = request.uri.queryParameters.get("note").flatMap { Pages.notes[String($0)] }
+            return try await pages.job(context.parameters.get("id") ?? "", viewer: await viewer(request), note: note)
+        }
+        router.get("/live.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(string: Pages.liveScript)))
         }
         router.get("/workers") { request, _ in await pages.workers(viewer: await viewer(request)) }
         router.get("/charts") { request, _ in try await pages.charts(now: Date(), viewer: await viewer(request)) }

@@ -108,11 +108,16 @@ import VertebraJournal
         // No token, a wrong one, or another site's Origin: refused, nothing done.
         #expect(try await fixture.request("POST", "/jobs/\(fixture.running)/cancel", cookie: cookie, form: "").status == 403)
         #expect(try await fixture.request("POST", "/jobs/\(fixture.running)/cancel", cookie: cookie, form: "csrf=\(String(repeating: "0", count: 64))").status == 403)
-        #expect(try await fixture.request("POST", "/jobs/\(fixture.running)/cancel", cookie: cookie, form: "csrf=\(token)", origin: "http://evil.example").status == 403)
+        let crossSite = try await fixture.request("POST", "/jobs/\(fixture.running)/cancel", cookie: cookie, form: "csrf=\(token)", origin: "http://evil.example")
+        #expect(crossSite.status == 403 && crossSite.body.contains("cross-site cancel refused"), "\(crossSite.body)")
         let recorder = try #require(fixture.signedIn.withLock { $0.first })
         #expect(recorder.calls.withLock { $0.isEmpty })
         let cancelled = try await fixture.request("POST", "/jobs/\(fixture.running)/cancel", cookie: cookie, form: "csrf=\(token)", origin: "http://127.0.0.1:\(fixture.port)")
-        #expect(cancelled.status == 303 && cancelled.header("Location")?.hasPrefix("/jobs/\(fixture.running)?note=Cancelling") == true)
+        #expect(cancelled.status == 303 && cancelled.header("Location")?.hasPrefix("/jobs/\(fixture.running)?note=cancelling") == true)
+        // The page shows the notes it writes, and no text a link brings.
+        #expect(try await fixture.request("GET", "/jobs/\(fixture.running)?note=cancelling").body.contains("Cancelling: its workers were told."))
+        let spoofed = try await fixture.request("GET", "/jobs/\(fixture.running)?note=Session+expired%3A+sign+in+at+evil.example")
+        #expect(spoofed.status == 200 && !spoofed.body.contains("evil.example") && !spoofed.body.contains("id=\"note\""))
         let retried = try await fixture.request("POST", "/jobs/\(fixture.failed)/retry", cookie: cookie, form: "csrf=\(token)")
         #expect(retried.header("Location")?.hasPrefix("/jobs/\(String(repeating: "e", count: 32))") == true)
         #expect(recorder.calls.withLock { $0 } == ["cancel \(fixture.running)", "retry \(fixture.failed)"])

@@ -120,6 +120,11 @@ import VertebraJournal
         #expect(workers.0 == 200 && workers.2.contains("id=\"not-connected\""))
         let charts = try await fixture.get("/charts")
         #expect(charts.0 == 200 && charts.2.contains("<svg") && charts.2.contains("/image/resize"))
+        // No inline script (the CSP allows none): the live updates load from /live.js.
+        let jobs = try await fixture.get("/jobs")
+        #expect(!jobs.2.contains("<script>") && jobs.2.contains("<script src=\"/live.js\" data-events=\"/events?"))
+        let script = try await fixture.get("/live.js")
+        #expect(script.0 == 200 && script.1.hasPrefix("text/javascript") && script.2.contains("new EventSource(me.dataset.events)"))
         let root = try await fixture.get("/")
         #expect(root.0 == 200 && root.2.contains("<h1>Jobs</h1>"), "the root redirects to /jobs")
         await fixture.finish()
