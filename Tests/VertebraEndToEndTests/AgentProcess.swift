@@ -116,6 +116,20 @@ final class AgentProcess: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Runs `vertebra ARGUMENTS` without a server to its end: its status and its output and
+    /// errors together.
+    static func run(_ arguments: [String]) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = await ChildOutput.readToEnd(process, output)
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// Whether the process has exited (waits for it when it has).
     var hasExited: Bool { !process.isRunning }
 

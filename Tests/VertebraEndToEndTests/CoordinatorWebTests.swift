@@ -40,6 +40,21 @@ import XMPPTestSupport
         #expect(coordinator.logText.contains("error: the web view cannot serve on 127.0.0.1:\(taken.port)"), "\(coordinator.logText)")
         #expect(!coordinator.logText.contains("coordinator ready"))
     }
+
+    /// `vertebra web` alone says the same (it printed NIO's raw bind error).
+    @Test func aWebAddressInUseStopsVertebraWebWithAClearError() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("web-in-use-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = directory + "/journal.sqlite"
+        let taken = try ListeningSocket()
+        defer { taken.close() }
+        let (made, _) = try await AgentProcess.run(["jobs", "generate", "--count", "3", "--journal", journal])
+        #expect(made == 0)
+        let (status, output) = try await AgentProcess.run(["web", "--journal", journal, "--listen", "127.0.0.1:\(taken.port)"])
+        #expect(status == 1)
+        #expect(output.contains("error: the web view cannot serve on 127.0.0.1:\(taken.port): the address is in use"), "\(output)")
+    }
 }
 
 /// An HTTP GET whose response is left unread (the server's writes fill the socket's buffer).

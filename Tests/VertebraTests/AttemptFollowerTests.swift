@@ -96,6 +96,22 @@ import VertebraXML
         #expect(why == "cancelled")
     }
 
+    /// The worker confirms a cancel "by" the coordinator that passed it on; the job says who
+    /// asked for it (it said the coordinator, whoever cancelled).
+    @Test func aConfirmedCancelKeepsWhoAskedForIt() throws {
+        var follower = try makeFollower()
+        _ = follower.handle(.cancelRequested("cancelled by alice@localhost"))
+        let attempt = try #require(JobToken("0123456789abcdef0123456789abcdef:fedcba98"))
+        _ = follower.handle(.message(.error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by coordinator@localhost/coordinator"))))
+        guard case .cancelled(let reason)? = follower.outcome else { Issue.record("not cancelled"); return }
+        #expect(reason == "cancelled by alice@localhost")
+        // A cancel the worker made on its own (its deadline, its stop) keeps the worker's words.
+        var own = try makeFollower()
+        _ = own.handle(.message(.error(attempt, kind: .cancel, error: VertebraError(.cancelled, "by the worker"))))
+        guard case .cancelled(let why)? = own.outcome else { Issue.record("not cancelled"); return }
+        #expect(why == "by the worker")
+    }
+
     @Test func theDeadlineCancelsTheWorkersAttemptAndEndsIt() throws {
         var follower = try makeFollower()
         #expect(labels(follower.handle(.deadlineExceeded)) == ["sendCancel", "end(deadline)"])

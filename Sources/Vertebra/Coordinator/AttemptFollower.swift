@@ -90,7 +90,9 @@ struct AttemptFollower {
         case .nack(_, let reason):
             return end(.refused(reason))
         case .error(_, let kind, let error):
-            return end(kind == .cancel ? .cancelled(error.message) : .failed(error, retryable: kind == .error))
+            // A cancel we asked for is told as asked ("cancelled by alice@…"): the worker only
+            // knows that the coordinator passed it on.
+            return end(kind == .cancel ? .cancelled(cancelReason ?? error.message) : .failed(error, retryable: kind == .error))
         default:
             return []
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import Logging
 import Natter
 import Vertebra
@@ -69,7 +70,12 @@ struct WebCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        try await view.run { port in WebAddress.announce(host: host, port: port) }
+        do {
+            try await view.run { port in WebAddress.announce(host: host, port: port) }
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            printError("error: the web view cannot serve on \(listen): the address is in use (another process listens there; pick another --listen)")
+            throw ExitCode(1)
+        }
     }
 }
 
