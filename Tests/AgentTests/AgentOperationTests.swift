@@ -165,7 +165,8 @@ import Vertebra
             try await runner.run(CommandRun(command: "sleep", arguments: ["30"], timeoutSeconds: 1)) { _ in }
         }
         #expect(error?.message.contains("timed out") == true)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Killed at 1 s, well before its 30 s (a loaded test run may take seconds to notice).
+        #expect(ContinuousClock.now - started < .seconds(25), "it ran its whole 30 s")
     }
 
     @Test func aTimeoutEndsTheJobEvenWhenAGrandchildHoldsTheOutputOpen() async throws {

@@ -77,9 +77,13 @@ final class AgentProcess: @unchecked Sendable {
             user: "coordinator", resource: "coordinator", server: server, directory: directory)
     }
 
+    /// A `vertebra worker` as w`index`. Its drain is 1 s unless `extra` says otherwise: ``stop()``
+    /// waits on a thread of Swift's cooperative pool (two here), and a worker draining a long
+    /// job for its default 30 s held one for the 10 s before its SIGKILL, starving other tests.
     static func worker(_ index: Int, _ server: XMPPServerProcess, directory: String, ttl: Int = 10, extra: [String] = []) throws -> AgentProcess {
-        try AgentProcess(
-            ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", String(ttl)] + extra,
+        let drain = extra.contains("--drain-timeout") ? [] : ["--drain-timeout", "1"]
+        return try AgentProcess(
+            ["worker", "--journal", "\(directory)/w\(index).sqlite", "--ttl", String(ttl)] + drain + extra,
             user: "w\(index)", resource: "w\(index)", server: server, directory: directory)
     }
 

@@ -15,7 +15,8 @@ import XMPPTestSupport
             defer { if first.isRunning { first.terminate() } }
             _ = try await eventually(timeout: .seconds(20)) { Self.text(log).contains("accepted by") }
             let second = try Self.dispatch(["/vertebra/echo", "text=x", "--detach"], jid: jid, setup: setup, log: setup.directory + "/second.log")
-            second.waitUntilExit()
+            // Not waitUntilExit: it would hold one of the cooperative pool's two threads.
+            #expect(try await eventually(timeout: .seconds(30)) { !second.isRunning })
             let ended = ContinuousClock.now
             #expect(try await eventually(timeout: .seconds(20)) { !first.isRunning }, "the first dispatch still waits: \(Self.text(log))")
             #expect(ContinuousClock.now - ended < .seconds(20))
