@@ -88,6 +88,18 @@ import Testing
         #expect(output.stderr.contains("is a directory"), "stderr: \(output.stderr)")
     }
 
+    /// A CA file that is no certificate is a configuration mistake found at once (it showed as
+    /// a TLS failure at the login: "unreachable", exit 3); a bench's port out of range too.
+    @Test func aCAFileThatIsNoCertificateAndABadBenchPortAreUsageErrors() async throws {
+        let directory = try TemporaryDirectory()
+        let notPEM = directory.path("ca.txt")
+        try "not a certificate\n".write(toFile: notPEM, atomically: true, encoding: .utf8)
+        let output = try await Vertebra.run(["dispatch", "/vertebra/echo", "--jid", "a@localhost/x", "--password-env", "HOME", "--ca-file", notPEM])
+        #expect(output.status == 64 && output.stderr.contains("holds no PEM certificate"), "exit \(output.status): \(output.stderr)")
+        let bench = try await Vertebra.run(["bench", "iq", "--port", "99999", "--password-file", notPEM])
+        #expect(bench.status == 64 && bench.stderr.contains("--port must be from 1 to 65535"), "exit \(bench.status): \(bench.stderr)")
+    }
+
     @Test func aBatchFileAndAnOperationTogetherAreRefused() async throws {
         let output = try await Vertebra.run(["dispatch", "/vertebra/echo", "--batch", "/nonexistent", "--jid", "a@localhost/x", "--password-env", "NOPE"])
         #expect(output.status == 64)

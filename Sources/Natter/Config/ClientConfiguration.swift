@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 
 /// Everything a client needs to reach and log in to an XMPP server.
 ///
@@ -122,6 +123,10 @@ public struct ClientConfiguration: Sendable {
         }
         if let trustedCAFile, !FileManager.default.isReadableFile(atPath: trustedCAFile) {
             throw NatterError(.configuration, "CA file \(trustedCAFile) does not exist or is not readable")
+        }
+        // Found now, not as a TLS failure at the first connection (which read as "unreachable").
+        if let trustedCAFile, (try? NIOSSLCertificate.fromPEMFile(trustedCAFile))?.isEmpty ?? true {
+            throw NatterError(.configuration, "CA file \(trustedCAFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         _ = try readPassword()
     }

@@ -12,6 +12,20 @@ struct BenchAccounts: ParsableArguments {
     @Option(help: "File whose first line is the password of coordinator, w1 and w2.") var passwordFile: String
     @Option(help: "CA file to verify the server (STARTTLS); without it TLS is off (loopback).") var caFile: String?
 
+    func validate() throws {
+        let parts = server.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (1...65_535).contains(port) else {
+            throw ValidationError("--server must be host:port with a port from 1 to 65535, not '\(server)'")
+        }
+        guard JID(local: "coordinator", domain: domain) != nil else { throw ValidationError("--domain '\(domain)' is not a domain") }
+        guard FileManager.default.isReadableFile(atPath: passwordFile) else {
+            throw ValidationError("password file \(passwordFile) does not exist or is not readable")
+        }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("CA file \(caFile) does not exist or is not readable")
+        }
+    }
+
     /// Workers w1, w2... may serve every operation.
     var workersServeEverything: AccessList { AccessList(serveRules: [.init(submitter: "*@\(domain)", operations: ["/"])]) }
 

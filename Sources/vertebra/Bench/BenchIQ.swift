@@ -35,6 +35,7 @@ struct BenchIQ: AsyncParsableCommand {
 
     func validate() throws {
         guard tls == "none" || tls == "starttls" else { throw ValidationError("--tls must be none or starttls") }
+        guard (1...65_535).contains(port) else { throw ValidationError("--port must be from 1 to 65535, not \(port)") }
         guard n > 0, warmup >= 0 else { throw ValidationError("-n must be positive") }
         guard !levels.isEmpty else { throw ValidationError("--concurrency must list positive numbers, e.g. 1,64") }
     }
