@@ -122,9 +122,10 @@ public actor XMPPClient {
     }
 
     /// Closes the stream and stops reconnecting. Requests from peers still being answered get
-    /// their answers first (for up to ``ClientConfiguration/stopAnswerLimit``), so a peer's last message is not left
-    /// unanswered when a short-lived client stops right after it; requests arriving meanwhile
-    /// are refused (`service-unavailable`). Our pending requests fail with `shutDown`.
+    /// their answers first (for up to ``ClientConfiguration/stopAnswerLimit``), so a peer's
+    /// last message is not left unanswered when a short-lived client stops right after it;
+    /// requests arriving meanwhile are refused (`service-unavailable`). Our pending requests
+    /// fail with `shutDown`.
     public func stop() async {
         guard !stopped else { return }
         stopped = true
@@ -522,7 +523,6 @@ public actor XMPPClient {
     }
 
     /// Waits until no request is being answered, or `limit` passed (a handler may never end).
-    /// Waits until no request is being answered, or `limit` passed.
     private func waitForAnswersInProgress(within limit: Duration) async {
         guard link != nil, !requestsInProgress.isEmpty else { return }
         await answerDrain.wait(within: limit)
