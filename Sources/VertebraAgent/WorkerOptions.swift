@@ -25,10 +25,10 @@ public struct WorkerOptions: ParsableArguments {
         valueName: "size"))
     public var journalMaxSize: String?
 
-    @Option(help: "Jobs run at once, 1 to 100000; more are refused (nack busy).")
+    @Option(parsing: .unconditional, help: "Jobs run at once, 1 to 100000; more are refused (nack busy).")
     public var maxJobs: Int = 16
 
-    @Option(help: "Seconds an advertisement is valid (refreshed at 0.9 x).")
+    @Option(parsing: .unconditional, help: "Seconds an advertisement is valid (refreshed at 0.9 x).")
     public var ttl: Int = 60
 
     @Option(help: ArgumentHelp("A resource to advertise, as name=/path (repeatable).", valueName: "name=/path"))
@@ -40,12 +40,12 @@ public struct WorkerOptions: ParsableArguments {
     @Flag(help: "Ask the coordinator (/security/authorize) about other requesters.")
     public var askCoordinator = false
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Fast path: a job whose handler ends within this many milliseconds ends in the answer to its op (2 stanzas instead of 8; offered to the coordinator, never used with Vertebra 0.4 peers). 0 turns it off.",
         valueName: "ms"))
     public var fastPathBudget: Int = 50
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "On SIGTERM or SIGINT: seconds running jobs may take to finish (no new ones are taken) before they are cancelled; a second signal stops at once.",
         valueName: "seconds"))
     public var drainTimeout: Int = 30

@@ -23,6 +23,8 @@ import Testing
         (["dispatch", "/vertebra/echo", "--at", "2026-02-30T02:00:00Z"], "is not a date and time that exist"),
         (["dispatch", "/vertebra/echo", "--deadline", "-1"], "--deadline must be from 1 to"),
         (["dispatch", "/vertebra/echo", "--timeout", "-5"], "--timeout must be from 1 to"),
+        (["worker", "--fast-path-budget", "-1"], "--fast-path-budget must be from 0 to"),
+        (["worker", "--drain-timeout", "-1"], "--drain-timeout must be from 0 to 86400"),
         (["dispatch", "/vertebra/echo", "on=bool:1"], "argument 'on': 'bool:' is not a type (did you mean boolean:?); to send the text 'bool:1', write on=string:bool:1"),
         (["dispatch", "/vertebra/echo", "n=int:3000000000"], "argument 'n': '3000000000' is not a valid int"),
     ])

@@ -17,11 +17,11 @@ struct ExecAgent: AsyncParsableCommand {
 
     @OptionGroup var worker: WorkerOptions
     @Option(help: ArgumentHelp("An allowed command as name=/absolute/path (repeatable).", valueName: "name=path")) var allowCommand: [String] = []
-    @Option(help: "Longest any command may run, in seconds.") var maxTimeout: Int = 60
-    @Option(help: "Most bytes of output (both streams) one command may write; past it, it is killed and the job fails.")
+    @Option(parsing: .unconditional, help: "Longest any command may run, in seconds.") var maxTimeout: Int = 60
+    @Option(parsing: .unconditional, help: "Most bytes of output (both streams) one command may write; past it, it is killed and the job fails.")
     var maxOutputBytes: Int = 16 << 20
-    @Option(help: "Most output lines one command may write; past it, it is killed and the job fails.") var maxOutputLines: Int = 100_000
-    @Option(help: "A longer output line is sent in pieces of this many bytes.") var maxLineBytes: Int = 64 << 10
+    @Option(parsing: .unconditional, help: "Most output lines one command may write; past it, it is killed and the job fails.") var maxOutputLines: Int = 100_000
+    @Option(parsing: .unconditional, help: "A longer output line is sent in pieces of this many bytes.") var maxLineBytes: Int = 64 << 10
 
     func validate() throws {
         guard !allowCommand.isEmpty else { throw ValidationError("give at least one --allow-command name=/path: nothing runs that is not allowed") }

@@ -34,9 +34,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var acl: String?
     @Option(help: "Journal durability: normal (survives a crash) or full (survives power loss).")
     var durability: String = "normal"
-    @Option(help: "Seconds a worker may be gone before its attempt is declared lost.")
+    @Option(parsing: .unconditional, help: "Seconds a worker may be gone before its attempt is declared lost.")
     var lease: Int = 10
-    @Option(help: "Attempts per retryable job before it fails.")
+    @Option(parsing: .unconditional, help: "Attempts per retryable job before it fails.")
     var maxAttempts: Int = 3
     @Option(help: """
         Seconds a job waits when no live worker offers its operation at all; jobs whose workers \

@@ -22,10 +22,10 @@ struct BenchBurst: AsyncParsableCommand {
             """)
 
     @OptionGroup var accounts: BenchAccounts
-    @Option(name: .short, help: "Jobs in the burst.") var n = 20_000
-    @Option(help: "Jobs each worker runs at once.") var maxJobs = 4
-    @Option(help: "Seconds the slots are held before the burst may drain (holds both sampling windows).") var hold = 25
-    @Option(help: "Seconds of each CPU sample: idle with the slots held (the baseline), then with the burst queued.") var sample = 4
+    @Option(name: .short, parsing: .unconditional, help: "Jobs in the burst.") var n = 20_000
+    @Option(parsing: .unconditional, help: "Jobs each worker runs at once.") var maxJobs = 4
+    @Option(parsing: .unconditional, help: "Seconds the slots are held before the burst may drain (holds both sampling windows).") var hold = 25
+    @Option(parsing: .unconditional, help: "Seconds of each CPU sample: idle with the slots held (the baseline), then with the burst queued.") var sample = 4
 
     func validate() throws {
         guard (1...1_000_000).contains(n) else { throw ValidationError("-n must be from 1 to 1000000") }

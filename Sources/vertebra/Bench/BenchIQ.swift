@@ -19,7 +19,7 @@ struct BenchIQ: AsyncParsableCommand {
             """)
 
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "Server c2s port.") var port: Int
+    @Option(parsing: .unconditional, help: "Server c2s port.") var port: Int
     @Option(help: "XMPP domain of the accounts.") var domain = "localhost"
     @Option(help: "Label for the JSON 'server' field.") var server = "xmpp"
     @Option(help: "Requester account (local part).") var requester = "bench-a"
@@ -27,9 +27,9 @@ struct BenchIQ: AsyncParsableCommand {
     @Option(help: "File whose first line is both accounts' password.") var passwordFile: String
     @Option(help: "none or starttls.") var tls = "none"
     @Option(help: "CA file to verify the server certificate (with --tls starttls).") var cafile: String?
-    @Option(name: .short, help: "IQs per concurrency level.") var n = 2000
+    @Option(name: .short, parsing: .unconditional, help: "IQs per concurrency level.") var n = 2000
     @Option(name: [.short, .long], help: "IQs in flight per level, comma separated.") var concurrency = "1,64"
-    @Option(help: "Warm-up IQs (not reported).") var warmup = 200
+    @Option(parsing: .unconditional, help: "Warm-up IQs (not reported).") var warmup = 200
     @Flag(help: "Enable XEP-0198 stream management (the slixmpp baseline runs without it).")
     var streamManagement = false
 

@@ -26,11 +26,11 @@ struct BenchJobs: AsyncParsableCommand {
 
     @OptionGroup var accounts: BenchAccounts
     @Option(help: "Label for the JSON 'server' field.") var label = "xmpp"
-    @Option(name: .short, help: "Jobs per level (the 1-in-flight level runs at most 2,000).") var n = 5000
+    @Option(name: .short, parsing: .unconditional, help: "Jobs per level (the 1-in-flight level runs at most 2,000).") var n = 5000
     @Option(help: "Jobs in flight per level, comma separated.") var inFlight = "1,256"
     @Option(help: "Durabilities to run, comma separated.") var durability = "normal,full"
-    @Option(help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
-    @Option(help: "The workers' --fast-path-budget in ms (0: the classic 8-stanza conversation).") var fastPathBudget = 50
+    @Option(parsing: .unconditional, help: "After the normal run, this many more jobs at the highest level, then memory.") var memoryJobs = 0
+    @Option(parsing: .unconditional, help: "The workers' --fast-path-budget in ms (0: the classic 8-stanza conversation).") var fastPathBudget = 50
     @Flag(help: "Turn metrics on (Prometheus backend) in this process and the workers, to measure their cost.") var metrics = false
     @Flag(help: "Record the coordinator's spans (an in-memory tracer in this process), to measure the cost of tracing.") var tracing = false
 

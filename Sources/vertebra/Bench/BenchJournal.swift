@@ -18,7 +18,7 @@ struct BenchJournal: AsyncParsableCommand {
             submitters; > 50,000 records/s under normal. Default run: about a minute.
             """)
 
-    @Option(name: .long, help: "Seconds measured per cell (12 cells by default).")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds measured per cell (12 cells by default).")
     var seconds: Double = 4
 
     @Option(name: .long, help: "Comma-separated submitter counts.")
@@ -27,13 +27,13 @@ struct BenchJournal: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated durabilities (full, normal).")
     var durability: String = "full,normal"
 
-    @Option(name: .customLong("max-delay-ms"), help: "Group commit: wait this long for more records (0 = flush when the writer is free).")
+    @Option(name: .customLong("max-delay-ms"), parsing: .unconditional, help: "Group commit: wait this long for more records (0 = flush when the writer is free).")
     var maxDelayMilliseconds: Double = 0
 
-    @Option(name: .customLong("max-batch"), help: "Group commit: flush at this many records.")
+    @Option(name: .customLong("max-batch"), parsing: .unconditional, help: "Group commit: flush at this many records.")
     var maxBatch: Int = 1024
 
-    @Option(name: .customLong("checkpoint-pages"), help: "Checkpoint the WAL every this many 4 KiB pages (the journal's default: 4096).")
+    @Option(name: .customLong("checkpoint-pages"), parsing: .unconditional, help: "Checkpoint the WAL every this many 4 KiB pages (the journal's default: 4096).")
     var checkpointPages: Int = 4096
 
     @Option(name: .long, help: "Directory for the temporary journals (default: the system temp dir).")

@@ -19,19 +19,19 @@ struct BenchXML: AsyncParsableCommand {
             value. Each figure is the best of --rounds runs. Build with `-c release`.
             """)
 
-    @Option(help: "Stanzas in the generated stream.")
+    @Option(parsing: .unconditional, help: "Stanzas in the generated stream.")
     var stanzas = 20_000
 
-    @Option(help: "Bytes handed to the streaming parser per feed (a socket read).")
+    @Option(parsing: .unconditional, help: "Bytes handed to the streaming parser per feed (a socket read).")
     var chunk = 4096
 
-    @Option(help: "Runs of each measurement; the best is reported.")
+    @Option(parsing: .unconditional, help: "Runs of each measurement; the best is reported.")
     var rounds = 5
 
-    @Option(help: "Operations encoded and decoded per Codable round.")
+    @Option(parsing: .unconditional, help: "Operations encoded and decoded per Codable round.")
     var operations = 50_000
 
-    @Option(name: .customLong("stream-mib"), help: "MiB streamed through one parser to show memory stays bounded (0 skips).")
+    @Option(name: .customLong("stream-mib"), parsing: .unconditional, help: "MiB streamed through one parser to show memory stays bounded (0 skips).")
     var streamMiB = 256
 
     @Flag(help: .hidden)

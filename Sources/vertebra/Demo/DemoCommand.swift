@@ -24,7 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("State folder to use (default: a new temporary one); a folder an earlier demo used is used again.", valueName: "dir")) var stateDir: String?
-    @Option(help: "Checksum jobs in the batch (one per data set), 1 to 200.") var sets: Int = 24
+    @Option(parsing: .unconditional, help: "Checksum jobs in the batch (one per data set), 1 to 200.") var sets: Int = 24
     @Flag(help: "No live progress lines; for CI logs.") var nonInteractive = false
     @Flag(help: "After the batch, keep everything running (the web view too) until Ctrl-C.") var stay = false
 

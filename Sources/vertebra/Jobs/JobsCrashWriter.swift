@@ -13,8 +13,8 @@ struct JobsCrashWriter: AsyncParsableCommand {
     @OptionGroup var location: JournalLocation
 
     @Option(name: .long) var durability: String = "full"
-    @Option(name: .long) var submitters: Int = 8
-    @Option(name: .long, help: "Writes per submitter before exiting.") var count: Int = 1_000_000
+    @Option(name: .long, parsing: .unconditional) var submitters: Int = 8
+    @Option(name: .long, parsing: .unconditional, help: "Writes per submitter before exiting.") var count: Int = 1_000_000
 
     func run() async throws {
         guard let durability = Durability(rawValue: durability) else {

@@ -17,10 +17,10 @@ struct JobsGenerate: AsyncParsableCommand {
 
     @OptionGroup var location: JournalLocation
 
-    @Option(name: .long, help: "How many jobs to add.")
+    @Option(name: .long, parsing: .unconditional, help: "How many jobs to add.")
     var count: Int = 10_000
 
-    @Option(name: .long, help: "Spread creation times over this many days before now.")
+    @Option(name: .long, parsing: .unconditional, help: "Spread creation times over this many days before now.")
     var days: Double = 30
 
     @Option(name: .long, help: "Random seed (same seed, same jobs apart from ids).")

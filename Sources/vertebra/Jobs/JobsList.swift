@@ -37,7 +37,7 @@ struct JobsList: AsyncParsableCommand {
     @Option(name: .long, help: "Only jobs created since: a duration ago (30m, 1h, 7d) or a date (2025-01-31, 2025-01-31T12:00:00Z).")
     var since: String?
 
-    @Option(name: .long, help: "Show at most this many jobs.")
+    @Option(name: .long, parsing: .unconditional, help: "Show at most this many jobs.")
     var limit: Int = 50
 
     @Flag(name: .long, help: "Print a JSON array instead of a table.")
@@ -46,7 +46,7 @@ struct JobsList: AsyncParsableCommand {
     @Flag(name: .long, help: "Keep watching: print each new or changed job as it happens, until Ctrl-C.")
     var follow = false
 
-    @Option(name: .long, help: "With --follow, look for changes this often, in milliseconds.")
+    @Option(name: .long, parsing: .unconditional, help: "With --follow, look for changes this often, in milliseconds.")
     var interval: Int = 500
 
     func validate() throws {

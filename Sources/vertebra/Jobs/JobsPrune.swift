@@ -17,7 +17,7 @@ struct JobsPrune: AsyncParsableCommand {
     @Option(name: .customLong("older-than"), help: "Prune jobs that finished longer ago than this (\(TimeText.durationHelp)).")
     var olderThan: String
 
-    @Option(name: .customLong("batch-size"), help: "Jobs deleted per transaction.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Jobs deleted per transaction.")
     var batchSize: Int = 500
 
     func validate() throws {

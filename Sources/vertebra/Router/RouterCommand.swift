@@ -46,25 +46,25 @@ struct RouterServe: AsyncParsableCommand {
     @OptionGroup var state: RouterState
     @OptionGroup var metrics: MetricsOptions
     @Option(help: "Address to listen on.") var address = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 5222
+    @Option(parsing: .unconditional, help: "Port to listen on.") var port = 5222
     @Option(help: "XMPP domain served (the part after @ in JIDs).") var domain = "localhost"
     @Option(help: ArgumentHelp("TLS certificate chain (PEM). Default: STATE/DOMAIN.crt, made self-signed if missing.", valueName: "path"))
     var cert: String?
     @Option(help: ArgumentHelp("TLS private key (PEM). Default: STATE/DOMAIN.key.", valueName: "path")) var key: String?
     @Flag(help: "Offer no TLS (loopback clients only; for tests).") var noTLS = false
     @Flag(help: "Let clients authenticate without STARTTLS (SCRAM, or PLAIN on loopback).") var allowPlaintext = false
-    @Option(help: "Largest stanza in bytes (policy-violation beyond).") var maxStanzaBytes = 1 << 20
-    @Option(help: "Most simultaneous connections.") var maxConnections = 10_000
-    @Option(help: "Most simultaneous connections from one IP address (loopback included).") var maxConnectionsPerAddress = 512
-    @Option(help: "Failed logins one IP address may make per minute, across its connections; then its logins are refused until the minute ends (0: no limit).")
+    @Option(parsing: .unconditional, help: "Largest stanza in bytes (policy-violation beyond).") var maxStanzaBytes = 1 << 20
+    @Option(parsing: .unconditional, help: "Most simultaneous connections.") var maxConnections = 10_000
+    @Option(parsing: .unconditional, help: "Most simultaneous connections from one IP address (loopback included).") var maxConnectionsPerAddress = 512
+    @Option(parsing: .unconditional, help: "Failed logins one IP address may make per minute, across its connections; then its logins are refused until the minute ends (0: no limit).")
     var maxFailedLoginsPerAddress = 20
-    @Option(help: "Failed logins one account may suffer per minute, from any address; then logins to it are refused until the minute ends (0: no limit).")
+    @Option(parsing: .unconditional, help: "Failed logins one account may suffer per minute, from any address; then logins to it are refused until the minute ends (0: no limit).")
     var maxFailedLoginsPerAccount = 50
-    @Option(help: "Bytes held for a connection that does not read what it is sent; past it the connection is closed.")
+    @Option(parsing: .unconditional, help: "Bytes held for a connection that does not read what it is sent; past it the connection is closed.")
     var maxOutputBufferBytes = 16 << 20
-    @Option(help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
-    @Option(help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
-    @Option(help: "Seconds a connection has to authenticate.") var authTimeout = 30
+    @Option(parsing: .unconditional, help: "Stanzas per second per connection on average (0: unlimited).") var stanzaRate = 10_000
+    @Option(parsing: .unconditional, help: "Stanza burst per connection above the average rate.") var stanzaBurst = 20_000
+    @Option(parsing: .unconditional, help: "Seconds a connection has to authenticate.") var authTimeout = 30
     @Option(help: "Log level: trace (stanzas), debug, info (connection events), notice, warning, error, critical.") var logLevel = "info"
 
     func validate() throws {
