@@ -214,6 +214,21 @@ import VertebraJournal
         #expect(try jsonArray(output.stdout).count == 4)
     }
 
+    /// A runtime journals the whole `op`: show prints its arguments, one a line, without the
+    /// wrapper and the protocol's extensions (it printed the whole element).
+    @Test func showPrintsTheArgumentsOfAJournalledOp() async throws {
+        let token = "abcd" + String(repeating: "0", count: 28)
+        let op = "<op xmlns='http://xmlschema.engineyard.com/agent/api' type='/text/echo' token='\(token)'><string name='text'>hi</string>"
+            + "<i4 name='n'>3</i4><dispatch xmlns='urn:x-vertebra:dispatch'><retryable>true</retryable></dispatch></op>"
+        let journal = try ExchangeJournal(path: directory.path("op.sqlite"))
+        try await journal.write(.createJob(NewJob(token: token, operation: "/text/echo", arguments: op)))
+        await journal.close()
+        let output = try await Vertebra.run(["jobs", "show", token, "--journal", directory.path("op.sqlite")])
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.contains("Arguments\n  <string name='text'>hi</string>\n  <i4 name='n'>3</i4>\n"), "\(output.stdout)")
+        #expect(!output.stdout.contains("dispatch") && !output.stdout.contains("<op "), "\(output.stdout)")
+    }
+
     @Test func showPrintsArgumentsResultAndTheWholeTimelineForAPrefix() async throws {
         let output = try await jobs("show", "d000")
         #expect(output.status == 0, "\(output.stderr)")

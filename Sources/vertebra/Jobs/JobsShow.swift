@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VertebraJournal
+import VertebraXML
 
 /// `vertebra jobs show ID`: one job with its arguments, result and full stanza timeline.
 struct JobsShow: AsyncParsableCommand {
@@ -52,7 +53,7 @@ struct JobsShow: AsyncParsableCommand {
         if let original = job.retryOf { field("Retry of", original) }
         if !timeline.retries.isEmpty { field("Retried as", timeline.retries.joined(separator: ", ")) }
         lines.append("Arguments")
-        lines.append(indented(job.arguments.isEmpty ? "(none)" : job.arguments))
+        lines.append(indented(job.arguments.isEmpty ? "(none)" : Self.argumentLines(job.arguments)))
         if let result = job.result {
             lines.append("Result")
             lines.append(indented(result))
@@ -85,6 +86,15 @@ struct JobsShow: AsyncParsableCommand {
             if let answer = stanza.answer { lines.append(indented("answer: " + answer, by: 6)) }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The arguments one typed value a line. A worker or coordinator journals the whole `op`:
+    /// its argument elements are shown without the protocol's wrapper and extensions
+    /// (`<dispatch>`, the fast-path request); anything else as journalled.
+    static func argumentLines(_ text: String) -> String {
+        guard let op = try? XElement(xml: text), op.name == "op", op.namespace == XMLNamespace.vertebraAPI else { return text }
+        let values = op.elements.filter { $0.namespace == op.namespace }
+        return values.isEmpty ? "(none)" : values.map { XElement($0.name, attributes: $0.attributes, children: $0.children).serializedString() }.joined(separator: "\n")
     }
 
     private static func indented(_ text: String, by spaces: Int = 2) -> String {
