@@ -99,7 +99,21 @@ public struct WebView: Sendable {
             LiveEvents(reader: reader, query: JobQuery(request.uri.queryParameters), parameters: request.uri.queryParameters, interval: options.pollInterval).response()
         }
         if let actions = options.actions { addActions(to: router, pages: pages, actions: actions, sessions: sessions) }
+        Self.refuseOtherMethods(on: router)
         return router
+    }
+
+    /// The read-only pages answer another method 405 with `Allow: GET` (not 404: the page is there).
+    private static func refuseOtherMethods(on router: Router<BasicRequestContext>) {
+        for path in ["/", "/jobs", "/api/jobs", "/jobs/{id}", "/workers", "/charts", "/events", "/live.js"] {
+            for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    Response(
+                        status: .methodNotAllowed, headers: [.allow: "GET", .contentType: "text/plain; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: "\(method) is not allowed here; use GET\n")))
+                }
+            }
+        }
     }
 }
 

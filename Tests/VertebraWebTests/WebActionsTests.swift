@@ -122,6 +122,11 @@ import VertebraJournal
         #expect(retried.header("Location")?.hasPrefix("/jobs/\(String(repeating: "e", count: 32))") == true)
         #expect(recorder.calls.withLock { $0 } == ["cancel \(fixture.running)", "retry \(fixture.failed)"])
         #expect(recorder.account == "alice@localhost")
+        // Another method on a read-only page: 405, saying which one is (not 404: the page is there).
+        for (method, path) in [("POST", "/jobs"), ("DELETE", "/api/jobs"), ("PUT", "/jobs/\(fixture.running)")] {
+            let refused = try await fixture.request(method, path, cookie: cookie, form: "")
+            #expect(refused.status == 405 && refused.header("Allow") == "GET", "\(method) \(path): \(refused.status)")
+        }
         // Signing out ends the session.
         #expect(try await fixture.request("POST", "/signout", cookie: cookie, form: "csrf=\(token)").status == 303)
         #expect(try await fixture.request("GET", "/jobs/\(fixture.running)", cookie: cookie).body.contains("Sign in</a> to cancel or retry"))
