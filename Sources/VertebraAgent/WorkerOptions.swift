@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Natter
+import ServiceLifecycle
 import UnixSignals
 import Vertebra
 import VertebraJournal
@@ -49,6 +50,8 @@ public struct WorkerOptions: ParsableArguments {
         "On SIGTERM or SIGINT: seconds running jobs may take to finish (no new ones are taken) before they are cancelled; a second signal stops at once.",
         valueName: "seconds"))
     public var drainTimeout: Int = 30
+
+    @OptionGroup public var metrics: MetricsOptions
 
     public init() {}
 
@@ -118,6 +121,8 @@ public struct WorkerOptions: ParsableArguments {
     public func run(name: String, register: (Worker) async throws -> Void) async throws {
         connection.bootstrapLogging()
         let logger = Logger(label: name)
+        // Before the worker is made: its metrics are bound to the backend at creation.
+        let endpoint = try await metrics.start()
         var configuration = try connection.clientConfiguration(defaultResource: name)
         configuration.requestTimeout = .seconds(15)
         let coordinatorJID = try coordinatorJID(domain: configuration.jid.domain)
@@ -140,7 +145,8 @@ public struct WorkerOptions: ParsableArguments {
             "journal": "\(path)", "coordinator": "\(coordinatorJID)"])
         // The first signal drains (running jobs may finish, within --drain-timeout); a second
         // cuts the drain short.
-        try await runUntilSignalled([worker], logger: logger) { signal in
+        let services: [any Service] = [endpoint.map { endpoint in StopsAtShutdown("metrics endpoint") { await endpoint.stop() } }, worker].compactMap { $0 }
+        try await runUntilSignalled(services, logger: logger) { signal in
             logger.info(signal == 1 ? "stopping: draining" : "second signal: stopping at once")
         }
         await journal.close()

@@ -31,15 +31,17 @@ final class AgentProcess: @unchecked Sendable {
         let caFile: String
     }
 
-    /// Starts `vertebra <arguments>` logged in as `user` on `server`.
-    convenience init(_ arguments: [String], user: String, resource: String, server: XMPPServerProcess, directory: String) throws {
+    /// Starts `vertebra <arguments>` (or `executable`, built beside it) logged in as `user` on `server`.
+    convenience init(
+        _ arguments: [String], user: String, resource: String, server: XMPPServerProcess, directory: String, executable: String = "vertebra"
+    ) throws {
         try self.init(
             arguments, user: user, resource: resource,
-            endpoint: Endpoint(port: server.port, domain: server.domain, caFile: server.caFile), directory: directory)
+            endpoint: Endpoint(port: server.port, domain: server.domain, caFile: server.caFile), directory: directory, executable: executable)
     }
 
-    /// Starts `vertebra <arguments>` logged in as `user` at `endpoint`.
-    init(_ arguments: [String], user: String, resource: String, endpoint server: Endpoint, directory: String) throws {
+    /// Starts `vertebra <arguments>` (or `executable`, built beside it) logged in as `user` at `endpoint`.
+    init(_ arguments: [String], user: String, resource: String, endpoint server: Endpoint, directory: String, executable: String = "vertebra") throws {
         name = "\(user)-\(resource)"
         log = "\(directory)/\(name).log"
         let passwordFile = "\(directory)/password"
@@ -51,7 +53,8 @@ final class AgentProcess: @unchecked Sendable {
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         output.seekToEndOfFile()
         process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        let vertebra = URL(fileURLWithPath: try Self.binary())
+        process.executableURL = executable == "vertebra" ? vertebra : vertebra.deletingLastPathComponent().appendingPathComponent(executable)
         process.arguments = arguments + ["--tls", "required", "--ca-file", server.caFile, "--log-level", "info"]
         var environment = ProcessInfo.processInfo.environment
         environment["VERTEBRA_SERVER"] = "127.0.0.1:\(server.port)"

@@ -615,6 +615,19 @@ extension RecoveryTests {
             #expect((after[#"vertebra_stanzas_total{direction="in"}"#] ?? 0) > (before[#"vertebra_stanzas_total{direction="in"}"#] ?? 0))
             let workerAfter = try scrape(workerURL)
             #expect((workerAfter[workerDone] ?? 0) - (workerBefore[workerDone] ?? 0) == 5)
+            // An agent built on VertebraAgent takes the same option (the example agents had none).
+            let root = setup.directory + "/files"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try "abc".write(toFile: root + "/a.txt", atomically: true, encoding: .utf8)
+            let files = try AgentProcess(
+                ["--root", root, "--journal", setup.directory + "/files.sqlite", "--metrics-address", "127.0.0.1:0"],
+                user: "w2", resource: "files", server: setup.server, directory: setup.directory, executable: "files-agent")
+            defer { files.stop() }
+            let filesURL = try await metricsURL(files)
+            // The job waits for the agent's advertisement (--worker-wait).
+            let (summaryStatus, summary) = try await AgentProcess.command(["dispatch", "/files/summary", "path=."], server: setup.server, directory: setup.directory)
+            #expect(summaryStatus == 0, "dispatch printed: \(summary)")
+            #expect(try scrape(filesURL)[#"vertebra_worker_jobs_total{operation="/files/summary",state="done"}"#] == 1)
             #expect(workerAfter["vertebra_worker_running_jobs"] == 0)
             // Anything but /metrics is not found.
             var other = URLRequest(url: coordinatorURL.deletingLastPathComponent().appendingPathComponent("jobs"))

@@ -16,17 +16,14 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: WorkerOptions
-    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var traceFile: TraceFileOptions
     @OptionGroup var otlp: OTLPOptions
 
     func run() async throws {
         do {
-            let endpoint = try await metrics.start()
             let traces = try traceFile.start()
-            let exporter = try otlp.start(serviceName: "vertebra-worker", traces: traces == nil, metrics: endpoint == nil)
+            let exporter = try otlp.start(serviceName: "vertebra-worker", traces: traces == nil, metrics: options.metrics.metricsAddress == nil)
             try await options.run(name: "worker") { worker in try await Diagnostics.register(on: worker) }
-            await endpoint?.stop()
             await traces?.stop()
             await exporter?.stop()
         } catch let error as ValidationError {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Natter
+import VertebraAgent
 import Logging
 import ServiceLifecycle
 import VertebraRouter

@@ -8,14 +8,16 @@ import NIOPosix
 import Prometheus
 
 /// `--metrics-address HOST:PORT`: serve the process's metrics in the Prometheus text format at
-/// `http://HOST:PORT/metrics` (off by default).
-struct MetricsOptions: ParsableArguments {
+/// `http://HOST:PORT/metrics` (off by default). Every worker takes it (``WorkerOptions``).
+public struct MetricsOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0 picks one). Off by default.",
         valueName: "host:port"))
-    var metricsAddress: String?
+    public var metricsAddress: String?
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         if let metricsAddress { _ = try Self.parse(metricsAddress) }
     }
 
@@ -30,25 +32,30 @@ struct MetricsOptions: ParsableArguments {
 
     /// Bootstraps swift-metrics with Prometheus and starts the endpoint, when asked for. Call it
     /// before making the agent: its metrics are bound to the backend at creation.
-    func start() async throws -> MetricsEndpoint? {
+    public func start() async throws -> MetricsEndpoint? {
         guard let metricsAddress else { return nil }
         let (host, port) = try Self.parse(metricsAddress)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let endpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry)
         let shown = host.contains(":") ? "[\(host)]" : host
-        printError("metrics: http://\(shown):\(endpoint.port)/metrics")
+        Self.printToStandardError("metrics: http://\(shown):\(endpoint.port)/metrics")
         if !["127.0.0.1", "::1", "localhost"].contains(host) {
-            printError("warning: the metrics endpoint listens on \(host), beyond this machine; it has no authentication")
+            Self.printToStandardError("warning: the metrics endpoint listens on \(host), beyond this machine; it has no authentication")
         }
         return endpoint
+    }
+
+    private static func printToStandardError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
 
 /// A minimal HTTP/1.1 server (SwiftNIO's HTTP codec) answering `GET /metrics`.
-final class MetricsEndpoint: Sendable {
+public final class MetricsEndpoint: Sendable {
     let channel: any Channel
-    let port: Int
+    /// The port it listens on.
+    public let port: Int
 
     private init(channel: any Channel) {
         self.channel = channel
@@ -77,7 +84,7 @@ final class MetricsEndpoint: Sendable {
         return MetricsEndpoint(channel: channel)
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
     }
 }
