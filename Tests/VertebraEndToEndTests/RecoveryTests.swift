@@ -256,12 +256,7 @@ extension RecoveryTests {
             let worker = try AgentProcess.worker(1, setup.server, directory: setup.directory)
             defer { worker.stop() }
             #expect(try await eventually(timeout: .seconds(20)) { worker.logText.contains("worker ready") })
-            setup.server.stop()
-            #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
-            let signalled = ContinuousClock.now
-            worker.signalTerminate()
-            let exited = try await eventually(timeout: .seconds(8)) { worker.hasExited }
-            #expect(exited, "still running \(ContinuousClock.now - signalled) after SIGTERM:\n\(worker.logText.suffix(1500))")
+            try await expectAPromptExitOnSIGTERMWithTheServerGone(setup, worker)
         }
     }
 
@@ -269,18 +264,23 @@ extension RecoveryTests {
     /// the drain does not wait for it (it waited out --drain-timeout); the end stays journalled.
     @Test func aWorkerWhoseServerIsGoneStopsAtOnceOnSIGTERMEvenWithAJobRunning() async throws {
         try await withAJobRunningOnW1(drainTimeout: 60, milliseconds: 60_000) { setup, worker, id in
-            setup.server.stop()
-            #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
-            let signalled = ContinuousClock.now
-            worker.signalTerminate()
-            let exited = try await eventually(timeout: .seconds(8)) { worker.hasExited }
-            #expect(exited, "still running \(ContinuousClock.now - signalled) after SIGTERM:\n\(worker.logText.suffix(1500))")
+            try await expectAPromptExitOnSIGTERMWithTheServerGone(setup, worker)
             #expect(worker.logText.contains("the server is gone"))
             #expect(!worker.logText.contains("could not journal"), "\(worker.logText.suffix(1500))")
             // Interrupted, not ended: the next start sends its end.
             let conversations = try await readJournal("\(setup.directory)/w1.sqlite").timeline(ofJob: id).conversations
             #expect(conversations.map(\.state) == [.open])
         }
+    }
+
+    /// Stops the server, waits for `worker` to notice, sends SIGTERM: it must exit within 8 s.
+    private func expectAPromptExitOnSIGTERMWithTheServerGone(_ setup: Setup, _ worker: AgentProcess) async throws {
+        setup.server.stop()
+        #expect(try await eventually(timeout: .seconds(10)) { worker.logText.contains("reconnecting") })
+        let signalled = ContinuousClock.now
+        worker.signalTerminate()
+        let exited = try await eventually(timeout: .seconds(8)) { worker.hasExited }
+        #expect(exited, "still running \(ContinuousClock.now - signalled) after SIGTERM:\n\(worker.logText.suffix(1500))")
     }
 
     enum End { case done, failed(VertebraError), timedOut }
