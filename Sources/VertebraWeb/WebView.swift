@@ -74,7 +74,8 @@ public struct WebView: Sendable {
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD answers as GET would, without the body.
+        let router = Router(options: .autoGenerateHeadEndpoints)
         let pages = Pages(reader: reader, roster: options.roster, actionsEnabled: options.actions != nil)
         let sessions = WebSessions()
         @Sendable func viewer(_ request: Request) async -> Pages.Viewer? {
@@ -103,13 +104,13 @@ public struct WebView: Sendable {
         return router
     }
 
-    /// The read-only pages answer another method 405 with `Allow: GET` (not 404: the page is there).
+    /// The read-only pages answer another method 405 with `Allow: GET, HEAD` (not 404: the page is there).
     private static func refuseOtherMethods(on router: Router<BasicRequestContext>) {
         for path in ["/", "/jobs", "/api/jobs", "/jobs/{id}", "/workers", "/charts", "/events", "/live.js"] {
             for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ in
                     Response(
-                        status: .methodNotAllowed, headers: [.allow: "GET", .contentType: "text/plain; charset=utf-8"],
+                        status: .methodNotAllowed, headers: [.allow: "GET, HEAD", .contentType: "text/plain; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: "\(method) is not allowed here; use GET\n")))
                 }
             }

@@ -125,8 +125,12 @@ import VertebraJournal
         // Another method on a read-only page: 405, saying which one is (not 404: the page is there).
         for (method, path) in [("POST", "/jobs"), ("DELETE", "/api/jobs"), ("PUT", "/jobs/\(fixture.running)")] {
             let refused = try await fixture.request(method, path, cookie: cookie, form: "")
-            #expect(refused.status == 405 && refused.header("Allow") == "GET", "\(method) \(path): \(refused.status)")
+            #expect(refused.status == 405 && refused.header("Allow") == "GET, HEAD", "\(method) \(path): \(refused.status)")
         }
+        // HEAD is GET without the body.
+        let head = try await fixture.request("HEAD", "/jobs/\(fixture.running)")
+        #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Type")?.hasPrefix("text/html") == true, "\(head.status)")
+        #expect(try await fixture.request("HEAD", "/jobs/\(String(repeating: "9", count: 32))").status == 404)
         // Signing out ends the session.
         #expect(try await fixture.request("POST", "/signout", cookie: cookie, form: "csrf=\(token)").status == 303)
         #expect(try await fixture.request("GET", "/jobs/\(fixture.running)", cookie: cookie).body.contains("Sign in</a> to cancel or retry"))
