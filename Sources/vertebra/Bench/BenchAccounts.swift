@@ -65,6 +65,7 @@ struct BenchAccounts: ParsableArguments {
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        BenchCleanup.shared.adopt(process)
         return process
     }
 }

@@ -43,9 +43,8 @@ struct BenchBurst: AsyncParsableCommand {
             handler.logLevel = .error
             return handler
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-burst-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let directory = try BenchCleanup.shared.scratchDirectory("vertebra-bench-burst")
+        defer { BenchCleanup.shared.remove(directory) }
         let workers = try (1...2).map { try accounts.spawnWorker($0, journal: "\(directory)/w\($0).sqlite", extra: ["--max-jobs", String(maxJobs)]) }
         defer { for worker in workers { worker.terminate(); worker.waitUntilExit() } }
         let journal = try ExchangeJournal(path: "\(directory)/coordinator.sqlite", options: .init(durability: .normal))

@@ -54,9 +54,8 @@ struct BenchJobs: AsyncParsableCommand {
         }
         if metrics { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())) }
         if tracing { InstrumentationSystem.bootstrap(InMemoryTracer()) }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vertebra-bench-jobs-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let directory = try BenchCleanup.shared.scratchDirectory("vertebra-bench-jobs")
+        defer { BenchCleanup.shared.remove(directory) }
         for durability in durabilities {
             try await runDurability(durability, directory: directory)
         }

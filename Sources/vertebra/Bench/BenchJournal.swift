@@ -65,10 +65,8 @@ struct BenchJournal: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let root = URL(fileURLWithPath: directory ?? NSTemporaryDirectory())
-            .appendingPathComponent("vertebra-bench-journal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
+        let root = URL(fileURLWithPath: try BenchCleanup.shared.scratchDirectory("vertebra-bench-journal", under: directory))
+        defer { BenchCleanup.shared.remove(root.path) }
         let group = ExchangeJournal.CommitMode.group(.init(
             maxRecords: maxBatch, maxDelay: .microseconds(Int64(maxDelayMilliseconds * 1000))))
         print("vertebra bench journal: \(seconds)s per cell, one ~200-byte stanza record per write, journals in \(root.path)")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs `body` once and returns its duration and result.
 func measure<T>(_ body: () throws -> T) rethrows -> (Duration, T) {
@@ -67,5 +68,63 @@ enum ResidentMemory {
             getrusage(RUSAGE_SELF, &usage)
         #endif
         return usage.ru_maxrss
+    }
+}
+
+/// What a benchmark leaves behind if it is stopped by SIGINT or SIGTERM: its scratch folders
+/// and the worker processes it started. The first signal stops those workers, removes the
+/// folders and exits 128 + the signal's number (the `defer`s of an interrupted run never run).
+final class BenchCleanup: Sendable {
+    static let shared = BenchCleanup()
+
+    private struct State {
+        var directories: Set<String> = []
+        var processes: [Process] = []
+        var sources: [any DispatchSourceSignal] = []
+    }
+    private let state = Mutex(State())
+
+    /// Creates a fresh folder `prefix-XXXXXXXX` under `parent` (the system's temporary folder by
+    /// default), removed on a signal; the caller removes it when done (``remove(_:)``).
+    func scratchDirectory(_ prefix: String, under parent: String? = nil) throws -> String {
+        let base = URL(fileURLWithPath: parent ?? FileManager.default.temporaryDirectory.path)
+        let path = base.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        listen()
+        state.withLock { _ = $0.directories.insert(path) }
+        return path
+    }
+
+    func remove(_ directory: String) {
+        state.withLock { _ = $0.directories.remove(directory) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A started child process, terminated on a signal.
+    func adopt(_ process: Process) {
+        listen()
+        state.withLock { $0.processes.append(process) }
+    }
+
+    private func listen() {
+        state.withLock { state in
+            guard state.sources.isEmpty else { return }
+            for number in [SIGINT, SIGTERM] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { [self] in cleanUpAndExit(number) }
+                source.resume()
+                state.sources.append(source)
+            }
+        }
+    }
+
+    private func cleanUpAndExit(_ number: Int32) -> Never {
+        let (directories, processes) = state.withLock { ($0.directories, $0.processes) }
+        for process in processes where process.isRunning { process.terminate() }
+        for process in processes { process.waitUntilExit() }
+        for directory in directories { try? FileManager.default.removeItem(atPath: directory) }
+        FileHandle.standardError.write(Data("interrupted: stopped the workers and removed the scratch folders\n".utf8))
+        exit(128 + number)
     }
 }
