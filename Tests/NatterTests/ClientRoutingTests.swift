@@ -119,7 +119,7 @@ struct Harness {
             Issue.record("expected a stanza error")
         } catch let error as NatterError {
             #expect(error.code == .stanzaError)
-            #expect(error.stanzaError?.condition == "service-unavailable")
+            #expect(error.stanzaError?.condition == .serviceUnavailable)
             #expect(error.stanzaError?.meansRecipientGone == true)
         }
         await harness.client.stop()
@@ -132,7 +132,7 @@ struct Harness {
         #expect(reply[attribute: "type"] == "error")
         #expect(reply[attribute: "id"] == "u1")
         #expect(reply[attribute: "to"] == "boss@localhost/b")
-        #expect(IQ(reply)?.error?.condition == "service-unavailable")
+        #expect(IQ(reply)?.error?.condition == .serviceUnavailable)
         await harness.client.stop()
     }
 
@@ -147,7 +147,7 @@ struct Harness {
         #expect(IQ(good)?.type == .result && IQ(good)?.payload?.text == "42")
         try await harness.receive("<iq type='get' id='h2' from='boss@localhost/b'><double xmlns='urn:t'>x</double></iq>")
         let bad = try await harness.sent()
-        #expect(IQ(bad)?.error?.condition == "bad-request")
+        #expect(IQ(bad)?.error?.condition == .badRequest)
         await harness.client.stop()
     }
 
@@ -163,7 +163,7 @@ struct Harness {
         }
         let refused = try await harness.sent()
         #expect(refused[attribute: "id"] == "a3")
-        #expect(IQ(refused)?.error?.condition == "resource-constraint")
+        #expect(IQ(refused)?.error?.condition == .resourceConstraint)
         #expect(IQ(refused)?.error?.type == .wait)
         // Another peer is not held back by the flood.
         try await harness.receive("<iq type='set' id='b1' from='other@localhost/o'><slow xmlns='urn:t'/></iq>")
@@ -196,7 +196,7 @@ struct Harness {
         while await !client.isStopping { await Task.yield() }
         try await harness.receive("<iq type='set' id='s2' from='peer@localhost/p'><slow xmlns='urn:t'/></iq>")
         let refused = try await harness.sent()
-        #expect(refused[attribute: "id"] == "s2" && IQ(refused)?.error?.condition == "service-unavailable")
+        #expect(refused[attribute: "id"] == "s2" && IQ(refused)?.error?.condition == .serviceUnavailable)
         await gate.open(1)
         await stopping.value
         var written = ""
@@ -220,7 +220,7 @@ struct Harness {
         let harness = try await Harness()
         try await harness.receive("<iq type='get' id='m1' from='x@localhost/y' to='bad@@jid'><q xmlns='urn:t'/></iq>")
         let reply = try await harness.sent()
-        #expect(IQ(reply)?.error?.condition == "bad-request")
+        #expect(IQ(reply)?.error?.condition == .badRequest)
         await harness.client.stop()
     }
 

@@ -39,7 +39,7 @@ import VertebraXML
             _ = try await a.sendAndWait(IQ(type: .set, id: "x", to: bob, payload: echoPayload("?")))
             Issue.record("an absent JID answered")
         } catch let error as NatterError {
-            #expect(error.stanzaError?.condition == "service-unavailable")
+            #expect(error.stanzaError?.condition == .serviceUnavailable)
         }
         let pong = try await a.sendAndWait(
             IQ(type: .get, id: "", to: JID("localhost"), payload: XElement("ping", namespace: XMPPNamespace.ping)))

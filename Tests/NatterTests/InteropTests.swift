@@ -87,7 +87,7 @@ import VertebraXML
             Issue.record("expected service-unavailable")
         } catch let error as NatterError {
             #expect(error.code == .stanzaError)
-            #expect(error.stanzaError?.condition == "service-unavailable")
+            #expect(error.stanzaError?.condition == .serviceUnavailable)
         }
         await alice.stop()
     }

@@ -121,7 +121,7 @@ import VertebraXML
             await #expect {
                 _ = try await w3.sendAndWait(IQ(type: .set, id: "ad-1", to: cluster.coordinatorJID, payload: op))
             } throws: { error in
-                (error as? NatterError)?.stanzaError?.condition == "bad-request"
+                (error as? NatterError)?.stanzaError?.condition == .badRequest
                     && ((error as? NatterError)?.stanzaError?.text ?? "").contains("fastPath")
             }
             #expect(await cluster.coordinator.workers.isEmpty)

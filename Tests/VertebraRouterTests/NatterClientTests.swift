@@ -112,7 +112,7 @@ struct NatterClientTests {
                     Issue.record("an IQ to \(target) was answered")
                 } catch let error as NatterError {
                     #expect(error.code == .stanzaError)
-                    #expect(error.stanzaError?.condition == "service-unavailable")
+                    #expect(error.stanzaError?.condition == .serviceUnavailable)
                     #expect(error.message.hasPrefix(target))
                 }
             }
@@ -134,7 +134,7 @@ struct NatterClientTests {
                 _ = try await client.sendAndWait(IQ(type: .get, id: "", to: server, payload: XElement("query", namespace: "jabber:iq:version")))
                 Issue.record("an unknown server IQ was answered with a result")
             } catch let error as NatterError {
-                #expect(error.stanzaError?.condition == "service-unavailable")
+                #expect(error.stanzaError?.condition == .serviceUnavailable)
             }
             await client.stop()
         }
@@ -260,7 +260,7 @@ struct NatterClientTests {
                 _ = try await client.sendAndWait(IQ(type: .get, id: "", to: JID("someone@example.org/x"), payload: XElement("job", namespace: Self.job)))
                 Issue.record("an IQ to another domain was answered")
             } catch let error as NatterError {
-                #expect(error.stanzaError?.condition == "remote-server-not-found")
+                #expect(error.stanzaError?.condition == .remoteServerNotFound)
             }
             await client.stop()
         }

@@ -95,7 +95,7 @@ private let job = "8f14e45fceea167a5a36dedd4bea2543"
         for (xml, fragment) in cases {
             let error = #expect(throws: ProtocolError.self) { try ProtocolMessage(XElement(xml: xml)) }
             #expect(error?.message.contains(fragment) == true, "\(xml): \(String(describing: error))")
-            #expect(error?.stanzaError.condition == "bad-request")
+            #expect(error?.stanzaError.condition == .badRequest)
         }
     }
 

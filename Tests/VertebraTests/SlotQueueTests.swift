@@ -165,7 +165,7 @@ import VertebraXML
         #expect {
             try DispatchExtension.parse(op)
         } throws: { error in
-            (error as? StanzaError)?.condition == "bad-request" && (error as? StanzaError)?.text?.contains("deadline") == true
+            (error as? StanzaError)?.condition == .badRequest && (error as? StanzaError)?.text?.contains("deadline") == true
         }
     }
 
@@ -182,7 +182,7 @@ import VertebraXML
         #expect {
             try DispatchExtension.parse(XElement("op", namespace: XMLNamespace.vertebraAPI, children: [.element(bad)]))
         } throws: { error in
-            (error as? StanzaError)?.condition == "bad-request" && (error as? StanzaError)?.text?.contains("detach") == true
+            (error as? StanzaError)?.condition == .badRequest && (error as? StanzaError)?.text?.contains("detach") == true
         }
     }
 

@@ -99,7 +99,7 @@ enum IQAnswering {
         } catch let error as StanzaError {
             return (request.error(error), nil)
         } catch {
-            return (request.error(StanzaError(type: .cancel, condition: "internal-server-error", text: "\(error)")), nil)
+            return (request.error(StanzaError(type: .cancel, condition: .internalServerError, text: "\(error)")), nil)
         }
     }
 }

@@ -244,7 +244,7 @@ public actor XMPPClient {
             Task { await self.cancelPending(key) }
         }
         if answer.type == .error {
-            let error = answer.error ?? StanzaError(type: .cancel, condition: "undefined-condition")
+            let error = answer.error ?? StanzaError(type: .cancel, condition: .undefinedCondition)
             throw NatterError(.stanzaError, "\(key.peer.isEmpty ? "the server" : key.peer) answered \(error)", stanzaError: error)
         }
         return answer
@@ -497,12 +497,12 @@ public actor XMPPClient {
         if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
             transmit(iq.result().element)
         } else if stopped {
-            transmit(iq.error(StanzaError(type: .cancel, condition: "service-unavailable", text: "this client is stopping")).element)
+            transmit(iq.error(StanzaError(type: .cancel, condition: .serviceUnavailable, text: "this client is stopping")).element)
         } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
             let peer = iq.from?.description ?? ""
             guard requestsInProgress[peer, default: 0] < configuration.maxRequestsPerPeer else {
                 transmit(iq.error(StanzaError(
-                    type: .wait, condition: "resource-constraint",
+                    type: .wait, condition: .resourceConstraint,
                     text: "\(configuration.maxRequestsPerPeer) requests from \(peer) are already in progress")).element)
                 return
             }

@@ -31,17 +31,47 @@ public struct StanzaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// How the sender should react.
     public enum ErrorType: String, Sendable { case auth, cancel, `continue`, modify, wait }
 
+    /// The defined conditions of RFC 6120 §8.3.3: a closed set. A condition this list does not
+    /// name (RFC 3920's `payment-required`, a typo) reads as `undefined-condition`.
+    public enum Condition: String, Sendable, CaseIterable, CustomStringConvertible {
+        case badRequest = "bad-request"
+        case conflict
+        case featureNotImplemented = "feature-not-implemented"
+        case forbidden
+        case gone
+        case internalServerError = "internal-server-error"
+        case itemNotFound = "item-not-found"
+        case jidMalformed = "jid-malformed"
+        case notAcceptable = "not-acceptable"
+        case notAllowed = "not-allowed"
+        case notAuthorized = "not-authorized"
+        case policyViolation = "policy-violation"
+        case recipientUnavailable = "recipient-unavailable"
+        case redirect
+        case registrationRequired = "registration-required"
+        case remoteServerNotFound = "remote-server-not-found"
+        case remoteServerTimeout = "remote-server-timeout"
+        case resourceConstraint = "resource-constraint"
+        case serviceUnavailable = "service-unavailable"
+        case subscriptionRequired = "subscription-required"
+        case undefinedCondition = "undefined-condition"
+        case unexpectedRequest = "unexpected-request"
+
+        /// The element's name, as on the wire.
+        public var description: String { rawValue }
+    }
+
     /// The error type.
     public let type: ErrorType
-    /// The defined condition's element name, e.g. `service-unavailable`.
-    public let condition: String
+    /// The defined condition, e.g. `.serviceUnavailable`.
+    public let condition: Condition
     /// Optional human-readable text.
     public let text: String?
     /// An application-specific condition element, if any.
     public let application: XElement?
 
     /// Makes an error.
-    public init(type: ErrorType, condition: String, text: String? = nil, application: XElement? = nil) {
+    public init(type: ErrorType, condition: Condition, text: String? = nil, application: XElement? = nil) {
         self.type = type
         self.condition = condition
         self.text = text
@@ -50,28 +80,28 @@ public struct StanzaError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// `service-unavailable` (cancel): nobody here handles that, or the recipient is gone.
     public static func serviceUnavailable(_ text: String? = nil) -> StanzaError {
-        StanzaError(type: .cancel, condition: "service-unavailable", text: text)
+        StanzaError(type: .cancel, condition: .serviceUnavailable, text: text)
     }
 
     /// `feature-not-implemented` (cancel).
     public static func featureNotImplemented(_ text: String? = nil) -> StanzaError {
-        StanzaError(type: .cancel, condition: "feature-not-implemented", text: text)
+        StanzaError(type: .cancel, condition: .featureNotImplemented, text: text)
     }
 
     /// `bad-request` (modify): the payload is wrong.
     public static func badRequest(_ text: String? = nil) -> StanzaError {
-        StanzaError(type: .modify, condition: "bad-request", text: text)
+        StanzaError(type: .modify, condition: .badRequest, text: text)
     }
 
     /// `not-authorized` (auth).
     public static func notAuthorized(_ text: String? = nil) -> StanzaError {
-        StanzaError(type: .auth, condition: "not-authorized", text: text)
+        StanzaError(type: .auth, condition: .notAuthorized, text: text)
     }
 
     /// Whether the error means the addressed entity is gone (its session ended).
     public var meansRecipientGone: Bool {
-        condition == "service-unavailable" || condition == "recipient-unavailable"
-            || condition == "item-not-found"
+        condition == .serviceUnavailable || condition == .recipientUnavailable
+            || condition == .itemNotFound
     }
 
     /// Reads the `<error>` child of a stanza.
@@ -79,14 +109,14 @@ public struct StanzaError: Error, Sendable, Hashable, CustomStringConvertible {
         guard error.name == "error", let type = error[attribute: "type"].flatMap(ErrorType.init) else { return nil }
         let defined = error.elements.filter { $0.namespace == XMPPNamespace.stanzas }
         self.type = type
-        self.condition = defined.first { $0.name != "text" }?.name ?? "undefined-condition"
+        self.condition = defined.first { $0.name != "text" }.flatMap { Condition(rawValue: $0.name) } ?? .undefinedCondition
         self.text = defined.first { $0.name == "text" }?.text
         self.application = error.elements.first { $0.namespace != XMPPNamespace.stanzas }
     }
 
     /// The `<error>` element.
     public var element: XElement {
-        var children: [XNode] = [.element(XElement(condition, namespace: XMPPNamespace.stanzas))]
+        var children: [XNode] = [.element(XElement(condition.rawValue, namespace: XMPPNamespace.stanzas))]
         if let text { children.append(.element(XElement("text", namespace: XMPPNamespace.stanzas, text: text))) }
         if let application { children.append(.element(application)) }
         return XElement("error", namespace: XMLNamespace.client, attributes: [XAttribute("type", type.rawValue)], children: children)

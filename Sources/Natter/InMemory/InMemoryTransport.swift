@@ -156,7 +156,7 @@ public actor InMemoryTransport: StanzaTransport {
             Task { await self.cancel(key) }
         }
         if answer.type == .error {
-            let error = answer.error ?? StanzaError(type: .cancel, condition: "undefined-condition")
+            let error = answer.error ?? StanzaError(type: .cancel, condition: .undefinedCondition)
             throw NatterError(.stanzaError, "\(key.peer.isEmpty ? "the server" : key.peer) answered \(error)", stanzaError: error)
         }
         return answer
@@ -188,12 +188,12 @@ public actor InMemoryTransport: StanzaTransport {
         if let payload = iq.payload, payload.name == "ping", payload.namespace == XMPPNamespace.ping, iq.type == .get {
             reply(iq.result())
         } else if stopped {
-            reply(iq.error(StanzaError(type: .cancel, condition: "service-unavailable", text: "this client is stopping")))
+            reply(iq.error(StanzaError(type: .cancel, condition: .serviceUnavailable, text: "this client is stopping")))
         } else if let payload = iq.payload, let handler = iqHandlers[PayloadKey(namespace: payload.namespace, name: payload.name)] {
             let peer = iq.from?.description ?? ""
             guard requestsInProgress[peer, default: 0] < maxRequestsPerPeer else {
                 return reply(iq.error(StanzaError(
-                    type: .wait, condition: "resource-constraint", text: "\(maxRequestsPerPeer) requests from \(peer) are already in progress")))
+                    type: .wait, condition: .resourceConstraint, text: "\(maxRequestsPerPeer) requests from \(peer) are already in progress")))
             }
             requestsInProgress[peer, default: 0] += 1
             Task {

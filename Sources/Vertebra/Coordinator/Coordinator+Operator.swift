@@ -12,7 +12,7 @@ extension Coordinator {
         do {
             job = try await journal.job(matching: id)
         } catch let error as JournalError where [.unknownJob, .ambiguousJob, .invalidArgument].contains(error.code) {
-            throw StanzaError(type: .cancel, condition: error.code == .unknownJob ? "item-not-found" : "bad-request", text: error.message)
+            throw StanzaError(type: .cancel, condition: error.code == .unknownJob ? .itemNotFound : .badRequest, text: error.message)
         } catch {
             throw VertebraErrors.internalError("the coordinator's journal could not be read: \(error)")
         }
@@ -27,7 +27,7 @@ extension Coordinator {
     private func cancelForOperator(_ job: Job, by peer: JID) async throws(StanzaError) -> JobActionResult {
         guard live[job.token] != nil else {
             let text = job.state.isTerminal ? "job \(job.token) already ended (\(job.state))" : "job \(job.token) is not running here"
-            throw StanzaError(type: .cancel, condition: "not-allowed", text: text)
+            throw StanzaError(type: .cancel, condition: .notAllowed, text: text)
         }
         logger.notice("an operator cancels a job", metadata: ["job": "\(job.token)", "by": "\(peer)"])
         await cancel(job: job.token, reason: "cancelled by \(peer.bare)")
@@ -38,7 +38,7 @@ extension Coordinator {
     /// targets, deadline and key) that names the old one.
     private func retryForOperator(_ job: Job, by peer: JID) async throws(StanzaError) -> JobActionResult {
         guard job.state == .failed || job.state == .cancelled else {
-            throw StanzaError(type: .cancel, condition: "not-allowed", text: "job \(job.token) is \(job.state); only a failed or cancelled job can be retried")
+            throw StanzaError(type: .cancel, condition: .notAllowed, text: "job \(job.token) is \(job.state); only a failed or cancelled job can be retried")
         }
         guard let stored = JournalText.element(job.arguments), case .op(let path, _, let scope, let arguments)? = try? ProtocolMessage(stored),
             let extensions = try? DispatchExtension.parse(stored), let token = JobToken.newJob()
@@ -52,7 +52,7 @@ extension Coordinator {
         do {
             try await beginMany([spec], followed: false)
         } catch let error as JournalError where error.code == .duplicateKey {
-            throw StanzaError(type: .cancel, condition: "conflict", text: "another unfinished job holds the key '\(job.key ?? "")'")
+            throw StanzaError(type: .cancel, condition: .conflict, text: "another unfinished job holds the key '\(job.key ?? "")'")
         } catch {
             throw StanzaError.badRequest("job \(job.token) cannot be retried: \(error)")
         }

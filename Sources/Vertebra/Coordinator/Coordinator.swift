@@ -266,10 +266,10 @@ public actor Coordinator: PerformerRole {
         do {
             handle = try await begin(spec, relay: relay)
         } catch let error as JournalError where error.code == .duplicateJob {
-            throw StanzaError(type: .cancel, condition: "conflict", text: "job \(token.job) already exists")
+            throw StanzaError(type: .cancel, condition: .conflict, text: "job \(token.job) already exists")
         } catch let error as JournalError where error.code == .duplicateKey {
             guard let key = extensions.key, let holder = await keyHolder(key) else {
-                throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(extensions.key ?? "")' is not ready; try again")
+                throw StanzaError(type: .wait, condition: .conflict, text: "the job holding key '\(extensions.key ?? "")' is not ready; try again")
             }
             return try await follow(holder, key: key, relay: relay, request: request)
         } catch let error as VertebraError {
@@ -289,7 +289,7 @@ public actor Coordinator: PerformerRole {
         // A detached submission only learns the job's id: it is not a follower.
         let handle = relay.detached ? nil : subscribe(holder, follower: relay.attempt.description)
         guard relay.detached || handle != nil, let job = live[holder] else {
-            throw StanzaError(type: .wait, condition: "conflict", text: "the job holding key '\(key)' has just ended; submit again")
+            throw StanzaError(type: .wait, condition: .conflict, text: "the job holding key '\(key)' has just ended; submit again")
         }
         let accepted = ProtocolMessage.accepted(relay.attempt).element.appending(DispatchExtension.followed(holder))
         var submission = relay
@@ -333,9 +333,9 @@ public actor Coordinator: PerformerRole {
         do {
             try await beginMany(specs, followed: false)
         } catch let error as JournalError where error.code == .duplicateJob {
-            throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch already exists")
+            throw StanzaError(type: .cancel, condition: .conflict, text: "a job of this batch already exists")
         } catch let error as JournalError where error.code == .duplicateKey {
-            throw StanzaError(type: .cancel, condition: "conflict", text: "a job of this batch has the key of an unfinished job: \(error.message)")
+            throw StanzaError(type: .cancel, condition: .conflict, text: "a job of this batch has the key of an unfinished job: \(error.message)")
         } catch let error as VertebraError {
             throw error.code == .notAuthorized ? VertebraErrors.notAuthorized(error.message) : StanzaError.badRequest(error.message)
         }

@@ -45,7 +45,7 @@ enum OpAnswer {
         case .failed(let error, let heard):
             if error is CancellationError || stopping { return .over(.interrupted) }
             if let stanzaError = error.peerStanzaError {
-                if stanzaError.condition == "bad-request" {
+                if stanzaError.condition == .badRequest {
                     return .over(.failed(VertebraError(.badRequest, "\(worker): \(stanzaError.text ?? "bad request")"), retryable: false))
                 }
                 return .over(.refused("\(worker) answered \(stanzaError)"))

@@ -38,7 +38,7 @@ enum AttemptStatus {
         do {
             reply = try await client.sendAndWait(request, timeout: timeout)
         } catch let error as NatterError {
-            if let stanzaError = error.stanzaError, !stanzaError.meansRecipientGone || stanzaError.condition == "service-unavailable" {
+            if let stanzaError = error.stanzaError, !stanzaError.meansRecipientGone || stanzaError.condition == .serviceUnavailable {
                 return .notRunning("does not answer status probes (\(stanzaError.condition))")
             }
             return error.code == .timeout ? .notRunning("did not answer a status probe within \(timeout)") : .unreachable

@@ -4,28 +4,28 @@ import Natter
 enum VertebraErrors {
     /// The conversation is unknown or already ended: stop sending on it.
     static func unknownConversation(_ token: String) -> StanzaError {
-        StanzaError(type: .cancel, condition: "unexpected-request", text: "no open conversation \(token)")
+        StanzaError(type: .cancel, condition: .unexpectedRequest, text: "no open conversation \(token)")
     }
 
     /// The attempt was superseded by a newer one (fencing): stop sending on it.
     static func superseded(_ token: String) -> StanzaError {
-        StanzaError(type: .cancel, condition: "conflict", text: "attempt \(token) was superseded by a newer attempt")
+        StanzaError(type: .cancel, condition: .conflict, text: "attempt \(token) was superseded by a newer attempt")
     }
 
     /// Not ready yet (recovering after a restart): try again shortly.
     static func notReady(_ what: String) -> StanzaError {
-        StanzaError(type: .wait, condition: "resource-constraint", text: what)
+        StanzaError(type: .wait, condition: .resourceConstraint, text: what)
     }
 
     static func notAuthorized(_ text: String) -> StanzaError {
-        StanzaError(type: .auth, condition: "not-authorized", text: text)
+        StanzaError(type: .auth, condition: .notAuthorized, text: text)
     }
 
     static func unknownOperation(_ path: String) -> StanzaError {
-        StanzaError(type: .cancel, condition: "feature-not-implemented", text: "no operation \(path) here")
+        StanzaError(type: .cancel, condition: .featureNotImplemented, text: "no operation \(path) here")
     }
 
     static func internalError(_ text: String) -> StanzaError {
-        StanzaError(type: .wait, condition: "internal-server-error", text: text)
+        StanzaError(type: .wait, condition: .internalServerError, text: text)
     }
 }

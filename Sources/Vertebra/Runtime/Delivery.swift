@@ -41,7 +41,7 @@ struct Delivery: Sendable {
         case .stanzaError:
             guard let stanzaError = error.stanzaError else { return false }
             if stanzaError.type == .wait { return true }
-            let absent = ["service-unavailable", "recipient-unavailable"].contains(stanzaError.condition)
+            let absent = [.serviceUnavailable, .recipientUnavailable].contains(stanzaError.condition)
             return absentPeer == .wait && absent
         default: return false
         }

@@ -18,7 +18,7 @@ enum ProtocolEndpoint {
             await client.respondToIQ(namespace: namespace, name: name) { request in
                 let (message, from) = try parse(request)
                 guard let performer else {
-                    throw StanzaError(type: .cancel, condition: "service-unavailable", text: "this agent runs no operations")
+                    throw StanzaError(type: .cancel, condition: .serviceUnavailable, text: "this agent runs no operations")
                 }
                 if case .cancel(let token) = message {
                     try await performer.receiveCancel(token, request: request, from: from)

@@ -68,13 +68,13 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
 
     /// The error a peer's stanza error stands for.
     static func from(_ error: StanzaError, peer: String) -> VertebraError {
-        let text = error.text ?? error.condition
+        let text = error.text ?? error.condition.rawValue
         switch error.condition {
-        case "feature-not-implemented": return VertebraError(.unknownOperation, "\(peer): \(text)")
-        case "bad-request": return VertebraError(.badRequest, "\(peer): \(text)")
-        case "not-authorized", "forbidden": return VertebraError(.notAuthorized, "\(peer): \(text)")
-        case "item-not-found": return VertebraError(.noWorker, "\(peer): \(text)")
-        case "not-allowed", "conflict": return VertebraError(.refused, "\(peer): \(text)")
+        case .featureNotImplemented: return VertebraError(.unknownOperation, "\(peer): \(text)")
+        case .badRequest: return VertebraError(.badRequest, "\(peer): \(text)")
+        case .notAuthorized, .forbidden: return VertebraError(.notAuthorized, "\(peer): \(text)")
+        case .itemNotFound: return VertebraError(.noWorker, "\(peer): \(text)")
+        case .notAllowed, .conflict: return VertebraError(.refused, "\(peer): \(text)")
         default: return VertebraError(.unreachable, "\(peer) answered \(error)")
         }
     }

@@ -38,7 +38,7 @@ extension Worker {
         let arrival = readFirst || isDraining ? try await journal.opArrival(peer: peer.description, iqID: request.id, job: token.job) : nil
         if let arrival, let replay = try await replayAnswer(arrival, job: token.job, peer: peer) { return replay }
         guard !isDraining else {
-            throw StanzaError(type: .cancel, condition: "service-unavailable", text: "draining: this worker takes no new jobs")
+            throw StanzaError(type: .cancel, condition: .serviceUnavailable, text: "draining: this worker takes no new jobs")
         }
         try await authorize(peer, path)
         guard let handler = handlers[path.path] else { throw VertebraErrors.unknownOperation(path.path) }

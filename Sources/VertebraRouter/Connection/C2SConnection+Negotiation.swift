@@ -235,7 +235,7 @@ extension C2SConnection {
             return
         }
         guard let payload = iq.payload, payload.namespace == XMPPNamespace.bind, payload.name == "bind", iq.type == .set else {
-            write(serverError(for: element, .init(type: .auth, condition: "not-authorized", text: "bind a resource first")))
+            write(serverError(for: element, .init(type: .auth, condition: .notAuthorized, text: "bind a resource first")))
             return
         }
         let requested = payload.firstElement(named: "resource")?.text.trimmingCharacters(in: .whitespaces) ?? ""

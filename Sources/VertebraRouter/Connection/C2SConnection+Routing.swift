@@ -21,11 +21,11 @@ extension C2SConnection {
             return
         }
         guard let to = JID(toText) else {
-            bounce(stamped, .init(type: .modify, condition: "jid-malformed"), from: nil)
+            bounce(stamped, .init(type: .modify, condition: .jidMalformed), from: nil)
             return
         }
         guard to.domain == core.domain else {
-            bounce(stamped, .init(type: .cancel, condition: "remote-server-not-found", text: "this server does not federate"), from: to)
+            bounce(stamped, .init(type: .cancel, condition: .remoteServerNotFound, text: "this server does not federate"), from: to)
             return
         }
         if kind == .presence { trackDirectedPresence(stamped, to: to) }
@@ -80,7 +80,7 @@ extension C2SConnection {
             "from": "\(stanza[attribute: "from"] ?? "?")", "to": "\(to)", "bytes": "\(bytes.count)", "limit": "\(limit)"])
         let type = stanza[attribute: "type"]
         guard type != "error", type != "result", StanzaKind(stanza) != .presence else { return nil }
-        let error = StanzaError(type: .modify, condition: "policy-violation", text: "the stanza would be \(bytes.count) bytes as delivered; the limit is \(limit)")
+        let error = StanzaError(type: .modify, condition: .policyViolation, text: "the stanza would be \(bytes.count) bytes as delivered; the limit is \(limit)")
         var attributes = [XAttribute("type", "error"), XAttribute("from", to.description)]
         if let sender = stanza[attribute: "from"] { attributes.append(XAttribute("to", sender)) }
         // The id only when it is small: an error answer must not be the oversized thing itself.
