@@ -27,7 +27,8 @@ import VertebraXML
         for handle in handles { #expect(try await reader.contains(job: handle.id)) }
         for (index, handle) in handles.enumerated() {
             try await cluster.eventually("job \(index)") { await cluster.endState(of: handle.id, in: journal) != nil }
-            #expect(try await journal.job(handle.id)?.result?.contains("job \(index)") == true)
+            let job = try await journal.job(handle.id)
+            #expect(job?.result?.contains("job \(index)") == true, "\(job?.state.rawValue ?? "-"): \(job?.error ?? "")")
         }
         await worker.stop()
         await coordinator.stop()

@@ -178,97 +178,118 @@ extension Worker {
 
     // MARK: - Running
 
+    /// Drives the attempt's ``PerformerConversation``: each action it asks for is done here,
+    /// and what came of it goes back in.
     private func perform(
         _ run: @escaping OperationHandler.Run, operation: String, attempt: JobToken, conversation: Int64, peer: JID,
         deadline: ContinuousClock.Instant?, fast: FastAttempt? = nil, trace: TraceCarrier = TraceCarrier()
     ) async {
         let out = outbound(attempt, peer: peer, conversation: conversation)
-        let jobLogger = logger.with("job", attempt.job)
-        defer { finished(attempt) }
-        // On the fast path the ack goes out only if the attempt turns classic.
-        if fast == nil {
-            do {
-                try await out.send(.ack(attempt))
-            } catch {
-                await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the ack")
-                return
+        let handler = HandlerRun(
+            run: run, operation: operation, attempt: attempt, peer: peer, deadline: deadline, fast: fast, out: out, trace: trace)
+        var machine = PerformerConversation(job: attempt.job, conversation: conversation, fast: fast != nil)
+        var span: (any Span)?
+        defer {
+            span?.end()
+            finished(attempt)
+        }
+        var next: PerformerConversation.Event? = .begin
+        while let event = next {
+            next = nil
+            for action in machine.handle(event) {
+                switch action {
+                case .sendAck:
+                    next = await deliver(.ack) { try await out.send(.ack(attempt)) }
+                case .runHandler:
+                    let started = handler.startSpan(tracer: options.tracer)
+                    span = started
+                    next = await runHandler(handler, span: started)
+                case .noteFailure(let description):
+                    span?.fail(description)
+                    logger.with("job", attempt.job).info("operation failed", metadata: ["error": "\(description)"])
+                case .freeSlot(let state):
+                    freeSlot(attempt)
+                    metrics.finished(operation, state).increment()
+                case .finishFast(let end):
+                    guard let fast else { break }
+                    next = await deliver(.ackOrData) { .fastFinished(inAnswer: try await fast.finish(end)) }
+                case .sendEnd(let end, let records):
+                    // The end is sent even when the job's task was cancelled.
+                    let send = Task { try await out.send(end, onAnswer: records) }
+                    next = await deliver(.end) { try await send.value }
+                case .reportJournalBroke(let error):
+                    await reportJournalBroke(error, attempt: attempt, peer: peer)
+                case .endLocally(let reason):
+                    await endLocally(attempt, conversation: conversation, reason: reason)
+                case .noteInterrupted:
+                    logger.info("interrupted by the stop; the conversation resumes at the next start", metadata: ["job": "\(attempt.job)"])
+                case .done:
+                    break
+                }
             }
         }
-        let span = options.tracer.startSpan("vertebra.handler \(operation)", context: trace.context(tracer: options.tracer), ofKind: .consumer)
-        span.attributes["vertebra.job.id"] = attempt.job
-        span.attributes["vertebra.attempt"] = attempt.description
-        defer { span.end() }
+    }
+
+    /// Runs one send of the conversation; what came of it is the next event.
+    private func deliver(_ step: PerformerConversation.Step, _ send: () async throws -> Void) async -> PerformerConversation.Event {
+        await deliver(step) { () async throws -> PerformerConversation.Event in
+            try await send()
+            return .delivered(step)
+        }
+    }
+
+    private func deliver(
+        _ step: PerformerConversation.Step, _ send: () async throws -> PerformerConversation.Event
+    ) async -> PerformerConversation.Event {
+        do { return try await send() } catch {
+            return .sendFailed(step, PerformerConversation.Failure(error), description: "\(error)")
+        }
+    }
+
+    /// Runs the handler within its deadline; its end as the conversation's next event.
+    private func runHandler(_ handler: HandlerRun, span: any Span) async -> PerformerConversation.Event {
+        let (attempt, fast, out) = (handler.attempt, handler.fast, handler.out)
         let context = JobContext(
-            jobID: attempt.job, attempt: attempt.description, requester: peer, deadline: deadline, logger: jobLogger, span: span,
+            jobID: attempt.job, attempt: attempt.description, requester: handler.peer, deadline: handler.deadline,
+            logger: logger.with("job", attempt.job), span: span,
             progressSink: { progress in
                 if let fast { try await fast.emitProgress(progress.chunk) } else { try await out.send(.data(attempt, values: progress.chunk)) }
             })
         let results = ResultStream<AnyEncodableResult>(sink: { values in
             if let fast { try await fast.emit(values) } else { try await out.send(.data(attempt, values: values)) }
         })
-        let ending: ProtocolMessage
         let started = clock.now
-        defer {
-            metrics.handlerDuration(operation).recordInterval(since: started, until: clock.now)
-        }
+        defer { metrics.handlerDuration(handler.operation).recordInterval(since: started, until: clock.now) }
         do {
             try await InstrumentationContext.withValue(span.context) {
-                try await Self.withDeadline(deadline, clock: clock) { try await run(context, results) }
+                try await Self.withDeadline(handler.deadline, clock: clock) { try await handler.run(context, results) }
             }
-            ending = .final(attempt, values: [])
-        } catch let error as OutboundConversation.Refused {
-            await endLocally(attempt, conversation: conversation, reason: error.reason)
-            return
+            return .handlerEnded(failure: nil, description: "", end: .final(attempt, values: []))
         } catch {
-            if await journalBroke(error, attempt: attempt, peer: peer) { return }
-            ending = PerformerEnd.message(
-                for: error, attempt: attempt, cancelledBy: attempts.isCancelRequested(attempt.description) ? peer : nil,
-                deadlinePassed: error is DeadlineExceeded || (deadline.map { clock.now >= $0 } ?? false), workerStopping: isStopping)
-            span.fail("\(error)")
-            jobLogger.info("operation failed", metadata: ["error": "\(error)"])
+            let end = PerformerEnd.message(
+                for: error, attempt: attempt, cancelledBy: attempts.isCancelRequested(attempt.description) ? handler.peer : nil,
+                deadlinePassed: error is DeadlineExceeded || (handler.deadline.map { clock.now >= $0 } ?? false), workerStopping: isStopping)
+            return .handlerEnded(failure: PerformerConversation.Failure(error), description: "\(error)", end: end)
         }
-        freeSlot(attempt)
-        metrics.finished(operation, PerformerEnd.metricState(ending)).increment()
-        if let fast {
-            do {
-                if try await fast.finish(ending) { return }  // it travels in the answer to the op
-            } catch {
-                await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the ack or a data")
-                return
-            }
-        }
-        // The end is sent even when the job's task was cancelled.
-        let records = PerformerEnd.records(ending, job: attempt.job, conversation: conversation)
-        let send = Task { try await out.send(ending, onAnswer: records) }
-        if case .failure(let error) = await send.result {
-            await sendFailed(error, attempt: attempt, conversation: conversation, peer: peer, what: "the end")
-        }
-    }
-
-    /// A send of the attempt failed: the journal broke (the requester hears so), our client
-    /// stopped (interrupted: the journalled stanzas are sent again at the next start), or the
-    /// requester refused it or is gone (the end is recorded here).
-    private func sendFailed(_ error: any Error, attempt: JobToken, conversation: Int64, peer: JID, what: String) async {
-        if await journalBroke(error, attempt: attempt, peer: peer) { return }
-        if error is CancellationError {
-            logger.info("interrupted by the stop; the conversation resumes at the next start", metadata: ["job": "\(attempt.job)"])
-            return
-        }
-        await endLocally(attempt, conversation: conversation, reason: "the requester did not take \(what): \(error)")
     }
 
     /// When `error` is the journal failing (disk full, I/O error), the attempt cannot go on
-    /// unrecorded: it is logged at error level and counted, and the requester gets an
-    /// unjournalled `error` (retryable) so the job moves on instead of waiting on silence.
+    /// unrecorded: ``reportJournalBroke(_:attempt:peer:)``, and true.
     private func journalBroke(_ error: any Error, attempt: JobToken, peer: JID) async -> Bool {
-        guard let journalError = error as? JournalError, !journalError.code.isRuleViolation else { return false }
+        guard case .journalBroke(let journalError) = PerformerConversation.Failure(error) else { return false }
+        await reportJournalBroke(journalError, attempt: attempt, peer: peer)
+        return true
+    }
+
+    /// Logs the journal's failure at error level and counts it; the requester gets an
+    /// unjournalled `error` (retryable) so the job moves on instead of waiting on silence.
+    private func reportJournalBroke(_ journalError: JournalError, attempt: JobToken, peer: JID) async {
         noteJournalFailure(journalError, "could not journal a step of a job; ending the attempt", job: attempt.job)
         let message = ProtocolMessage.error(attempt, kind: .error, error: VertebraError(.journalFailed, "\(client.jid) could not journal the job: \(journalError.message)"))
         let iq = IQ(type: .set, id: ids.next(), to: peer, payload: message.element)
         do { _ = try await delivery.deliver(iq) } catch {
             logger.error("could not tell the requester that the journal failed", metadata: ["job": "\(attempt.job)", "error": "\(error)"])
         }
-        return true
     }
 
     private func refuse(_ attempt: JobToken, conversation: Int64, peer: JID, reason: String) async {
@@ -421,6 +442,26 @@ extension Worker {
         do { try await out.send(lost, onAnswer: PerformerEnd.records(lost, job: attempt.job, conversation: conversation)) } catch {
             _ = await journalBroke(error, attempt: attempt, peer: peer)
         }
+    }
+}
+
+/// What the worker needs to run an attempt's handler.
+struct HandlerRun: Sendable {
+    let run: OperationHandler.Run
+    let operation: String
+    let attempt: JobToken
+    let peer: JID
+    let deadline: ContinuousClock.Instant?
+    let fast: FastAttempt?
+    let out: OutboundConversation
+    let trace: TraceCarrier
+
+    /// The handler's span, a child of the requester's trace context when the `op` carried one.
+    func startSpan(tracer: any Tracer) -> any Span {
+        let span = tracer.startSpan("vertebra.handler \(operation)", context: trace.context(tracer: tracer), ofKind: .consumer)
+        span.attributes["vertebra.job.id"] = attempt.job
+        span.attributes["vertebra.attempt"] = attempt.description
+        return span
     }
 }
 
