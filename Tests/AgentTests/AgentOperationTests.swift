@@ -136,6 +136,18 @@ import Vertebra
         #expect(lines.all.filter { $0.stream == "stderr" }.map(\.line) == ["oops"])
     }
 
+    /// A command gets stdin, stdout and stderr only: not the agent's connection to the server
+    /// (a command could write stanzas on it as the worker) nor any other descriptor.
+    @Test func aCommandInheritsNoDescriptorOfTheAgent() async throws {
+        let leaked = open("/dev/null", O_RDONLY)  // not close-on-exec, as NIO's sockets are not
+        #expect(leaked > 2)
+        defer { close(leaked) }
+        let lines = Lines()
+        let probe = "for fd in 0 1 2 \(leaked); do test -e /proc/$$/fd/$fd && echo \"$fd open\" || echo \"$fd closed\"; done"
+        try await runner.run(CommandRun(command: "sh", arguments: ["-c", probe])) { lines.add($0) }
+        #expect(lines.all.map(\.line) == ["0 open", "1 open", "2 open", "\(leaked) closed"])
+    }
+
     /// Coloured output and stray control bytes still arrive, as visible signs (the job used to
     /// fail: XML cannot carry them).
     @Test func controlCharactersInOutputArriveAsTheirSigns() async throws {

@@ -131,7 +131,8 @@ public struct CommandRunner: Sendable {
 /// A child process started with `posix_spawn`, its stdout and stderr read line by line on two
 /// threads, and its exit collected with `waitpid` on a third. (Foundation's `Process` on Linux
 /// missed exits and inherited pipes when several commands started at once.) The pipes are
-/// close-on-exec, so no other child keeps them open.
+/// close-on-exec, so no other child keeps them open, and the command gets only stdin (/dev/null),
+/// stdout and stderr: no other descriptor of the agent.
 final class ChildProcess: Sendable {
     let pid: pid_t
     let lines: AsyncStream<CommandRun.Result>
@@ -158,6 +159,12 @@ final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, out[1], 1)
         posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        // Nothing else of the agent's: its connection to the server (NIO's sockets are not
+        // close-on-exec), its journal, its event loops' descriptors.
+        guard vertebra_spawn_close_from(&actions, 3) == 0 else {
+            (out + err).forEach { close($0) }
+            throw OperationFailure("could not prepare the command's descriptors", fatal: true)
+        }
         let words: [String] = [executable] + arguments
         let environment: [String] = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
