@@ -77,6 +77,36 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// A worker's answer to the `op` that never arrives (lost, or too large for the server) is
+    /// no refusal: the worker may have run the handler. A job that may not be retried fails as
+    /// silent after its one run (it used to go round the workers, run by each in turn); one that
+    /// may is retried, each attempt counted, up to the limit.
+    @Test(arguments: [false, true])
+    func anOpWhoseAnswerNeverArrivesCountsAsAnAttempt(retryable: Bool) async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.maxAttempts = 2 }
+        let workers = [
+            try await cluster.startWorker("w1", journal: try cluster.journal("w1")),
+            try await cluster.startWorker("w2", journal: try cluster.journal("w2")),
+        ]
+        try await cluster.waitForWorkers(coordinator, 2)
+        cluster.network.intercept { stanza, from in
+            let answersAnOp = stanza[attribute: "type"] == "result" && stanza.elements.first?.name == "op"
+            return answersAnOp && from.local?.hasPrefix("w") == true ? .drop : .route
+        }
+        let handle = try await coordinator.submit(
+            Echo.path, arguments: try TypedValueEncoder().encodeFields(Echo(text: "x")), retryable: retryable)
+        try await cluster.eventually("the job's end", step: .seconds(5)) { await cluster.endState(of: handle.id, in: journal) != nil }
+        let job = try #require(try await journal.job(handle.id))
+        #expect(job.state == .failed && job.errorCode == "worker-silent", "\(job.state): \(job.error ?? "")")
+        #expect(job.error?.contains("no answer from") == true, "\(job.error ?? "")")
+        #expect(cluster.runs.total == (retryable ? 2 : 1), "runs: \(cluster.runs.byAttempt)")
+        for worker in workers { await worker.stop() }
+        await coordinator.stop()
+    }
+
     /// A job submitted in this process before the coordinator's start has read the journal is
     /// its own, not one to resume: it gets one attempt and one run (recovery used to adopt it
     /// too and send its op a second time).

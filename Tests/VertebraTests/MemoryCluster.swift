@@ -52,7 +52,7 @@ final class MemoryCluster: Sendable {
     let directory: String
     let runs = RunLog()
 
-    /// How long one request waits for its answer: 2 s on the real clock (short, so the crash
+    /// How long one request waits for its answer: 5 s on the real clock (short, so the crash
     /// tests end fast, yet far above an answer's time on a loaded machine or under a
     /// sanitizer); long on a manual clock, which moves by whole steps while the answer is on
     /// its way.
@@ -60,7 +60,7 @@ final class MemoryCluster: Sendable {
 
     init(clock: any RuntimeClock = SystemClock()) throws {
         self.clock = clock
-        answerTimeout = clock is ManualClock ? .seconds(10) : .seconds(2)
+        answerTimeout = clock is ManualClock ? .seconds(10) : .seconds(5)
         directory = NSTemporaryDirectory() + "memory-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }

@@ -84,7 +84,7 @@ import VertebraXML
         #expect(error.code == .badResult && !retryable)
     }
 
-    @Test func aBadRequestFailsForGoodAndOtherStanzaErrorsAreRefusals() {
+    @Test func aBadRequestOrAnOpTooLargeFailsForGoodAndOtherStanzaErrorsAreRefusals() {
         let bad = NatterError(.stanzaError, "refused", stanzaError: .badRequest("no such argument"))
         guard case .over(.failed(let error, let retryable)) = OpAnswer.judge(.failed(bad, heard: nil), for: attempt(), stopping: false) else {
             Issue.record("not failed")
@@ -96,10 +96,19 @@ import VertebraXML
             Issue.record("not refused")
             return
         }
+        // The server would not forward an op that large: no worker would get it, so the job
+        // fails at once instead of going round the workers for ever.
+        let tooLarge = NatterError(.stanzaError, "refused", stanzaError: StanzaError(
+            type: .modify, condition: .policyViolation, text: "the stanza would be 1048594 bytes as delivered; the limit is 1048576"))
+        guard case .over(.failed(let refusal, let again)) = OpAnswer.judge(.failed(tooLarge, heard: nil), for: attempt(), stopping: false) else {
+            Issue.record("not failed")
+            return
+        }
+        #expect(refusal.code == .refused && !again && refusal.message.contains("policy-violation (modify): the stanza would be"), "\(refusal)")
     }
 
     /// The answer was lost but the worker's messages name the attempt: it runs (abandoning it
-    /// would leave it running unseen); without them it is a refusal, or lost when resumed.
+    /// would leave it running unseen); without them it is silent, or lost when resumed.
     @Test func aLostAnswerFollowsTheAttemptTheWorkerNamedElseGivesUp() {
         let timeout = NatterError(.timeout, "no answer")
         guard case .running(let running, let records) = OpAnswer.judge(.failed(timeout, heard: token), for: attempt(), stopping: false) else {
@@ -107,12 +116,15 @@ import VertebraXML
             return
         }
         #expect(running == token && kinds(records) == ["name \(token)"])
-        guard case .over(.refused(let reason)) = OpAnswer.judge(.failed(timeout, heard: nil), for: attempt(), stopping: false) else {
-            Issue.record("not refused")
+        // Without them the worker may still have taken the op (its answer lost, or too large to
+        // deliver): the attempt counts as silent, not as a refusal that tries the next worker
+        // uncounted (a non-retryable handler ran on eight workers in turn).
+        guard case .over(.silent(let reason)) = OpAnswer.judge(.failed(timeout, heard: nil), for: attempt(), stopping: false) else {
+            Issue.record("not silent")
             return
         }
-        #expect(reason.contains("no answer from"))
-        guard case .over(.refused) = OpAnswer.judge(.failed(timeout, heard: token.jobOnly), for: attempt(), stopping: false) else {
+        #expect(reason.contains("no answer from \(worker) to the op"))
+        guard case .over(.silent) = OpAnswer.judge(.failed(timeout, heard: token.jobOnly), for: attempt(), stopping: false) else {
             Issue.record("a heard token without A:B was followed")
             return
         }

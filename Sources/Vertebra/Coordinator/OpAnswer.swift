@@ -48,15 +48,23 @@ enum OpAnswer {
                 if stanzaError.condition == .badRequest {
                     return .over(.failed(VertebraError(.badRequest, "\(worker): \(stanzaError.text ?? "bad request")"), retryable: false))
                 }
+                // The op as sent cannot be taken (too large for the server, malformed): no
+                // other worker would take it either.
+                if stanzaError.type == .modify {
+                    return .over(.failed(VertebraError(.refused, "the op could not be delivered to \(worker): \(stanzaError)"), retryable: false))
+                }
                 return .over(.refused("\(worker) answered \(stanzaError)"))
             }
             // The answer was lost, but the worker's own messages show it took the op: abandoning
             // the attempt now would leave it running unseen (and a later op would replay it).
             guard attempt.known == nil, let heard else {
+                // No answer at all: the worker may have taken the op (its answer lost or too large
+                // to deliver), so this is no refusal: another worker gets the job only if it may
+                // be retried, and the attempt counts.
                 return .over(attempt.known == nil
-                    ? .refused("no answer from \(worker): \(error)") : .lost("\(worker) did not answer after the restart: \(error)"))
+                    ? .silent("no answer from \(worker) to the op: \(error)") : .lost("\(worker) did not answer after the restart: \(error)"))
             }
-            guard heard.attempt != nil else { return .over(.refused("\(worker) sent messages without a token A:B")) }
+            guard heard.attempt != nil else { return .over(.silent("no answer from \(worker) to the op, and its messages carry no token A:B")) }
             return .running(heard, records: [.nameConversation(.id(attempt.conversation), token: heard.description)])
         case .answered(let iq):
             answer = iq
