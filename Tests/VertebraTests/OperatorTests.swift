@@ -208,6 +208,79 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// A cancel once acknowledged survives a stop right after it, before the worker heard it:
+    /// the next start applies it again and the job ends cancelled (it ran on). The cancel's
+    /// journal entry goes with the job's end.
+    @Test func anAcknowledgedCancelSurvivesAStopBeforeTheWorkerHeardIt() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let first = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+        try await cluster.waitForWorkers(first, 1)
+        cluster.runs.block("w1")
+        let handle = try await cluster.submit(first)
+        try await cluster.eventually("the run", step: .zero) { cluster.runs.total == 1 }
+        let muted = cluster.network.intercept { stanza, _ in stanza.elements.first?.name == "cancel" ? .drop : .route }
+        await first.cancel(job: handle.id, reason: "cancelled by ops@localhost")
+        await first.stop()
+        #expect(try await journal.job(handle.id)?.state == .running)
+        cluster.network.removeInterceptor(muted)
+        let second = try await cluster.startCoordinator(journal: journal)
+        try await cluster.eventually("the cancelled end", step: .zero) { await cluster.endState(of: handle.id, in: journal) == .cancelled }
+        #expect(try await journal.job(handle.id)?.error?.contains("cancelled by ops@localhost") == true)
+        #expect(try await journal.meta(prefix: "cancel.").isEmpty, "the cancel's entry outlived the job")
+        #expect(cluster.runs.total == 1)
+        cluster.runs.block("w1", false)
+        await worker.stop()
+        await second.stop()
+    }
+
+    /// A delayed job whose cancel was journalled by a run that stopped before it ended the job
+    /// (the operator had the answer) ends cancelled at the next start; it came back pending.
+    @Test func aJournalledCancelOfADelayedJobIsAppliedAtTheNextStart() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let journal = try cluster.journal("coordinator")
+        let first = try await cluster.startCoordinator(journal: journal)
+        let handle = try await first.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(3600))
+        await first.stop()
+        // What `cancel` journals before it answers, as the stopped run left it.
+        try await journal.write(.setMeta(key: "cancel.\(handle.id)", value: "cancelled by ops@localhost"))
+        try await journal.write(.setMeta(key: "cancel.\(String(repeating: "f", count: 32))", value: "a job pruned since"))
+        let second = try await cluster.startCoordinator(journal: journal)
+        try await cluster.eventually("the cancelled end") { await cluster.endState(of: handle.id, in: journal) == .cancelled }
+        #expect(try await journal.job(handle.id)?.error?.contains("cancelled by ops@localhost") == true)
+        #expect(try await journal.meta(prefix: "cancel.").isEmpty)
+        #expect(cluster.runs.total == 0)
+        await second.stop()
+    }
+
+    /// A submitter that uses one IQ id again for another job (a client that restarts its id
+    /// counter) hears `conflict`; the coordinator answered the earlier job's acceptance, and
+    /// the new job was never run. The same op again still gets the journalled answer.
+    @Test func anIQIdUsedAgainForAnotherJobIsAConflictNotTheOldAnswer() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let coordinator = try await cluster.startCoordinator(journal: journal)
+        let raw = cluster.network.transport(JID("alice@localhost/raw")!, clock: cluster.clock, requestTimeout: .seconds(5))
+        try await raw.start()
+        func send(_ token: JobToken, id: String) async throws -> IQ {
+            let op = ProtocolMessage.op(type: Echo.path, token: token, scope: .single, arguments: try echoArguments()).element
+            return try await raw.sendAndWait(IQ(type: .set, id: id, to: MemoryCluster.coordinatorJID, payload: op), timeout: .seconds(5))
+        }
+        let first = try #require(JobToken.newJob())
+        let second = try #require(JobToken.newJob())
+        let accepted = try await send(first, id: "e1")
+        #expect(try await send(first, id: "e1").payload == accepted.payload, "a repeat is answered as before")
+        let refused = await #expect(throws: NatterError.self) { _ = try await send(second, id: "e1") }
+        #expect(refused?.stanzaError?.condition == .conflict && refused?.stanzaError?.text?.contains("send this op with a new id") == true)
+        #expect(try await journal.job(second.job) == nil)
+        #expect(try await journal.job(first.job) != nil)
+        await raw.stop()
+        await coordinator.stop()
+    }
+
     @Test func aSubmitterDelaysAJobAndTheCoordinatorRefusesADelayPastTenYears() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)

@@ -187,6 +187,35 @@ extension Coordinator {
     public func cancel(job token: String, reason: String = "cancelled by the program") async {
         guard live[token] != nil, live[token]?.cancelReason == nil else { return }
         live[token]?.cancelReason = reason
+        // Journalled before the caller hears of it: a stop or crash right after must not lose
+        // it (the next start applies it again, ``reapplyCancels()``; the job's end removes it).
+        do { try await journal.write(.setMeta(key: Self.cancelPrefix + token, value: reason)) } catch {
+            noteJournalFailure(error, "could not journal a cancel; it holds only until this coordinator stops", job: token)
+        }
+        await applyCancel(token, reason)
+    }
+
+    /// Journal meta keys of cancels asked for and not yet ended (`cancel.<job>` = reason).
+    static let cancelPrefix = "cancel."
+
+    /// The cancels of unfinished jobs a previous run acknowledged, applied again; those of
+    /// jobs that ended meanwhile are removed.
+    func reapplyCancels() async throws {
+        for (key, reason) in try await journal.meta(prefix: Self.cancelPrefix) {
+            let token = String(key.dropFirst(Self.cancelPrefix.count))
+            guard live[token] != nil else {
+                try await journal.write(.setMeta(key: key, value: nil))
+                continue
+            }
+            guard live[token]?.cancelReason == nil else { continue }
+            logger.info("applying a cancel acknowledged before the restart", metadata: ["job": "\(token)"])
+            live[token]?.cancelReason = reason
+            await applyCancel(token, reason)
+        }
+    }
+
+    private func applyCancel(_ token: String, _ reason: String) async {
+        guard live[token] != nil else { return }
         withdrawFromQueue(token)
         for worker in live[token]?.workers ?? [] {
             await inbox.inject(.cancelRequested(reason), job: token, peer: worker)
@@ -295,9 +324,10 @@ extension Coordinator {
     func end(_ token: String, _ state: JobState, result: [XElement] = [], error: VertebraError? = nil) async {
         // Stopping: the job stays unfinished in the journal and resumes at the next start.
         if isStopping { return forgetLive(token) }
-        let records: [JournalRecord] = [.transition(
+        var records: [JournalRecord] = [.transition(
             job: token, to: state, result: result.isEmpty ? nil : JournalText.text(values: result), error: error?.description,
             errorCode: error?.code.rawValue)]
+        if live[token]?.cancelReason != nil { records.append(.setMeta(key: Self.cancelPrefix + token, value: nil)) }
         if state == .done, live[token]?.journalState.canTransition(to: .done) ?? false {
             // Implied by the journalled `final`(s): recovery reaches the same end without it.
             live[token]?.journalState = .done

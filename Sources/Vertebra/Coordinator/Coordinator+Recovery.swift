@@ -22,6 +22,7 @@ extension Coordinator {
             grantSlots()
         }
         for job in open { try await resume(job) }
+        try await reapplyCancels()
         try await finishRelays(skipping: Set(open.map(\.token)))
     }
 

@@ -426,6 +426,13 @@ public actor Coordinator: PerformerRole {
     private func replayAnswer(request: IQ, job: String, peer: JID) async throws -> IQAnswer? {
         var answerText: String?
         if let previous = try await journal.inboundStanza(peer: peer.description, iqID: request.id) {
+            // The same id with another job is no repeat: answering it as before would
+            // acknowledge a job that never runs.
+            if let earlier = Self.jobOfOp(previous.body), earlier != job {
+                throw StanzaError(
+                    type: .cancel, condition: .conflict,
+                    text: "IQ id '\(request.id)' already carried job \(earlier) from \(peer); send this op with a new id")
+            }
             answerText = previous.answer
         } else if let replay = try await journal.opReplay(job: job, peer: peer.description) {
             answerText = replay.op.answer
@@ -436,6 +443,12 @@ public actor Coordinator: PerformerRole {
             throw VertebraErrors.internalError("the journalled answer to this op is unreadable")
         }
         return IQAnswer(payload: payload)
+    }
+
+    /// The job token of a journalled `op` (nil when the text is not one).
+    private static func jobOfOp(_ body: String) -> String? {
+        guard let element = JournalText.element(body), case .op(_, let token, _, _)? = try? ProtocolMessage(element) else { return nil }
+        return token.job
     }
 
     private func serveService(_ path: Resource, token: JobToken, arguments: [XElement], from peer: JID) async throws -> IQAnswer {
