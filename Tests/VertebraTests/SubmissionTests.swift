@@ -48,6 +48,14 @@ import VertebraXML
         #expect(refusal(try spec(targets: [w1]), serving: [w1.description]) == nil)
     }
 
+    /// A `direct` op over XMPP without a target would run on any worker (the CLI and a batch
+    /// refused it; a single op did not).
+    @Test func aDirectJobWithoutTargetsIsRefused() throws {
+        var direct = try spec()
+        direct.scope = .direct
+        #expect(refusal(direct) == "bad-request: scope direct needs at least one target JID")
+    }
+
     @Test func deadlinesKeysAndDelaysOutOfRangeAreRefused() throws {
         let longest = Int64(DispatchExtension.maxDeadlineSeconds)
         #expect(refusal(try spec(deadline: .zero))?.hasPrefix("bad-request: a deadline must be from 1 ms") == true)

@@ -241,9 +241,7 @@ public actor Coordinator: PerformerRole {
     // MARK: - Performer role: ops from submitters and service operations
 
     func receiveOp(_ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID) async throws -> IQAnswer {
-        guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
-            throw StanzaError.badRequest("an op must carry a job token A (without :B)")
-        }
+        let (path, token, scope, arguments) = try message.opRequest()
         if path.components.first == "security" {
             return try await serveService(path, token: token, arguments: arguments, from: peer)
         }

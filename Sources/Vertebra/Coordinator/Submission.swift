@@ -24,6 +24,10 @@ enum Submission {
         _ spec: JobSpec, mayServe: (JID) -> Bool, retryableByDefault: Bool, now: Date
     ) throws(VertebraError) -> PreparedJob {
         guard let token = JobToken(spec.token) else { throw VertebraError(.badRequest, "bad job token \(spec.token)") }
+        // Without targets a direct job would run on any worker.
+        if spec.scope == .direct && spec.targets.isEmpty {
+            throw VertebraError(.badRequest, "scope direct needs at least one target JID")
+        }
         // Arguments go only to workers the ACL lets serve the operation, named ones included.
         let strangers = spec.targets.filter { !mayServe($0) }
         guard strangers.isEmpty else {

@@ -136,3 +136,18 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     /// The stanza error to answer with.
     public var stanzaError: StanzaError { .badRequest(message) }
 }
+
+extension ProtocolMessage {
+    /// The parts of an `op` request: an operation path and a job token `A`. Anything else sent
+    /// as one is a bad request that says what is missing.
+    func opRequest() throws(StanzaError) -> (path: Resource, token: JobToken, scope: Scope?, arguments: [XElement]) {
+        switch self {
+        case .op(let path, let token, let scope, let arguments) where token.attempt == nil:
+            return (path, token, scope, arguments)
+        case .accepted:
+            throw StanzaError.badRequest("an op must name its operation in its type attribute")
+        default:
+            throw StanzaError.badRequest("an op must carry a job token A (without :B)")
+        }
+    }
+}

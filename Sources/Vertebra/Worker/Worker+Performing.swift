@@ -31,9 +31,7 @@ extension Worker {
     private func acceptOp(
         _ message: ProtocolMessage, payload: XElement, request: IQ, from peer: JID, readFirst: Bool = false
     ) async throws -> IQAnswer {
-        guard case .op(let path, let token, let scope, let arguments) = message, token.attempt == nil else {
-            throw StanzaError.badRequest("an op must carry a job token A (without :B)")
-        }
+        let (path, token, scope, arguments) = try message.opRequest()
         // A draining worker still answers repeats as before, so it reads first.
         let arrival = readFirst || isDraining ? try await journal.opArrival(peer: peer.description, iqID: request.id, job: token.job) : nil
         if let arrival, let replay = try await replayAnswer(arrival, job: token.job, peer: peer) { return replay }
