@@ -75,6 +75,8 @@ public struct VertebraError: Error, Sendable, Hashable, CustomStringConvertible 
         case .notAuthorized, .forbidden: return VertebraError(.notAuthorized, "\(peer): \(text)")
         case .itemNotFound: return VertebraError(.noWorker, "\(peer): \(text)")
         case .notAllowed, .conflict: return VertebraError(.refused, "\(peer): \(text)")
+        // The server would not deliver the request as sent (too large): it was not taken.
+        case .policyViolation, .notAcceptable: return VertebraError(.refused, "\(peer) (or its server): \(text)")
         default: return VertebraError(.unreachable, "\(peer) answered \(error)")
         }
     }
