@@ -83,6 +83,16 @@ import Testing
         }
     }
 
+    /// A batch piped in is read like a file: `-` and /dev/stdin (which said "You don't have
+    /// permission" for a pipe).
+    @Test(arguments: ["-", "/dev/stdin"])
+    func aBatchFromAPipeIsRead(path: String) async throws {
+        let output = try await Vertebra.run(
+            ["dispatch", "--batch", path, "--jid", "a@localhost/x", "--password-env", "NOPE"], input: "/vertebra/echo text=\"unclosed\n")
+        let name = path == "-" ? "standard input" : path
+        #expect(output.status == 64 && output.stderr.contains("\(name):1: a double quote is not closed"), "exit \(output.status): \(output.stderr)")
+    }
+
     @Test func aDirectoryAsTheBatchFileIsAUsageErrorSayingSo() async throws {
         let directory = try TemporaryDirectory()
         let output = try await Vertebra.run(["dispatch", "--batch", directory.url.path, "--jid", "a@localhost/x", "--password-env", "NOPE"])

@@ -34,7 +34,7 @@ enum Vertebra {
     /// Runs `vertebra arguments...` to completion.
     /// With `asUnprivilegedUser`, runs as `nobody` through setpriv (for permission tests as root).
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], asUnprivilegedUser: Bool = false
+        _ arguments: [String], environment: [String: String] = [:], asUnprivilegedUser: Bool = false, input: String? = nil
     ) async throws -> Output {
         let directory = try TemporaryDirectory()
         let process = Process()
@@ -56,9 +56,16 @@ enum Vertebra {
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        // `input` arrives through a pipe, as from a shell's `|`.
+        let pipe = input.map { _ in Pipe() }
+        if let pipe { process.standardInput = pipe }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch { continuation.resume(throwing: error) }
+            if let pipe, let input {
+                pipe.fileHandleForWriting.write(Data(input.utf8))
+                try? pipe.fileHandleForWriting.close()
+            }
         }
         return Output(
             status: status,

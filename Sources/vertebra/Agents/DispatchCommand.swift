@@ -22,7 +22,7 @@ struct DispatchCommand: AsyncParsableCommand {
             or cancelled (the reason is printed), 3 the coordinator could not be reached or did \
             not answer in time.
 
-            --batch FILE submits every job of FILE instead, one per line in the same syntax \
+            --batch FILE submits every job of FILE (- for standard input) instead, one per line in the same syntax \
             (`/vertebra/echo text="hello world"`; # comments), up to 1,000 jobs per request, each \
             request journalled by the coordinator in one transaction; --scope, --to and \
             --deadline apply to every job. It prints the job ids in file order (with --json: \
@@ -157,6 +157,14 @@ struct DispatchCommand: AsyncParsableCommand {
         return await follow(job)
     }
 
+    /// What the system said, without Foundation's wrapping ("The file … couldn't be opened").
+    private static func reason(_ error: any Error) -> String {
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        if let posix = underlying, posix.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(posix.code))) }
+        if (error as NSError).domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32((error as NSError).code))) }
+        return error.localizedDescription
+    }
+
     /// The jobs of the batch file at `path`, with --scope, --to and --deadline applied.
     private static func batchJobs(_ path: String) throws -> [Batch.Job] {
         let text: String
@@ -164,10 +172,20 @@ struct DispatchCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw ValidationError("the batch file \(path) is a directory; give a file with one job per line")
         }
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ValidationError("cannot read the batch file \(path): \(error.localizedDescription)")
+        // A pipe or /dev/stdin reads like a file (String(contentsOfFile:) said "permission" for
+        // them); `-` is standard input.
+        do {
+            let handle = path == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            guard let decoded = String(data: try handle.readToEnd() ?? Data(), encoding: .utf8) else {
+                throw ValidationError("the batch file \(path) is not UTF-8 text")
+            }
+            text = decoded
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw ValidationError("cannot read the batch file \(path): \(Self.reason(error))")
         }
-        do { return try BatchFile.parse(text, name: path) } catch { throw ValidationError("\(error)") }
+        do { return try BatchFile.parse(text, name: path == "-" ? "standard input" : path) } catch { throw ValidationError("\(error)") }
     }
 
     private func submitBatches(with submitter: Submitter) async -> Int32 {
