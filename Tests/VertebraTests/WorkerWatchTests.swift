@@ -13,7 +13,7 @@ import VertebraXML
         let cluster = try MemoryCluster(clock: clock)
         let journal = try cluster.journal("coordinator")
         let coordinator = try await cluster.startCoordinator(journal: journal) { options in
-            options.lease = .seconds(10)  // the watch period: the lease or the silence timeout, the shorter
+            options.lease = .seconds(10)  // the watch period: the lease or a quarter of the silence timeout, the shorter
             options.silenceTimeout = .seconds(60)
         }
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
@@ -50,6 +50,34 @@ import VertebraXML
             #expect(await cluster.endState(of: handle.id, in: journal) == .failed)
         }
         #expect(cluster.runs.total == 5, "nothing ran twice")
+        cluster.runs.block("w1", false)
+        await worker.stop()
+        await coordinator.stop()
+    }
+
+    /// A silent attempt is asked for its status within a quarter of the silence timeout after
+    /// it (it waited for the next whole watch period: at 20 s for a 15 s timeout).
+    @Test func aSilentAttemptIsProbedSoonAfterTheSilenceTimeout() async throws {
+        let clock = ManualClock()
+        let cluster = try MemoryCluster(clock: clock)
+        let coordinator = try await cluster.startCoordinator(journal: try cluster.journal("coordinator")) { options in
+            options.lease = .seconds(10)
+            options.silenceTimeout = .seconds(15)
+        }
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"), fastPath: false)
+        try await cluster.waitForWorkers(coordinator, 1)
+        cluster.runs.block("w1")
+        _ = try await cluster.submit(coordinator)
+        try await cluster.eventually("the run", step: .zero) { cluster.runs.total == 1 }
+        let probes = NIOLockedValueBox(0)
+        cluster.network.intercept { stanza, _ in
+            if stanza.elements.first?.name == "status", stanza[attribute: "type"] == "get" { probes.withLockedValue { $0 += 1 } }
+            return .route
+        }
+        try await cluster.advance(clock, by: .seconds(14), step: .seconds(1))
+        #expect(probes.withLockedValue { $0 } == 0, "asked before the silence timeout")
+        try await cluster.advance(clock, by: .seconds(5), step: .seconds(1))
+        #expect(probes.withLockedValue { $0 } >= 1, "not asked within a quarter of the timeout after it")
         cluster.runs.block("w1", false)
         await worker.stop()
         await coordinator.stop()

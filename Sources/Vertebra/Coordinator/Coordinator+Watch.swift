@@ -42,7 +42,9 @@ extension Coordinator {
     }
 
     private func watch(_ worker: JID) async {
-        let period = min(options.lease, options.silenceTimeout)
+        // A quarter of the silence timeout at most: an attempt is asked at most a quarter late
+        // (it was a whole period: 20 s for a 15 s timeout).
+        let period = min(options.lease, options.silenceTimeout / 4)
         while keepWatching(worker) {
             try? await clock.sleep(for: period)
             guard keepWatching(worker) else { return }

@@ -45,7 +45,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var workerWait: Int = 30
     @Option(help: """
         Seconds an attempt may go without a word from its worker before the worker is asked \
-        for its status; unconfirmed, the attempt is lost (worker-silent): retried when the \
+        for its status (looked at every quarter of this, or every --lease if shorter); unconfirmed, the attempt is lost (worker-silent): retried when the \
         operation is retryable, failed otherwise. Vertebra 0.4 performers cannot confirm, so a \
         0.4 handler silent this long is treated as lost.
         """)
