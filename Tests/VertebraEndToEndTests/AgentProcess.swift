@@ -109,7 +109,9 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Runs `vertebra ARGUMENTS` as a client of `server` to its end; returns its status and its
     /// standard output (with `errors`, standard error after it).
-    static func command(_ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false) async throws -> (Int32, String) {
+    static func command(
+        _ arguments: [String], server: XMPPServerProcess, directory: String, errors: Bool = false, input: String? = nil
+    ) async throws -> (Int32, String) {
         let line = try commandLine(arguments, server: server, directory: directory)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: line.arguments[0])
@@ -118,7 +120,17 @@ final class AgentProcess: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors ? output : FileHandle.nullDevice
+        // `input` comes through a pipe, as from a shell's `|`.
+        let inputPipe = input.map { _ in Pipe() }
+        if let inputPipe { process.standardInput = inputPipe }
         try process.run()
+        if let inputPipe, let input {
+            let writer = inputPipe.fileHandleForWriting
+            Thread.detachNewThread {
+                writer.write(Data(input.utf8))
+                try? writer.close()
+            }
+        }
         let data = await ChildOutput.readToEnd(process, output)
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }

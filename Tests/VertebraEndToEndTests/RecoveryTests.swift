@@ -419,11 +419,16 @@ extension RecoveryTests {
         }
     }
 
+    /// From a file, and piped in (`--batch -`: read once, checked, then sent).
     @Test func aBatchFileIsSubmittedAndEveryJobRuns() async throws {
         try await withCoordinatorAndOneWorker { setup in
             let file = "\(setup.directory)/jobs.txt"
             let lines = (0..<1_200).map { "\(Diagnostics.Echo.path.path) text=\"line \($0)\"" }
             try ("# 1,200 echoes: two requests\n" + lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let piped = try await AgentProcess.command(
+                ["dispatch", "--batch", "-"], server: setup.server, directory: setup.directory, errors: true,
+                input: "\(Diagnostics.Echo.path.path) text=piped\n")
+            #expect(piped.0 == 0 && piped.1.contains("accepted 1 of 1 jobs"), "dispatch --batch - printed: \(piped.1)")
             let (status, printed) = try await AgentProcess.command(["dispatch", "--batch", file], server: setup.server, directory: setup.directory)
             #expect(status == 0, "dispatch printed: \(printed.suffix(500))")
             let ids = printed.split(separator: "\n").map(String.init)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import Natter
 import Vertebra
@@ -157,6 +158,19 @@ struct DispatchCommand: AsyncParsableCommand {
         return await follow(job)
     }
 
+    /// The batch file's text, read at most once per run (a pipe cannot be read twice).
+    private static let batchTexts = Mutex<[String: String]>([:])
+
+    private static func readOnce(_ path: String) throws -> String {
+        if let text = batchTexts.withLock({ $0[path] }) { return text }
+        let handle = path == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        guard let text = String(data: try handle.readToEnd() ?? Data(), encoding: .utf8) else {
+            throw ValidationError("the batch file \(path) is not UTF-8 text")
+        }
+        batchTexts.withLock { $0[path] = text }
+        return text
+    }
+
     /// What the system said, without Foundation's wrapping ("The file … couldn't be opened").
     private static func reason(_ error: any Error) -> String {
         let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
@@ -173,13 +187,9 @@ struct DispatchCommand: AsyncParsableCommand {
             throw ValidationError("the batch file \(path) is a directory; give a file with one job per line")
         }
         // A pipe or /dev/stdin reads like a file (String(contentsOfFile:) said "permission" for
-        // them); `-` is standard input.
+        // them); `-` is standard input. Read once: checked at validation, sent at run.
         do {
-            let handle = path == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            guard let decoded = String(data: try handle.readToEnd() ?? Data(), encoding: .utf8) else {
-                throw ValidationError("the batch file \(path) is not UTF-8 text")
-            }
-            text = decoded
+            text = try Self.readOnce(path)
         } catch let error as ValidationError {
             throw error
         } catch {
