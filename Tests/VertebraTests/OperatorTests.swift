@@ -196,6 +196,25 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// A delayed job whose time passed while the coordinator was down runs at the next start,
+    /// its deadline counted from then (it failed deadline-exceeded, never run).
+    @Test func aDelayedJobDueWhileTheCoordinatorWasDownRunsWithItsWholeDeadline() async throws {
+        let cluster = try MemoryCluster()
+        let journal = try cluster.journal("coordinator")
+        let first = try await cluster.startCoordinator(journal: journal)
+        let handle = try await first.submit(
+            Echo.path, arguments: try echoArguments(), deadline: .seconds(1), notBefore: Date().addingTimeInterval(0.3))
+        await first.stop()
+        try await Task.sleep(for: .milliseconds(1_600))  // its time and its deadline pass while it is down
+        let second = try await cluster.startCoordinator(journal: journal)
+        let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
+        try await cluster.eventually("the delayed job's end") { await cluster.endState(of: handle.id, in: journal) != nil }
+        let job = try #require(try await journal.job(handle.id))
+        #expect(job.state == .done, "\(job.state): \(job.error ?? "")")
+        await worker.stop()
+        await second.stop()
+    }
+
     @Test func aDelayedJobCanBeCancelledWhileItWaits() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)

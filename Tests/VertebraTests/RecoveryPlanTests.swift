@@ -70,6 +70,24 @@ import VertebraXML
         #expect(heard(.cancelled, "cancelled", "by alice") == "cancelled: by alice")
     }
 
+    /// A delayed job's deadline counts from its start, also when the start came late because
+    /// the coordinator was down (it failed deadline-exceeded without a run).
+    @Test func aDelayedJobsDeadlineCountsFromItsActualStart() {
+        let due = Date(timeIntervalSince1970: 1_000)
+        let journalled = due.addingTimeInterval(2)
+        func deadline(firstAttempt: Date? = nil, now: Double) -> Double? {
+            RecoveryPlan.deadline(
+                journalled: journalled, duration: .seconds(2), notBefore: due, firstAttempt: firstAttempt,
+                now: Date(timeIntervalSince1970: now))?.timeIntervalSince1970
+        }
+        #expect(deadline(now: 900) == 1_002, "not due yet: from its time")
+        #expect(deadline(now: 1_010) == 1_012, "due while the coordinator was down: from now")
+        #expect(deadline(firstAttempt: Date(timeIntervalSince1970: 1_005), now: 1_010) == 1_007, "started late: from its first attempt")
+        // A job without a delay keeps its journalled deadline, as one without a deadline has none.
+        #expect(RecoveryPlan.deadline(journalled: journalled, duration: .seconds(2), notBefore: nil, firstAttempt: nil, now: .distantFuture) == journalled)
+        #expect(RecoveryPlan.deadline(journalled: nil, duration: nil, notBefore: due, firstAttempt: nil, now: due) == nil)
+    }
+
     @Test func aJournalledDeadlineLeavesItsRemainingTimeClamped() {
         let now = Date(timeIntervalSince1970: 1_000_000)
         #expect(RecoveryPlan.timeLeft(until: now.addingTimeInterval(2.5), now: now) == .milliseconds(2500))

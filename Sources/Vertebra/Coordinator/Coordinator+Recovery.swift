@@ -70,7 +70,11 @@ extension Coordinator {
                 job: job.token, peer: resumes[index].worker, conversation: resumes[index].conversation,
                 attempt: resumes[index].token?.attempt)
         }
-        let deadline = job.deadline.map { clock.now + RecoveryPlan.timeLeft(until: $0, now: Date()) }
+        let now = Date()
+        let firstAttempt = conversations.filter { $0.role == .requester }.map(\.created).min()
+        let deadline = RecoveryPlan.deadline(
+            journalled: job.deadline, duration: extensions.deadline, notBefore: job.notBefore, firstAttempt: firstAttempt, now: now
+        ).map { clock.now + RecoveryPlan.timeLeft(until: $0, now: now) }
         let op = ProtocolMessage.op(type: path, token: token, scope: jobScope, arguments: arguments).element
         // The submitter's conversation, and those of submissions that followed it by its key;
         // with none (an in-process, scheduled, batched or detached job), nobody follows it.

@@ -45,6 +45,16 @@ enum RecoveryPlan {
             wireCode: errorCode, message: error ?? state.rawValue, kind: state == .cancelled ? .cancel : .fatal))
     }
 
+    /// A job's deadline counts from its start. For a delayed job the journal holds its delay's
+    /// end plus the deadline; when it started late (the coordinator was down at its time), or
+    /// has not started yet, the deadline counts from its first attempt (`firstAttempt`), or
+    /// from `now` when it starts now: a job whose time passed meanwhile still gets its run.
+    static func deadline(journalled: Date?, duration: Duration?, notBefore: Date?, firstAttempt: Date?, now: Date) -> Date? {
+        guard let journalled, let notBefore, let duration else { return journalled }
+        let start = firstAttempt ?? max(notBefore, now)
+        return max(journalled, start.addingTimeInterval(Submission.seconds(duration)))
+    }
+
     /// The time left until a journalled deadline, at least zero and at most the longest
     /// deadline a dispatch may ask for: a journal from elsewhere cannot make the conversion trap.
     static func timeLeft(until deadline: Date, now: Date) -> Duration {
