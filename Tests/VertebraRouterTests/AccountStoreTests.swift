@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Logging
 import Natter
 import Testing
@@ -43,6 +44,22 @@ struct AccountStoreTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         #expect((attributes[.type] as? FileAttributeType) == .typeRegular)
+    }
+
+    /// Writers that add users at the same time (`router adduser` run in parallel by a
+    /// provisioning script) all land: three of six used to be lost without an error.
+    @Test func concurrentWritersLoseNoAccount() async throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        try AccountStore(path: path).put(try Account(username: "first", password: "pw"))
+        let accounts = try (0..<8).map { try Account(username: "user\($0)", password: "pw") }
+        let stores = try accounts.map { _ in try AccountStore(path: path) }
+        let failures = NIOLockedValueBox<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: accounts.count) { index in
+            do { try stores[index].put(accounts[index]) } catch { failures.withLockedValue { $0.append("\(error)") } }
+        }
+        #expect(failures.withLockedValue { $0 }.isEmpty)
+        #expect(try AccountStore(path: path).usernames == ["first"] + (0..<8).map { "user\($0)" })
     }
 
     @Test func anotherProcessAddingAUserIsSeenWithoutRestart() async throws {

@@ -77,16 +77,23 @@ public final class AccountStore: Sendable {
         return removed
     }
 
+    /// Changes the accounts. With a file, the change is made to the file's latest contents
+    /// under an exclusive lock, so concurrent `adduser`s (other processes) all land: each read
+    /// the file, changed it and renamed its version over the others' (three of six were lost).
     private func update(_ change: (inout [String: Account]) -> Void) throws(RouterError) {
-        reloadIfChanged()
-        let accounts = state.withLockedValue { state in
-            change(&state.accounts)
-            return state.accounts
+        guard let path else {
+            state.withLockedValue { change(&$0.accounts) }
+            return
         }
-        if let path {
-            try AccountsFile.save(Array(accounts.values), to: path)
-            let modified = AccountsFile.modificationDate(path)
-            state.withLockedValue { $0.modified = modified }
+        let lock = try AccountsFile.lock(path)
+        defer { AccountsFile.unlock(lock) }
+        var accounts = try AccountsFile.load(path)
+        change(&accounts)
+        try AccountsFile.save(Array(accounts.values), to: path)
+        let modified = AccountsFile.modificationDate(path)
+        state.withLockedValue {
+            $0.accounts = accounts
+            $0.modified = modified
         }
     }
 
@@ -177,6 +184,30 @@ enum AccountsFile {
         guard written == data.count, fchmod(descriptor, 0o600) == 0, fsync(descriptor) == 0 else {
             throw RouterError(.accounts, "cannot write \(path): errno \(errno)")
         }
+    }
+
+    /// Takes the exclusive lock of the accounts file `path` (`flock` on `path.lock`, mode 0600),
+    /// waiting for another writer to finish; returns its descriptor for ``unlock(_:)``.
+    static func lock(_ path: String) throws(RouterError) -> Int32 {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let descriptor = open(path + ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw RouterError(.accounts, "cannot open \(path).lock: \(String(cString: strerror(errno)))") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw RouterError(.accounts, "cannot lock \(path).lock: \(reason)")
+            }
+        }
+        return descriptor
+    }
+
+    static func unlock(_ descriptor: Int32) {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
     }
 
     /// Writes atomically (a temporary file renamed over the old one), readable by the owner only.
