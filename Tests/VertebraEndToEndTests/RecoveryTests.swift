@@ -562,6 +562,15 @@ extension RecoveryTests {
             let unreachable = try JSONSerialization.jsonObject(with: Data(absent.utf8)) as? [String: Any]
             #expect(unreachable?["job"] is NSNull && unreachable?["state"] as? String == "unknown", "\(absent)")
             #expect(unreachable?["code"] as? String == "unreachable", "\(absent)")
+            // Every key, however it ends: null where it does not apply (a done job has no
+            // error, a job not accepted no results).
+            let keys: Set<String> = ["job", "state", "results", "error", "code"]
+            for object in [timedOut, unreachable] { #expect(Set(object?.keys ?? [:].keys) == keys, "\(object ?? [:])") }
+            #expect(unreachable?["results"] as? [Any] != nil, "\(absent)")
+            let (_, done) = try await AgentProcess.command(
+                ["dispatch", Diagnostics.Echo.path.path, "text=x", "--json"], server: setup.server, directory: setup.directory)
+            let finished = try JSONSerialization.jsonObject(with: Data(done.utf8)) as? [String: Any]
+            #expect(Set(finished?.keys ?? [:].keys) == keys && finished?["error"] is NSNull && finished?["code"] is NSNull, "\(done)")
         }
     }
 }

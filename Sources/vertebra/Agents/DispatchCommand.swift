@@ -131,11 +131,11 @@ struct DispatchCommand: AsyncParsableCommand {
         } catch let error as VertebraError {
             printError("error: \(error.message) [\(error.code)]")
             let refused = error.code != .unreachable
-            if json { printJSON(["job": NSNull(), "state": refused ? "refused" : "unknown", "error": error.message, "code": error.code.rawValue]) }
+            if json { printOutcome(job: nil, state: refused ? "refused" : "unknown", error: error.message, code: error.code.rawValue) }
             return refused ? 1 : 3
         } catch {
             printError("error: \(error)")
-            if json { printJSON(["job": NSNull(), "state": "unknown", "error": "\(error)", "code": VertebraError.Code.unreachable.rawValue]) }
+            if json { printOutcome(job: nil, state: "unknown", error: "\(error)", code: VertebraError.Code.unreachable.rawValue) }
             return 3
         }
         if detach {
@@ -234,6 +234,15 @@ struct DispatchCommand: AsyncParsableCommand {
         printJSONLine(object)
     }
 
+    /// The one object `--json` prints however the command ends: every key, null when it does
+    /// not apply.
+    private func printOutcome(job: String?, state: String, results: [[XElement]] = [], error: String?, code: String?) {
+        printJSON([
+            "job": job ?? NSNull(), "state": state, "results": results.map(TypedValueJSON.object),
+            "error": error ?? NSNull(), "code": code ?? NSNull(),
+        ])
+    }
+
     private func follow(_ job: Submitter.Job) async -> Int32 {
         var chunks: [[XElement]] = []
         var outcome: (state: String, error: VertebraError?)?
@@ -271,13 +280,11 @@ struct DispatchCommand: AsyncParsableCommand {
         guard let outcome else {
             let reason = "no end of job \(job.id) within \(timeout) s; it goes on (see `vertebra jobs show \(job.id)`)"
             printError("error: \(reason)")
-            if json { printJSON(["job": job.id, "state": "unknown", "results": chunks.map(TypedValueJSON.object), "error": reason]) }
+            if json { printOutcome(job: job.id, state: "unknown", results: chunks, error: reason, code: VertebraError.Code.unreachable.rawValue) }
             return 3
         }
         if json {
-            var object: [String: Any] = ["job": job.id, "state": outcome.state, "results": chunks.map(TypedValueJSON.object)]
-            if let error = outcome.error { object["error"] = error.message; object["code"] = error.code.rawValue }
-            printJSON(object)
+            printOutcome(job: job.id, state: outcome.state, results: chunks, error: outcome.error?.message, code: outcome.error?.code.rawValue)
         } else if let error = outcome.error, outcome.state == "unknown" {
             printError("error: \(error.message) (see `vertebra jobs show \(job.id)`)")
         } else if let error = outcome.error {
