@@ -37,7 +37,14 @@ public struct MetricsOptions: ParsableArguments {
         let (host, port) = try Self.parse(metricsAddress)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let endpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry)
+        let endpoint: MetricsEndpoint
+        do {
+            endpoint = try await MetricsEndpoint.start(host: host, port: port, registry: registry)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ValidationError("--metrics-address \(metricsAddress): the address is in use (another process listens there; pick another port, or 0 for any free one)")
+        } catch let error as IOError {
+            throw ValidationError("--metrics-address \(metricsAddress): cannot listen there: \(String(cString: strerror(error.errnoCode)))")
+        }
         let shown = host.contains(":") ? "[\(host)]" : host
         Self.printToStandardError("metrics: http://\(shown):\(endpoint.port)/metrics")
         if !["127.0.0.1", "::1", "localhost"].contains(host) {

@@ -124,6 +124,23 @@ import VertebraXML
         await client.stop()
     }
 
+    /// A certificate signed by a CA the client does not trust says which file to give (it
+    /// printed BoringSSL's raw error).
+    @Test func aCertificateFromAnUntrustedCASaysWhichFileToGive() async throws {
+        let server = try await XMPPServerProcess.start(.router, users: ["alice"])
+        defer { server.stop() }
+        var configuration = Self.configuration(server, user: "alice", resource: "x")
+        configuration.trustedCAFile = nil  // the system's CAs, which never signed the router's certificate
+        let client = XMPPClient(configuration: configuration)
+        do {
+            try await client.start()
+            Issue.record("a certificate from an untrusted CA was accepted")
+        } catch let error as NatterError {
+            #expect(error.code == .tlsFailed && error.message.contains("not trusted") && error.message.contains("--ca-file"), "\(error)")
+        }
+        await client.stop()
+    }
+
     @Test(arguments: XMPPServerProcess.Kind.allCases)
     func clientsReconnectAfterTheServerRestarts(kind: XMPPServerProcess.Kind) async throws {
         var server = try await XMPPServerProcess.start(kind, users: ["alice", "bob"])

@@ -93,6 +93,25 @@ import Testing
         #expect(output.status == 64 && output.stderr.contains("\(name):1: a double quote is not closed"), "exit \(output.status): \(output.stderr)")
     }
 
+    /// A metrics port another process holds is named as the option's problem (it printed NIO's
+    /// raw bind error).
+    @Test func aMetricsAddressInUseSaysSo() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let output = try await Vertebra.run(
+            ["worker", "--metrics-address", "127.0.0.1:\(port)", "--jid", "a@localhost/x", "--password-env", "HOME", "--server", "127.0.0.1:1", "--tls", "disabled"])
+        #expect(output.status == 64 && output.stderr.contains("--metrics-address 127.0.0.1:\(port): the address is in use"), "exit \(output.status): \(output.stderr)")
+    }
+
     @Test func aDirectoryAsTheBatchFileIsAUsageErrorSayingSo() async throws {
         let directory = try TemporaryDirectory()
         let output = try await Vertebra.run(["dispatch", "--batch", directory.url.path, "--jid", "a@localhost/x", "--password-env", "NOPE"])

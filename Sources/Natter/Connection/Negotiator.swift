@@ -102,12 +102,23 @@ struct Negotiator: LinkFactory {
     }
 
     /// Maps low-level failures (TLS, parse errors) to ``NatterError``.
+    /// A TLS failure; one of the server's certificate says what to do about it.
+    private static func tlsFailed(_ detail: String) -> NatterError {
+        if detail.contains("CERTIFICATE_VERIFY_FAILED") {
+            return NatterError(
+                .tlsFailed,
+                "TLS failed: the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED); give the CA that signed it "
+                    + "(the embedded router's cert.pem) as the trusted CA file: --ca-file or VERTEBRA_CA_FILE on the command line, ClientConfiguration.trustedCAFile in code. Detail: \(detail)")
+        }
+        return NatterError(.tlsFailed, "TLS failed: \(detail)")
+    }
+
     static func describe(_ error: any Error) -> NatterError {
         switch error {
         case let error as NatterError: return error
-        case let error as NIOSSLError: return NatterError(.tlsFailed, "TLS failed: \(error)")
-        case let error as NIOSSLExtraError: return NatterError(.tlsFailed, "TLS failed: \(error)")
-        case let error as BoringSSLError: return NatterError(.tlsFailed, "TLS failed: \(error)")
+        case let error as NIOSSLError: return tlsFailed("\(error)")
+        case let error as NIOSSLExtraError: return tlsFailed("\(error)")
+        case let error as BoringSSLError: return tlsFailed("\(error)")
         case let error as XMLParseError: return NatterError(.protocolViolation, "the server sent bad XML: \(error)")
         default: return NatterError(.connectionFailed, "\(error)")
         }
