@@ -229,6 +229,24 @@ import VertebraJournal
         #expect(!output.stdout.contains("dispatch") && !output.stdout.contains("<op "), "\(output.stdout)")
     }
 
+    /// A fast-path message journalled from inside the answer to its op has no answer of its
+    /// own: show says where it came from (it said UNANSWERED).
+    @Test func showMarksAFastPathMessageAsInsideItsOpsAnswer() async throws {
+        let token = "abce" + String(repeating: "0", count: 28)
+        let journal = try ExchangeJournal(path: directory.path("inline.sqlite"))
+        try await journal.write(.createJob(NewJob(token: token, operation: "/text/echo", arguments: "")))
+        try await journal.write([
+            .openConversation(NewConversation(job: token, peer: "w1@example.org/a", role: .requester)),
+            .recordStanza(NewStanza(
+                conversation: .opened, direction: .inbound, iqID: "inline:0:op1", kind: .final,
+                body: "<final xmlns='http://xmlschema.engineyard.com/agent/api' token='\(token):b'/>")),
+        ])
+        await journal.close()
+        let output = try await Vertebra.run(["jobs", "show", token, "--journal", directory.path("inline.sqlite")])
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.contains("id=inline:0:op1  inside the op's answer") && !output.stdout.contains("UNANSWERED"), "\(output.stdout)")
+    }
+
     @Test func showPrintsArgumentsResultAndTheWholeTimelineForAPrefix() async throws {
         let output = try await jobs("show", "d000")
         #expect(output.status == 0, "\(output.stderr)")

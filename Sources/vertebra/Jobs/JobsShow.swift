@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Vertebra
 import VertebraJournal
 import VertebraXML
 
@@ -78,7 +79,9 @@ struct JobsShow: AsyncParsableCommand {
         if timeline.stanzas.isEmpty { lines.append("  (no stanzas)") }
         for stanza in timeline.stanzas {
             let arrow = stanza.direction == .inbound ? "<-" : "->"
-            let acked = stanza.acked.map { "answered +\(TimeText.compact($0.timeIntervalSince(stanza.sent)))" } ?? "UNANSWERED"
+            // A fast-path message came inside the answer to its op: it has no answer of its own.
+            let acked = FastPath.isInline(stanza.iqID) ? "inside the op's answer"
+                : stanza.acked.map { "answered +\(TimeText.compact($0.timeIntervalSince(stanza.sent)))" } ?? "UNANSWERED"
             lines.append(
                 "  \(TimeText.iso(stanza.sent))  \(names[stanza.conversation] ?? "?") #\(stanza.sequence)  \(arrow) \(stanza.peer)  "
                     + "\(stanza.kind.rawValue)  id=\(stanza.iqID)  \(acked)")
