@@ -215,14 +215,21 @@ import VertebraXML
         await second.stop()
     }
 
+    /// A cancel ends a delayed job before it is answered, and frees its key: the next
+    /// submission with that key is a new job (it followed the cancelled one for up to 250 ms).
     @Test func aDelayedJobCanBeCancelledWhileItWaits() async throws {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
         let journal = try cluster.journal("coordinator")
         let coordinator = try await cluster.startCoordinator(journal: journal)
-        let handle = try await coordinator.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(600))
+        let handle = try await coordinator.submit(
+            Echo.path, arguments: try echoArguments(), key: "nightly", notBefore: Date().addingTimeInterval(600))
+        try await cluster.settle()  // it waits for its start
         await coordinator.cancel(job: handle.id)
-        try await cluster.eventually("the cancelled end") { await cluster.endState(of: handle.id, in: journal) == .cancelled }
+        #expect(await cluster.endState(of: handle.id, in: journal) == .cancelled)
+        let next = try await coordinator.submit(
+            Echo.path, arguments: try echoArguments(), key: "nightly", notBefore: Date().addingTimeInterval(600))
+        #expect(next.id != handle.id)
         #expect(cluster.runs.total == 0)
         await coordinator.stop()
     }

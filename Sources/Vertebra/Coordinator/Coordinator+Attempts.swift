@@ -68,10 +68,10 @@ extension Coordinator {
     /// Holds a delayed job until `start`; false when the coordinator stops meanwhile (the job
     /// stays pending in the journal, delay and all). A cancel ends the wait at once.
     private func waitForStart(_ token: String, at start: ContinuousClock.Instant) async -> Bool {
-        while clock.now < start, let job = live[token], job.cancelReason == nil, !isStopping {
-            do { try await clock.sleep(for: min(start - clock.now, .milliseconds(250))) } catch { return false }
+        while clock.now < start, let job = live[token], job.cancelReason == nil, !isStopping, !Task.isCancelled {
+            await pauseBeforeStart(token, for: min(start - clock.now, .milliseconds(250)))
         }
-        return !isStopping && live[token] != nil
+        return !isStopping && !Task.isCancelled && live[token] != nil
     }
 
     // MARK: - single

@@ -216,6 +216,13 @@ extension Coordinator {
 
     private func applyCancel(_ token: String, _ reason: String) async {
         guard live[token] != nil else { return }
+        if startWaiters[token] != nil {
+            // A delayed job waiting for its start ends before the cancel is answered: its key
+            // is free for the next submission at once.
+            await end(token, .cancelled(reason))
+            wakeStart(token)
+            return
+        }
         withdrawFromQueue(token)
         for worker in live[token]?.workers ?? [] {
             await inbox.inject(.cancelRequested(reason), job: token, peer: worker)
@@ -400,5 +407,24 @@ extension Coordinator {
         let waiters = changeWaiters
         changeWaiters.removeAll()
         for waiter in waiters.values { waiter.resume() }
+        if isStopping {
+            let starts = startWaiters
+            startWaiters.removeAll()
+            for waiter in starts.values { waiter.resume() }
+        }
+    }
+
+    /// Waits up to `timeout` for a delayed job's start, or until a cancel or the stop wakes it.
+    func pauseBeforeStart(_ token: String, for timeout: Duration) async {
+        guard !isStopping, !Task.isCancelled, startWaiters[token] == nil else { return }
+        let timer = clock.schedule(at: clock.now + timeout) { [tasks] in tasks.spawn { await self.wakeStart(token) } }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            startWaiters[token] = continuation
+        }
+        timer.cancel()
+    }
+
+    func wakeStart(_ token: String) {
+        startWaiters.removeValue(forKey: token)?.resume()
     }
 }

@@ -125,6 +125,8 @@ public actor Coordinator: PerformerRole {
     /// and waited for by ``stop()``.
     let tasks = OwnedTasks()
     var changeWaiters: [String: CheckedContinuation<Void, Never>] = [:]
+    /// Delayed jobs waiting for their start, by token: a cancel or the stop wakes one at once.
+    var startWaiters: [String: CheckedContinuation<Void, Never>] = [:]
     /// `single` jobs waiting for a worker slot, and how each is woken.
     var slotQueue = SlotQueue()
     var slotWaiters: [String: CheckedContinuation<SlotQueue.Outcome, Never>] = [:]
