@@ -16,7 +16,9 @@ import VertebraXML
     @Test func submitManyJournalsEveryJobInOneAwaitedWriteAndRunsThemAll() async throws {
         let cluster = try MemoryCluster()
         let journal = try cluster.journal("coordinator")
-        let coordinator = try await cluster.startCoordinator(journal: journal)
+        // Twenty ops reach the worker at once: on a loaded run its answers may take seconds,
+        // and these jobs may not be retried (no worker had advertised the operation).
+        let coordinator = try await cluster.startCoordinator(journal: journal) { $0.silenceTimeout = .seconds(30) }
         // No worker yet: the jobs wait for one, writing nothing more meanwhile.
         let awaitedBefore = await journal.awaitedWrites
         let handles = try await coordinator.submitMany(try (0..<20).map { try echo("job \($0)") })

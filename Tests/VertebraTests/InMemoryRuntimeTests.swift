@@ -107,6 +107,28 @@ import VertebraXML
         await coordinator.stop()
     }
 
+    /// A result the server would not deliver to the submitter (too large for it) ends the
+    /// relay with an error saying where the job is: the submitter was left waiting for an end
+    /// that could not come. The job itself is done.
+    @Test func aResultTooLargeToRelayEndsTheSubmittersWaitSayingWhereTheJobIs() async throws {
+        let cluster = try MemoryCluster()
+        let (journal, coordinator, worker) = try await cluster.startCoordinatorAndWorker()
+        let submitter = try await cluster.startSubmitter()
+        cluster.network.intercept { stanza, from in
+            guard from == MemoryCluster.coordinatorJID, stanza.elements.first?.name == "final" else { return .route }
+            return .refuse(StanzaError(type: .modify, condition: .policyViolation, text: "the stanza would be 2000000 bytes as delivered"))
+        }
+        let job = try await cluster.submit(submitter, "big")
+        let end = SubmitterEnd(job)
+        try await cluster.eventually("the submitter's end") { end.outcome != nil }
+        let outcome = end.outcome ?? ""
+        #expect(outcome.contains("bad-result") && outcome.contains("policy-violation") && outcome.contains("vertebra jobs show \(job.id)"), "\(outcome)")
+        #expect(await cluster.endState(of: job.id, in: journal) == .done)
+        await submitter.stop()
+        await worker.stop()
+        await coordinator.stop()
+    }
+
     /// A job submitted in this process before the coordinator's start has read the journal is
     /// its own, not one to resume: it gets one attempt and one run (recovery used to adopt it
     /// too and send its op a second time).

@@ -10,9 +10,12 @@ import VertebraXML
 /// purpose: ``cut(_:)`` a link, ``intercept(_:)`` stanzas, watch what was routed.
 public final class InMemoryNetwork: Sendable {
     /// What an interceptor decides for one stanza.
-    public enum Verdict: Sendable {
+    public enum Verdict: Sendable, Equatable {
         case route
         case drop
+        /// The server refuses the stanza as the router refuses one too large to deliver: an IQ
+        /// request is answered with `error` from the server.
+        case refuse(StanzaError)
     }
 
     public typealias Interceptor = @Sendable (_ stanza: XElement, _ from: JID) -> Verdict
@@ -102,7 +105,13 @@ public final class InMemoryNetwork: Sendable {
         let stamped = stanza.setting(attribute: "from", to: sender.description)
         let (connected, interceptors) = state.withLockedValue { ($0.endpoints[sender] != nil, Array($0.interceptors.values)) }
         guard connected else { throw NatterError(.disconnected, "\(sender) is not connected") }
-        for interceptor in interceptors where interceptor(stamped, sender) == .drop { return }
+        for interceptor in interceptors {
+            switch interceptor(stamped, sender) {
+            case .route: continue
+            case .drop: return
+            case .refuse(let error): return refuse(stamped, error, from: sender)
+            }
+        }
         state.withLockedValue { $0.routed += 1 }
         guard let target = stanza.toJID, target.description != domain else { return answerAsServer(stamped, from: sender) }
         trackPresence(stanza, from: sender, to: target)
@@ -132,6 +141,13 @@ public final class InMemoryNetwork: Sendable {
         guard let iq = IQ(stanza), iq.isRequest else { return }
         var answer = iq.error(.serviceUnavailable()).element
         answer = answer.setting(attribute: "from", to: target.description)
+        deliver(answer.setting(attribute: "to", to: sender.description), to: sender)
+    }
+
+    /// Answered from the address it was sent to, as the router bounces what it will not deliver.
+    private func refuse(_ stanza: XElement, _ error: StanzaError, from sender: JID) {
+        guard let iq = IQ(stanza), iq.isRequest else { return }
+        let answer = iq.error(error).element.setting(attribute: "from", to: stanza[attribute: "to"] ?? domain)
         deliver(answer.setting(attribute: "to", to: sender.description), to: sender)
     }
 

@@ -279,7 +279,11 @@ extension Coordinator {
     private func sendOp(_ job: LiveJob, worker: JID, _ opened: OpenedAttempt, known: JobToken?) async -> AttemptOutcome? {
         let delivery = Delivery(
             client: client, clock: clock, answerTimeout: options.answerTimeout,
-            giveUpAfter: known == nil ? options.answerTimeout * 2 : options.lease, absentPeer: .fail)
+            // A worker that is there but does not answer the op is silent, as one that stops
+            // talking mid-job: it has the silence timeout (or twice the answer timeout, if longer).
+            // One that answers "wait" (its journal failing) is given up on sooner: another takes the job.
+            giveUpAfter: known == nil ? max(options.answerTimeout * 2, options.silenceTimeout) : options.lease,
+            giveUpOnWaitAfter: known == nil ? options.answerTimeout * 2 : nil, absentPeer: .fail)
         let delivered: OpAnswer.Delivered
         do {
             delivered = .answered(try await delivery.deliver(IQ(type: .set, id: opened.iqID, to: worker, payload: opened.op)))

@@ -17,6 +17,9 @@ struct Delivery: Sendable {
     var answerTimeout: Duration = .seconds(10)
     /// When to stop retrying.
     var giveUpAfter: Duration = .seconds(3600)
+    /// When to stop retrying a peer that answers "wait" (busy, its journal failing), when that
+    /// should come sooner than `giveUpAfter` (nil: the same).
+    var giveUpOnWaitAfter: Duration?
     var absentPeer: AbsentPeer = .wait
 
     /// The peer's answer (`result`). Throws the peer's stanza error, or the last transport error
@@ -28,7 +31,8 @@ struct Delivery: Sendable {
             do {
                 return try await client.sendAndWait(request, timeout: answerTimeout)
             } catch let error as NatterError where isRetryable(error) {
-                guard clock.now - start < giveUpAfter else { throw error }
+                let limit = error.code == .stanzaError ? giveUpOnWaitAfter ?? giveUpAfter : giveUpAfter
+                guard clock.now - start < limit else { throw error }
                 try await clock.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

@@ -14,6 +14,14 @@ actor OutboundConversation {
         var description: String { reason }
     }
 
+    /// The server would not deliver one message as sent (too large for it): the peer is there
+    /// and the conversation goes on; the caller says something else instead.
+    struct Undeliverable: Error, CustomStringConvertible {
+        let message: String
+        let refusal: StanzaError
+        var description: String { "the server would not deliver \(message): \(refusal)" }
+    }
+
     let token: JobToken
     let peer: JID
     private let record: Record?
@@ -77,6 +85,8 @@ actor OutboundConversation {
             // Our own client stopped (a graceful stop): the conversation is interrupted, not
             // over; the next start resumes it from the journal.
             throw CancellationError()
+        } catch let error where error.peerStanzaError?.type == .modify && error.peerStanzaError?.condition != .badRequest {
+            throw Undeliverable(message: payload.name, refusal: error.peerStanzaError ?? .badRequest())
         } catch {
             isOver = true
             logger.warning("requester refused or unreachable; conversation over", metadata: [
