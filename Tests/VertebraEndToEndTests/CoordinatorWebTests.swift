@@ -15,6 +15,9 @@ import XMPPTestSupport
                 .flatMap { $0.split(separator: ":").last?.split(separator: "/").first }.flatMap { Int($0) }
             return port != nil
         }
+        // Signals are the service group's once the coordinator is ready (a SIGTERM before it, on
+        // a loaded machine, killed the process on the spot).
+        _ = try await eventually(timeout: .seconds(20)) { coordinator.logText.contains("coordinator ready") }
         // A browser's live updates: a server-sent event stream that never ends by itself.
         let page = try OpenStream(port: try #require(port), path: "/events")
         defer { page.close() }
