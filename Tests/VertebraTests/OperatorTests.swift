@@ -174,13 +174,19 @@ import VertebraXML
         await coordinator.stop()
     }
 
-    @Test func aDelayedJobKeepsItsDelayAcrossARestart() async throws {
+    /// A job delayed by an hour, journalled by a coordinator that has stopped since.
+    private func delayedJobOfAStoppedCoordinator() async throws -> (ManualClock, MemoryCluster, ExchangeJournal, JobHandle) {
         let clock = ManualClock()
         let cluster = try MemoryCluster(clock: clock)
         let journal = try cluster.journal("coordinator")
         let first = try await cluster.startCoordinator(journal: journal)
         let handle = try await first.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(3600))
         await first.stop()
+        return (clock, cluster, journal, handle)
+    }
+
+    @Test func aDelayedJobKeepsItsDelayAcrossARestart() async throws {
+        let (clock, cluster, journal, handle) = try await delayedJobOfAStoppedCoordinator()
         let coordinator = try await cluster.startCoordinator(journal: journal)
         let worker = try await cluster.startWorker("w1", journal: try cluster.journal("w1"))
         try await cluster.waitForWorkers(coordinator, 1)
@@ -265,12 +271,7 @@ import VertebraXML
     /// A delayed job whose cancel was journalled by a run that stopped before it ended the job
     /// (the operator had the answer) ends cancelled at the next start; it came back pending.
     @Test func aJournalledCancelOfADelayedJobIsAppliedAtTheNextStart() async throws {
-        let clock = ManualClock()
-        let cluster = try MemoryCluster(clock: clock)
-        let journal = try cluster.journal("coordinator")
-        let first = try await cluster.startCoordinator(journal: journal)
-        let handle = try await first.submit(Echo.path, arguments: try echoArguments(), notBefore: Date().addingTimeInterval(3600))
-        await first.stop()
+        let (_, cluster, journal, handle) = try await delayedJobOfAStoppedCoordinator()
         // What `cancel` journals before it answers, as the stopped run left it.
         try await journal.write(.setMeta(key: "cancel.\(handle.id)", value: "cancelled by ops@localhost"))
         try await journal.write(.setMeta(key: "cancel.\(String(repeating: "f", count: 32))", value: "a job pruned since"))
